@@ -1,0 +1,513 @@
+"""The embedded lab: the inventory's topology as Linux network namespaces running real FRR and OpenSSH.
+
+One namespace per managed device and per simulated external network, veth pairs for
+point-to-point links, a bridge namespace per LAN (DIX fabric), and a management bridge in the
+root namespace. Each device runs zebra, bgpd and an sshd whose login drops into vtysh, with
+per-lab generated credentials. Everything the lab makes is recorded in a state file before it is
+made, so `down` can remove it even after a crashed `up`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tonle.inventory import Inventory, Session
+from tonle.render import frr_device_config, lab_external_config
+
+FRR_BIN = Path("/usr/lib/frr")
+SSHD = Path("/usr/sbin/sshd")
+RUN_ROOT = Path("/run/tonle")
+DAEMONS = ("zebra", "staticd", "bgpd")
+
+Progress = Callable[[str], None]
+
+
+class LabError(Exception):
+    """The lab cannot be built, queried or removed; the message is one line."""
+
+
+@dataclass
+class Credentials:
+    """Generated per lab; never committed, never logged."""
+
+    username: str
+    password: str
+    key_file: str
+
+
+@dataclass
+class SessionState:
+    node: str
+    neighbor: str
+    peer_ip: str
+    afi: int
+    kind: str
+    state: str
+    prefixes_received: int | None
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    kind: str  # device | external
+    namespace: str
+    mgmt_ip: str | None
+    processes: dict[str, bool]
+    sessions: list[SessionState] = field(default_factory=list)
+
+    @property
+    def established(self) -> int:
+        return sum(s.state == "Established" for s in self.sessions)
+
+
+@dataclass
+class LabStatus:
+    name: str
+    up: bool
+    nodes: list[NodeStatus]
+
+    def down_sessions(self) -> list[SessionState]:
+        return [s for n in self.nodes for s in n.sessions if s.state != "Established"]
+
+
+def _run(cmd: list[str], *, input_text: str | None = None, check: bool = True, timeout: float = 30) -> str:
+    try:
+        proc = subprocess.run(cmd, input=input_text, capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise LabError(f"command not found: {cmd[0]}") from None
+    except subprocess.TimeoutExpired:
+        raise LabError(f"timed out after {timeout:.0f}s: {' '.join(cmd[:6])}") from None
+    if check and proc.returncode != 0:
+        err = (proc.stderr or proc.stdout).strip().splitlines()
+        raise LabError(f"{' '.join(cmd[:8])}: {err[-1] if err else f'exit {proc.returncode}'}")
+    return proc.stdout
+
+
+def preflight() -> None:
+    """Refuse early, with a clear reason, when the machine cannot run the lab."""
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces, veth links, daemons); run as root")
+    missing = [str(p) for p in (*(FRR_BIN / d for d in DAEMONS), SSHD) if not p.exists()]
+    missing += [b for b in ("ip", "vtysh", "ssh-keygen", "useradd", "chpasswd") if shutil.which(b) is None]
+    if missing:
+        raise LabError(f"missing {', '.join(missing)}: install Debian packages frr, openssh-server, iproute2 "
+                       "(the README's set-up does)")
+
+
+class Lab:
+    """One lab instance, named by the inventory's lab.yaml."""
+
+    def __init__(self, inv: Inventory, state_dir: Path) -> None:
+        self.inv = inv
+        self.name = inv.lab.name
+        self.state_dir = state_dir / "lab" / self.name
+        self.run_dir = RUN_ROOT / self.name
+        self.state_file = self.state_dir / "state.json"
+        self.username = f"tnl-{self.name}"
+
+    # ---- naming -----------------------------------------------------------------------------
+    def ns(self, node: str) -> str:
+        return f"{self.name}-{node}"
+
+    def lan_ns(self, link: str) -> str:
+        return f"{self.name}-lan-{link}"
+
+    @property
+    def bridge(self) -> str:
+        return f"{self.name}-mgmt"
+
+    def node_dir(self, node: str) -> Path:
+        return self.run_dir / node
+
+    def all_namespaces(self) -> list[str]:
+        nodes = [*self.inv.devices, *self.inv.peers]
+        lans = [ln.name for ln in self.inv.links.values() if ln.kind == "lan"]
+        return [self.ns(n) for n in nodes] + [self.lan_ns(ln) for ln in lans]
+
+    # ---- state --------------------------------------------------------------------------------
+    def _read_state(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, json.JSONDecodeError) as exc:
+            raise LabError(f"{self.state_file}: unreadable lab state: {exc}") from None
+        return data
+
+    def _write_state(self, state: dict[str, Any]) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_file)
+
+    def credentials(self) -> Credentials:
+        """The lab's generated credentials (the lab must be up)."""
+        path = self.state_dir / "credentials.json"
+        try:
+            return Credentials(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise LabError(f"lab {self.name} is not up (no credentials); run `tonle lab up`") from None
+
+    # ---- up -----------------------------------------------------------------------------------
+    def up(self, timeout: float = 60, progress: Progress | None = None) -> LabStatus:
+        """Build the lab (idempotent) and wait until every BGP session is Established.
+
+        Raises:
+            LabError: on a build failure (the partial lab is removed) or when sessions do not come up
+                in time (the lab stays up for inspection; the message lists what is down).
+        """
+        say = progress or (lambda _msg: None)
+        preflight()
+        t0 = time.monotonic()
+        state = self._read_state()
+        if state.get("status") == "up" and self._healthy():
+            say(f"lab {self.name} already up")
+        else:
+            if state or self._leftovers():
+                say(f"lab {self.name}: removing a previous incomplete lab")
+                self.down()
+            try:
+                self._build(say)
+            except BaseException:
+                with contextlib.suppress(LabError):
+                    self.down()
+                raise
+            say(f"lab {self.name} built in {time.monotonic() - t0:.1f}s; waiting for BGP sessions")
+        status = self.wait_established(timeout)
+        bad = status.down_sessions()
+        if bad:
+            listing = ", ".join(f"{s.node}->{s.neighbor} {s.peer_ip} ({s.state})" for s in bad[:12])
+            more = f" and {len(bad) - 12} more" if len(bad) > 12 else ""
+            raise LabError(f"lab {self.name}: {len(bad)} BGP session(s) not Established after {timeout:.0f}s: "
+                           f"{listing}{more}")
+        say(f"lab {self.name} up: {sum(n.established for n in status.nodes)} sessions Established "
+            f"in {time.monotonic() - t0:.1f}s")
+        return status
+
+    def _check_mgmt_network(self) -> None:
+        """Refuse a management network that overlaps one of the machine's own networks."""
+        mgmt = self.inv.lab.mgmt_gateway.network
+        for route in json.loads(_run(["ip", "-j", "-4", "route", "show", "table", "all"]) or "[]"):
+            dst, dev = route.get("dst", ""), route.get("dev", "")
+            if dev == self.bridge or dst in ("", "default") or route.get("type") in ("local", "broadcast"):
+                continue
+            with contextlib.suppress(ValueError):
+                if ipaddress.ip_network(dst, strict=False).overlaps(mgmt):
+                    raise LabError(f"inventory/lab.yaml: lab {self.name}: field mgmt_gateway: {mgmt} overlaps "
+                                   f"this machine's network {dst} on {dev}; pick another documentation range")
+
+    def _leftovers(self) -> bool:
+        existing = set(_netns_list())
+        return any(n in existing for n in self.all_namespaces()) or _link_exists(self.bridge)
+
+    def _healthy(self) -> bool:
+        existing = set(_netns_list())
+        if not all(n in existing for n in self.all_namespaces()):
+            return False
+        for node in [*self.inv.devices, *self.inv.peers]:
+            procs = self._processes(node)
+            if not all(procs.values()):
+                return False
+        return True
+
+    def _build(self, say: Progress) -> None:
+        inv = self.inv
+        self._check_mgmt_network()
+        self._write_state({"status": "building", "namespaces": self.all_namespaces(), "bridge": self.bridge,
+                           "run_dir": str(self.run_dir), "user": self.username, "created_user": False})
+        creds = self._make_credentials()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.chmod(0o755)
+        (self.run_dir / "authorized_keys").write_text(Path(creds.key_file + ".pub").read_text())
+        (self.run_dir / "authorized_keys").chmod(0o644)
+
+        say(f"creating {len(self.all_namespaces())} namespaces")
+        for ns in self.all_namespaces():
+            _run(["ip", "netns", "add", ns])
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(self._init_namespace, [*inv.devices, *inv.peers]))
+        # Management: a bridge in the root namespace, one veth per device.
+        gw = inv.lab.mgmt_gateway
+        _run(["ip", "link", "add", self.bridge, "type", "bridge"])
+        _run(["ip", "addr", "add", str(gw), "dev", self.bridge])
+        _run(["ip", "link", "set", self.bridge, "up"])
+        for i, dev in enumerate(inv.devices.values()):
+            root_if = f"{self.name}m{i}"
+            _run(["ip", "link", "add", root_if, "type", "veth", "peer", "name", "mgmt0", "netns", self.ns(dev.name)])
+            _run(["ip", "link", "set", root_if, "master", self.bridge, "up"])
+            _ip_batch(self.ns(dev.name), [f"addr add {dev.mgmt_ip}/{gw.network.prefixlen} dev mgmt0",
+                                          "link set mgmt0 up"])
+        say(f"wiring {len(inv.links)} links")
+        for link in inv.links.values():
+            ports = [inv.port(ep.node, link.name) for ep in link.endpoints]
+            if link.kind == "p2p":
+                a, b = ports
+                _run(["ip", "link", "add", a.lab_ifname, "netns", self.ns(a.node), "type", "veth",
+                      "peer", "name", b.lab_ifname, "netns", self.ns(b.node)])
+            else:
+                lan = self.lan_ns(link.name)
+                _ip_batch(lan, ["link set lo up", "link add br0 type bridge", "link set br0 up"])
+                for j, pt in enumerate(ports):
+                    _run(["ip", "link", "add", f"p{j}", "netns", lan, "type", "veth",
+                          "peer", "name", pt.lab_ifname, "netns", self.ns(pt.node)])
+                    _ip_batch(lan, [f"link set p{j} master br0", f"link set p{j} up"])
+        for node, ports in inv.ports.items():
+            cmds = [f"link set {pt.lab_ifname} up" for pt in ports]
+            if node in inv.peers:  # simulated networks: addresses set here, not by a managed config
+                cmds += [f"addr add {a} dev {pt.lab_ifname}" for pt in ports for a in (pt.ipv4, pt.ipv6) if a]
+                cmds += [f"addr add {p[1]}/{p.prefixlen} dev lo" for p in inv.peers[node].announces]
+            _ip_batch(self.ns(node), cmds)
+
+        say("starting FRR and sshd")
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(self._start_node, [*inv.devices, *inv.peers]))
+        state = self._read_state()
+        state["status"] = "up"
+        self._write_state(state)
+
+    def _init_namespace(self, node: str) -> None:
+        ns = self.ns(node)
+        _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        # Routers forward; v6 DAD off so link addresses are usable at once (sessions come up faster).
+        _run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1",
+              "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.accept_dad=0",
+              "net.ipv6.conf.all.accept_dad=0"])
+
+    def _make_credentials(self) -> Credentials:
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = self.state_dir / "id_ed25519"
+        for f in (key, key.with_suffix(".pub")):
+            f.unlink(missing_ok=True)
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{self.username}@tonle-lab", "-f", str(key)])
+        password = secrets.token_urlsafe(18)
+        if _run(["getent", "passwd", self.username], check=False).strip() == "":
+            _run(["useradd", "--system", "--no-create-home", "--home-dir", str(RUN_ROOT), "--shell", "/bin/sh",
+                  "--groups", "frr,frrvty", self.username])
+            state = self._read_state()
+            state["created_user"] = True
+            self._write_state(state)
+        _run(["chpasswd"], input_text=f"{self.username}:{password}\n")
+        creds = Credentials(self.username, password, str(key))
+        path = self.state_dir / "credentials.json"
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(asdict(creds)))
+        return creds
+
+    def _start_node(self, node: str) -> None:
+        d = self.node_dir(node)
+        d.mkdir(parents=True, exist_ok=True)
+        is_device = node in self.inv.devices
+        conf = frr_device_config(self.inv, node) if is_device else lab_external_config(self.inv, self.inv.peers[node])
+        (d / "frr.conf").write_text(conf)
+        (d / "vtysh.conf").write_text(f"service integrated-vtysh-config\nhostname {node}\n")
+        (d / "empty.conf").write_text("")
+        shutil.chown(d, "frr", "frr")
+        d.chmod(0o770)
+        for f in ("frr.conf", "vtysh.conf", "empty.conf"):
+            shutil.chown(d / f, "frr", "frrvty")
+            (d / f).chmod(0o660)
+        (self.state_dir / "configs").mkdir(exist_ok=True)
+        (self.state_dir / "configs" / f"{node}.conf").write_text(conf)  # the boot config, for the record
+        common = ["-d", "-u", "frr", "-g", "frr", "-z", str(d / "zserv.api"), "--vty_socket", str(d),
+                  "-A", "127.0.0.1", "-P", "0", "-f", str(d / "empty.conf")]
+        for daemon in DAEMONS:
+            _run(self.in_node(node, [str(FRR_BIN / daemon), *common, "-i", str(d / f"{daemon}.pid"),
+                                     "--log", f"file:{d / daemon}.log"]))
+            _wait_for(lambda dm=daemon: (d / f"{dm}.vty").exists(), 10, f"{node}: {daemon} did not start")
+        _run(self.in_node(node, ["vtysh", "--vty_socket", str(d), "--config_dir", str(d), "-b"]))
+        if is_device:
+            self._start_sshd(node)
+
+    def _start_sshd(self, node: str) -> None:
+        d, dev = self.node_dir(node), self.inv.devices[node]
+        hostkey = d / "ssh_host_ed25519_key"
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hostkey)])
+        login = d / "login.sh"
+        vtysh = f"vtysh --vty_socket {d} --config_dir {d} -H /dev/null"
+        login.write_text(
+            "#!/bin/sh\n# Lab login: vtysh for this device only; an exec request runs one vtysh command.\n"
+            f'if [ -n "$SSH_ORIGINAL_COMMAND" ]; then exec {vtysh} -c "$SSH_ORIGINAL_COMMAND"; fi\n'
+            f"exec {vtysh}\n"
+        )
+        login.chmod(0o755)
+        (d / "sshd_config").write_text("\n".join([
+            f"ListenAddress {dev.mgmt_ip}", "Port 22", f"HostKey {hostkey}", f"PidFile {d / 'sshd.pid'}",
+            "UsePAM no", "StrictModes no", "PasswordAuthentication yes", "PubkeyAuthentication yes",
+            "KbdInteractiveAuthentication no", f"AuthorizedKeysFile {self.run_dir / 'authorized_keys'}",
+            f"AllowUsers {self.username}", "PermitRootLogin no", f"ForceCommand {login}",
+            "X11Forwarding no", "AllowTcpForwarding no", "PrintMotd no", "MaxStartups 100:30:200",
+            "LogLevel ERROR", "",
+        ]))
+        Path("/run/sshd").mkdir(exist_ok=True)
+        _run(self.in_node(node, [str(SSHD), "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")]))
+
+    # ---- queries ------------------------------------------------------------------------------
+    def in_node(self, node: str, argv: list[str]) -> list[str]:
+        """argv run inside the node's network namespace and its own UTS namespace.
+
+        The UTS namespace carries the node's hostname: FRR daemons and vtysh print the kernel
+        hostname in the running config, and the machine's own name would leak into every device.
+        """
+        return ["ip", "netns", "exec", self.ns(node), "unshare", "--uts", "--", "sh", "-c",
+                'hostname "$0" && exec "$@"', node, *argv]
+
+    def vtysh(self, node: str, command: str, timeout: float = 20) -> str:
+        """Run one vtysh command directly in a node's namespace (devices and simulated networks)."""
+        d = self.node_dir(node)
+        return _run(self.in_node(node, ["vtysh", "--vty_socket", str(d), "--config_dir", str(d), "-c", command]),
+                    timeout=timeout)
+
+    def _processes(self, node: str) -> dict[str, bool]:
+        names = [*DAEMONS, "sshd"] if node in self.inv.devices else list(DAEMONS)
+        return {n: _pid_alive(self.node_dir(node) / f"{n}.pid") for n in names}
+
+    def _sessions(self, node: str, expected: Iterable[Session]) -> list[SessionState]:
+        try:
+            summary = json.loads(self.vtysh(node, "show bgp vrf default summary json") or "{}")
+        except (LabError, json.JSONDecodeError):
+            summary = {}
+        out = []
+        for s in expected:
+            fam = summary.get("ipv4Unicast" if s.afi == 4 else "ipv6Unicast", {})
+            peer = fam.get("peers", {}).get(str(s.peer_ip), {})
+            out.append(SessionState(s.node, s.neighbor, str(s.peer_ip), s.afi, s.kind,
+                                    peer.get("state", "Missing" if not summary else "NotConfigured"),
+                                    peer.get("pfxRcd")))
+        return out
+
+    def status(self) -> LabStatus:
+        """Devices and simulated networks, their processes and BGP session states."""
+        existing = set(_netns_list())
+        by_node: dict[str, list[Session]] = {}
+        for s in self.inv.sessions():
+            by_node.setdefault(s.node, []).append(s)
+
+        def one(node: str) -> NodeStatus:
+            ns = self.ns(node)
+            dev = self.inv.devices.get(node)
+            st = NodeStatus(node, "device" if dev else "external", ns, str(dev.mgmt_ip) if dev else None,
+                            self._processes(node) if ns in existing else {})
+            if ns in existing and st.processes.get("bgpd"):
+                st.sessions = self._sessions(node, by_node.get(node, []))
+            else:
+                st.sessions = [SessionState(s.node, s.neighbor, str(s.peer_ip), s.afi, s.kind, "Down", None)
+                               for s in by_node.get(node, [])]
+            return st
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            nodes = list(pool.map(one, [*self.inv.devices, *self.inv.peers]))
+        up = self._read_state().get("status") == "up" and all(n.namespace in existing for n in nodes)
+        return LabStatus(self.name, up, nodes)
+
+    def wait_established(self, timeout: float) -> LabStatus:
+        """Poll until every session is Established or `timeout` seconds pass; returns the last status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if not status.down_sessions() or time.monotonic() > deadline:
+                return status
+            time.sleep(0.5)
+
+    # ---- down ---------------------------------------------------------------------------------
+    def down(self) -> list[str]:
+        """Remove every namespace, link, process, file and user this lab made; returns what was removed."""
+        preflight()
+        state = self._read_state()
+        removed: list[str] = []
+        wanted = list(dict.fromkeys([*state.get("namespaces", []), *self.all_namespaces()]))
+        existing = set(_netns_list())
+        targets = [ns for ns in wanted if ns in existing]
+        # Every process inside our namespaces is one we started (daemons, sshd and its sessions).
+        pids = [int(p) for ns in targets for p in _run(["ip", "netns", "pids", ns], check=False).split()]
+        _terminate(pids)
+        for ns in targets:
+            _run(["ip", "netns", "del", ns])
+            removed.append(f"namespace {ns}")
+        bridge = state.get("bridge", self.bridge)
+        if _link_exists(bridge):
+            _run(["ip", "link", "del", bridge])
+            removed.append(f"bridge {bridge}")
+        for i in range(len(self.inv.devices) + 8):  # mgmt veths normally die with their namespace
+            if _link_exists(f"{self.name}m{i}"):
+                _run(["ip", "link", "del", f"{self.name}m{i}"])
+        if self.run_dir.exists():
+            shutil.rmtree(self.run_dir)
+        if state.get("created_user") and _run(["getent", "passwd", self.username], check=False).strip():
+            _run(["userdel", self.username])
+            removed.append(f"user {self.username}")
+        for f in ("credentials.json", "id_ed25519", "id_ed25519.pub", "state.json"):
+            (self.state_dir / f).unlink(missing_ok=True)
+        return removed
+
+
+# ---- small system helpers ---------------------------------------------------------------------------
+
+def _netns_list() -> list[str]:
+    return [line.split()[0] for line in _run(["ip", "netns", "list"]).splitlines() if line.strip()]
+
+
+def _link_exists(name: str) -> bool:
+    return subprocess.run(["ip", "link", "show", name], capture_output=True, check=False).returncode == 0
+
+
+def _ip_batch(ns: str, commands: list[str]) -> None:
+    if commands:
+        _run(["ip", "-n", ns, "-batch", "-"], input_text="\n".join(commands) + "\n")
+
+
+def _pid_alive(pidfile: Path) -> bool:
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def _terminate(pids: list[int], grace: float = 3.0) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if _exists(p)]
+    for pid in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); treat it as gone once its state says so.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_for(cond: Callable[[], bool], timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise LabError(message)
+        time.sleep(0.02)
