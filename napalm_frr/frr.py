@@ -1,0 +1,646 @@
+"""NAPALM driver for FRRouting, reached over SSH into an interactive ``vtysh``.
+
+Transport is netmiko with device type ``cisco_ios`` (vtysh's prompts and modes match IOS
+closely enough). Getters parse FRR's ``show ... json`` output with :mod:`napalm_frr.parsers`.
+FRR 8.x has no candidate datastore for bgpd, so the candidate lives in the driver; diffs and
+command sequences come from ``frr-reload.py`` (see :mod:`napalm_frr.diff`), and rollback /
+commit-confirm state lives on the controller's disk (see :mod:`napalm_frr.state`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from napalm.base import NetworkDriver, models
+from napalm.base.exceptions import (
+    CommandErrorException,
+    CommandTimeoutException,
+    CommitConfirmException,
+    CommitError,
+    ConnectAuthError,
+    ConnectionClosedException,
+    ConnectionException,
+    MergeConfigException,
+    ReplaceConfigException,
+)
+from napalm.base.helpers import sanitize_configs
+from napalm.base.netmiko_helpers import netmiko_args
+from netmiko import ConnectHandler
+from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException, ReadTimeout
+
+from napalm_frr import parsers
+from napalm_frr.diff import (
+    DEFAULT_FRR_RELOAD,
+    CandidateSyntaxError,
+    Change,
+    FRRConfigTool,
+    FRRReloadUnavailable,
+    addition_blocks,
+    command_failed,
+    format_diff,
+)
+from napalm_frr.state import DeviceState, default_state_dir
+
+__all__ = ["FRRDriver"]
+
+log = logging.getLogger(__name__)
+
+# Any vtysh prompt: "host#", "host(config)#", "host(config-router-af)#".
+_PROMPT = r"[\w.\-]+(?:\([\w\-]+\))?#\s*$"
+_TOP_CONFIG_PROMPT = re.compile(r"\(config\)#\s*$")
+
+# Secrets in FRR configuration text, for get_config(sanitized=True).
+_SANITIZE = {
+    r"^(\s*neighbor \S+ password) .*$": r"\1 <removed>",
+    r"^(\s*(?:enable )?password) .*$": r"\1 <removed>",
+    r"^(\s*ip ospf (?:message-digest-key \d+ md5|authentication-key)) .*$": r"\1 <removed>",
+    r"^(\s*isis password(?: clear| md5)?) .*$": r"\1 <removed>",
+    r"^(\s*key-string) .*$": r"\1 <removed>",
+}
+
+
+class _ApplyError(Exception):
+    """A command was refused by vtysh while applying a change set."""
+
+    def __init__(self, command: str, message: str) -> None:
+        super().__init__(f"{command!r} rejected: {message}")
+        self.command = command
+        self.message = message
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+class FRRDriver(NetworkDriver):  # type: ignore[misc]
+    """NAPALM driver for FRRouting (vtysh over SSH).
+
+    Args:
+        hostname: Device address.
+        username: SSH user.
+        password: SSH password (may be empty with key authentication).
+        timeout: Seconds to wait for a command's output.
+        optional_args: ``port``, ``key_file``, ``use_keys``, ``conn_timeout``,
+            ``frr_reload_path``, ``state_dir``, ``vtysh_path`` and any other netmiko argument.
+    """
+
+    platform = "frr"
+
+    def __init__(
+        self,
+        hostname: str,
+        username: str,
+        password: str,
+        timeout: int = 60,
+        optional_args: dict[str, Any] | None = None,
+    ) -> None:
+        self.hostname = hostname
+        self.username = username
+        self.password = password or ""
+        self.timeout = int(timeout)
+        self.optional_args: dict[str, Any] = dict(optional_args or {})
+        self.port = int(self.optional_args.get("port", 22))
+        self.tool = FRRConfigTool(
+            frr_reload_path=str(self.optional_args.get("frr_reload_path", DEFAULT_FRR_RELOAD)),
+            vtysh_path=str(self.optional_args.get("vtysh_path", "vtysh")),
+        )
+        self.state = DeviceState(
+            default_state_dir(self.optional_args.get("state_dir")), self.hostname, self.port
+        )
+        self.device: Any = None
+        self._candidate: str | None = None
+        self._replace = False
+
+    # ------------------------------------------------------------------ connection
+
+    def _netmiko_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = dict(netmiko_args(self.optional_args))
+        kwargs["port"] = self.port
+        if "conn_timeout" in kwargs:
+            kwargs["conn_timeout"] = float(kwargs["conn_timeout"])
+        if kwargs.get("key_file"):
+            kwargs["use_keys"] = True
+        if "use_keys" in kwargs:
+            kwargs["use_keys"] = _as_bool(kwargs["use_keys"])
+        kwargs.setdefault("allow_agent", False)
+        return kwargs
+
+    def open(self) -> None:
+        """Open the SSH session into vtysh.
+
+        Raises:
+            ConnectAuthError: The device refused the credentials.
+            ConnectionException: The device cannot be reached or is not a vtysh.
+        """
+        try:
+            self.device = ConnectHandler(
+                device_type="cisco_ios",
+                host=self.hostname,
+                username=self.username,
+                password=self.password,
+                timeout=self.timeout,
+                **self._netmiko_kwargs(),
+            )
+        except NetmikoAuthenticationException as exc:
+            raise ConnectAuthError(f"Authentication to {self.hostname} failed: {exc}") from exc
+        except (NetmikoTimeoutException, ReadTimeout, OSError, EOFError) as exc:
+            raise ConnectionException(f"Cannot connect to {self.hostname}:{self.port}: {exc}") from exc
+        except ValueError as exc:
+            # netmiko raises ValueError when it cannot find a prompt.
+            raise ConnectionException(f"No vtysh prompt from {self.hostname}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the SSH session."""
+        if self.device is not None:
+            with contextlib.suppress(OSError, EOFError):
+                self.device.disconnect()
+        self.device = None
+
+    def is_alive(self) -> models.AliveDict:
+        """Report whether the SSH session is usable."""
+        if self.device is None:
+            return {"is_alive": False}
+        try:
+            alive = bool(self.device.is_alive())
+        except (OSError, EOFError):
+            alive = False
+        return {"is_alive": alive}
+
+    def _conn(self) -> Any:
+        if self.device is None:
+            raise ConnectionClosedException(f"Not connected to {self.hostname}; call open() first")
+        return self.device
+
+    def _send(self, command: str) -> str:
+        """Run one exec-mode command and return its output."""
+        try:
+            output = self._conn().send_command(command, read_timeout=self.timeout)
+        except ReadTimeout as exc:
+            raise CommandTimeoutException(f"Timed out running {command!r}: {exc}") from exc
+        except (OSError, EOFError) as exc:
+            raise ConnectionClosedException(f"Connection lost running {command!r}: {exc}") from exc
+        return str(output)
+
+    def _show(self, command: str) -> str:
+        """Run a ``show`` command, raising CommandErrorException on a vtysh error."""
+        output = self._send(command)
+        error = command_failed(output)
+        if error:
+            raise CommandErrorException(f"{command!r} failed: {error}")
+        return output
+
+    def _json(self, command: str) -> str:
+        """Run a JSON ``show`` command; parse errors are raised by the parsers."""
+        return self._show(command)
+
+    def _parsed(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call a parser, turning FRRParseError into a NAPALM exception."""
+        try:
+            return func(*args, **kwargs)
+        except parsers.FRRParseError as exc:
+            raise CommandErrorException(f"Unexpected output from {self.hostname}: {exc}") from exc
+
+    # ------------------------------------------------------------------ getters
+
+    def cli(self, commands: list[str], encoding: str = "text") -> dict[str, str]:
+        """Run exec-mode vtysh commands.
+
+        Args:
+            commands: Commands to run.
+            encoding: Only ``"text"`` is supported.
+
+        Returns:
+            Command to output.
+
+        Raises:
+            TypeError: ``commands`` is not a list.
+            NotImplementedError: ``encoding`` is not ``"text"``.
+            CommandErrorException: vtysh rejected a command.
+        """
+        if encoding != "text":
+            raise NotImplementedError(f"{encoding} is not a supported encoding")
+        if not isinstance(commands, list):
+            raise TypeError("Please enter a valid list of commands!")
+        return {command: self._show(command) for command in commands}
+
+    def get_facts(self) -> models.FactsDict:
+        """Return FRR version, hostname and interfaces (uptime is -1.0: not exposed by vtysh)."""
+        version = self._show("show version")
+        running = self._show("show running-config")
+        interfaces = self._json("show interface json")
+        result: models.FactsDict = self._parsed(parsers.parse_facts, version, running, interfaces)
+        return result
+
+    def get_interfaces(self) -> dict[str, models.InterfaceDict]:
+        """Return interfaces from ``show interface json``."""
+        result: dict[str, models.InterfaceDict] = self._parsed(
+            parsers.parse_interfaces, self._json("show interface json")
+        )
+        return result
+
+    def get_interfaces_ip(self) -> dict[str, models.InterfacesIPDict]:
+        """Return interface addresses from ``show interface json``."""
+        result: dict[str, models.InterfacesIPDict] = self._parsed(
+            parsers.parse_interfaces_ip, self._json("show interface json")
+        )
+        return result
+
+    def get_bgp_neighbors(self) -> dict[str, models.BGPStateNeighborsPerVRFDict]:
+        """Return BGP sessions of every VRF (default VRF as ``global``)."""
+        summary = self._json("show bgp vrf all summary json")
+        neighbors = self._json("show bgp vrf all neighbors json")
+        result: dict[str, models.BGPStateNeighborsPerVRFDict] = self._parsed(
+            parsers.parse_bgp_neighbors, summary, neighbors
+        )
+        return result
+
+    def get_bgp_neighbors_detail(
+        self, neighbor_address: str = ""
+    ) -> dict[str, dict[int, list[models.PeerDetailsDict]]]:
+        """Return per-VRF, per-AS BGP neighbor details.
+
+        Args:
+            neighbor_address: Only this neighbor when given.
+        """
+        result: dict[str, dict[int, list[models.PeerDetailsDict]]] = self._parsed(
+            parsers.parse_bgp_neighbors_detail,
+            self._json("show bgp vrf all neighbors json"),
+            neighbor_address,
+        )
+        return result
+
+    def get_bgp_config(self, group: str = "", neighbor: str = "") -> dict[str, models.BGPConfigGroupDict]:
+        """Return the default-VRF BGP configuration grouped by peer-group (``_`` for none).
+
+        Args:
+            group: Only this peer-group.
+            neighbor: Only this neighbor.
+        """
+        result: dict[str, models.BGPConfigGroupDict] = self._parsed(
+            parsers.parse_bgp_config, self._show("show running-config"), group, neighbor
+        )
+        return result
+
+    def get_config(
+        self,
+        retrieve: str = "all",
+        full: bool = False,
+        sanitized: bool = False,
+        format: str = "text",
+    ) -> models.ConfigDict:
+        """Return running, startup (saved) and candidate configuration.
+
+        Args:
+            retrieve: ``all``, ``running``, ``startup`` or ``candidate``.
+            full: Unsupported by FRR (defaults are never shown); ignored.
+            sanitized: Replace passwords and keys with ``<removed>``.
+            format: Only ``text``.
+        """
+        del full
+        if format != "text":
+            raise NotImplementedError("FRR driver only supports format='text'")
+        configs: models.ConfigDict = {"running": "", "startup": "", "candidate": ""}
+        if retrieve in ("all", "running"):
+            configs["running"] = parsers.strip_config_header(self._show("show running-config"))
+        if retrieve in ("all", "startup"):
+            configs["startup"] = parsers.strip_config_header(self._show("show startup-config"))
+        if retrieve in ("all", "candidate"):
+            configs["candidate"] = self._candidate or ""
+        if sanitized:
+            result: models.ConfigDict = sanitize_configs(configs, _SANITIZE)
+            return result
+        return configs
+
+    # ------------------------------------------------------------------ candidate
+
+    def _load_candidate(
+        self, filename: str | None, config: str | None, replace: bool
+    ) -> None:
+        error = ReplaceConfigException if replace else MergeConfigException
+        if config is None:
+            if filename is None:
+                raise error("Provide either filename or config")
+            try:
+                config = Path(filename).read_text()
+            except OSError as exc:
+                raise error(f"Cannot read {filename}: {exc}") from exc
+        try:
+            self.tool.validate(config)
+        except CandidateSyntaxError as exc:
+            raise error(f"Invalid configuration: {exc.reason}") from exc
+        except FRRReloadUnavailable as exc:
+            raise error(str(exc)) from exc
+        self._candidate = config
+        self._replace = replace
+
+    def load_replace_candidate(self, filename: str | None = None, config: str | None = None) -> None:
+        """Load a full configuration to replace the running one at commit.
+
+        Raises:
+            ReplaceConfigException: Unreadable file or a line vtysh rejects.
+        """
+        self._load_candidate(filename, config, replace=True)
+
+    def load_merge_candidate(self, filename: str | None = None, config: str | None = None) -> None:
+        """Load configuration lines to add to the running one at commit.
+
+        Raises:
+            MergeConfigException: Unreadable file or a line vtysh rejects.
+        """
+        self._load_candidate(filename, config, replace=False)
+
+    def discard_config(self) -> None:
+        """Forget the loaded candidate."""
+        self._candidate = None
+        self._replace = False
+
+    def _running(self) -> str:
+        return parsers.strip_config_header(self._show("show running-config"))
+
+    def _changes(self, candidate: str, running: str, replace: bool) -> tuple[list[Change], list[Change]]:
+        try:
+            if replace:
+                return self.tool.replace_changes(candidate, running)
+            return self.tool.merge_changes(candidate, running), []
+        except CandidateSyntaxError as exc:
+            # The device's own running config failing local validation means the local vtysh
+            # is older than the device's FRR.
+            raise CommitError(f"Local vtysh cannot parse configuration: {exc.reason}") from exc
+        except FRRReloadUnavailable as exc:
+            raise CommitError(str(exc)) from exc
+
+    def compare_config(self) -> str:
+        """Diff the candidate against the running config; ``""`` when nothing would change."""
+        if self._candidate is None:
+            return ""
+        additions, deletions = self._changes(self._candidate, self._running(), self._replace)
+        return format_diff(additions, deletions)
+
+    # ------------------------------------------------------------------ applying changes
+
+    def _config_command(self, command: str) -> str:
+        try:
+            output = self._conn().send_command(
+                command,
+                expect_string=_PROMPT,
+                strip_prompt=False,
+                strip_command=False,
+                read_timeout=self.timeout,
+            )
+        except ReadTimeout as exc:
+            raise CommandTimeoutException(f"Timed out on config command {command!r}") from exc
+        except (OSError, EOFError) as exc:
+            raise ConnectionClosedException(f"Connection lost on config command {command!r}") from exc
+        return str(output)
+
+    def _enter_config(self) -> None:
+        output = self._config_command("configure terminal")
+        error = command_failed(output)
+        if error or "(config" not in output:
+            raise CommitError(f"Cannot enter configuration mode: {error or output.strip()[-200:]}")
+
+    def _leave_config(self) -> None:
+        self._config_command("end")
+        # A committed "hostname" changes the prompt netmiko waits for.
+        with contextlib.suppress(ValueError, ReadTimeout, OSError):
+            self._conn().set_base_prompt()
+
+    def _to_top(self, last_output: str) -> None:
+        """Return to the global config node after a block that entered a sub-node."""
+        if not _TOP_CONFIG_PROMPT.search(last_output.rstrip() + " "):
+            self._config_command("end")
+            self._enter_config()
+
+    def _run_deletion(self, commands: list[str], errors: list[str] | None) -> None:
+        """Send a deletion; like frr-reload.py, retry with the last word dropped on refusal."""
+        output = ""
+        for command in commands[:-1]:
+            output = self._config_command(command)
+            error = command_failed(output)
+            if error:
+                self._fail(command, error, errors)
+                self._to_top(output)
+                return
+        words = commands[-1].split()
+        while True:
+            output = self._config_command(" ".join(words))
+            error = command_failed(output)
+            if not error:
+                break
+            if len(words) <= 3:
+                # "no neighbor X" is as short as frr-reload.py goes; give up there.
+                self._fail(commands[-1], error, errors)
+                break
+            words = words[:-1]
+        self._to_top(output)
+
+    def _run_block(self, block: list[str], errors: list[str] | None) -> None:
+        output = ""
+        for command in block:
+            output = self._config_command(command)
+            error = command_failed(output)
+            if error:
+                self._fail(command, error, errors)
+        self._to_top(output)
+
+    @staticmethod
+    def _fail(command: str, message: str, errors: list[str] | None) -> None:
+        if errors is None:
+            raise _ApplyError(command, message)
+        errors.append(f"{command!r}: {message}")
+
+    def _apply(self, target: str, replace: bool, errors: list[str] | None = None) -> None:
+        """Bring the running config to ``target`` (replace) or add ``target``'s lines (merge).
+
+        With ``errors`` None the first refused command raises _ApplyError; otherwise refusals
+        are collected and applying goes on (used when restoring after a failure).
+        Replace runs frr-reload.py's two passes: deletions and additions, then additions
+        again for lines a deletion took along (e.g. ``no neighbor X remote-as``).
+        """
+        additions, deletions = self._changes(target, self._running(), replace)
+        if not additions and not deletions:
+            return
+        self._enter_config()
+        try:
+            for change in deletions:
+                self._run_deletion(self.tool.lines(change), errors)
+            for block in addition_blocks(self.tool, additions):
+                self._run_block(block, errors)
+        finally:
+            self._leave_config()
+        if not replace:
+            return
+        second, _ = self._changes(target, self._running(), replace)
+        if second:
+            self._enter_config()
+            try:
+                for block in addition_blocks(self.tool, second):
+                    self._run_block(block, errors)
+            finally:
+                self._leave_config()
+
+    def _write_memory(self) -> None:
+        output = self._send("write memory")
+        if "saved" not in output.lower() and "[OK]" not in output:
+            raise CommitError(f"Configuration applied but 'write memory' failed: {output.strip()[-300:]}")
+
+    def _restore(self, config: str) -> list[str]:
+        """Replace the running config with ``config`` best-effort; return refused commands."""
+        errors: list[str] = []
+        self._apply(config, replace=True, errors=errors)
+        return errors
+
+    # ------------------------------------------------------------------ commit lifecycle
+
+    def commit_config(self, message: str = "", revert_in: int | None = None) -> None:
+        """Apply the candidate, save it, and optionally arm an automatic revert.
+
+        Args:
+            message: Recorded in the pending-commit state only (FRR keeps no commit log).
+            revert_in: Seconds after which the change is reverted unless ``confirm_commit``
+                is called.
+
+        Raises:
+            CommitError: No candidate, a commit is already pending, or a command was refused
+                (the pre-commit configuration has then been restored).
+        """
+        if self._candidate is None:
+            raise CommitError("No candidate configuration loaded")
+        if self.has_pending_commit():
+            raise CommitError("Pending commit confirm in progress; confirm or roll back first")
+        if revert_in is not None and int(revert_in) <= 0:
+            raise CommitError("revert_in must be a positive number of seconds")
+        before = self._running()
+        self.state.save_rollback(before)
+        try:
+            self._apply(self._candidate, self._replace)
+        except _ApplyError as exc:
+            restore_errors = self._restore(before)
+            note = f"; restore also refused {restore_errors}" if restore_errors else ""
+            raise CommitError(
+                f"Commit aborted, configuration restored: {exc.command!r} -> {exc.message}{note}"
+            ) from exc
+        self._write_memory()
+        if revert_in is not None:
+            self._arm_revert(int(revert_in), message)
+        self.discard_config()
+
+    def _arm_revert(self, revert_in: int, message: str) -> None:
+        deadline = time.time() + revert_in
+        self.state.write_pending({"deadline": deadline, "message": message, "watchdog_pid": None})
+        payload = {
+            "hostname": self.hostname,
+            "username": self.username,
+            "password": self.password,
+            "timeout": self.timeout,
+            "optional_args": self.optional_args,
+            "state_dir": str(self.state.directory.parent),
+            "deadline": deadline,
+        }
+        # Credentials go over the pipe only: never argv (visible in ps), never disk.
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "napalm_frr.watchdog"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+        out, _ = proc.communicate(json.dumps(payload).encode(), timeout=30)
+        try:
+            pid = int(out.decode().strip())
+        except ValueError as exc:
+            raise CommitError(f"Could not start the revert watchdog (got {out!r})") from exc
+        self.state.write_pending({"deadline": deadline, "message": message, "watchdog_pid": pid})
+
+    def has_pending_commit(self) -> bool:
+        """Whether a ``commit_config(revert_in=...)`` awaits confirmation for this device."""
+        return self.state.has_pending()
+
+    @staticmethod
+    def _stop_watchdog(pid: Any) -> None:
+        if not isinstance(pid, int) or pid <= 1:
+            return
+        # Only signal the PID if it still is our watchdog (PIDs get reused).
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return
+        if b"napalm_frr.watchdog" in cmdline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def confirm_commit(self) -> None:
+        """Keep the pending commit: cancel the automatic revert.
+
+        Raises:
+            CommitConfirmException: Nothing is pending, or the revert already started.
+        """
+        record = self.state.claim_pending()
+        if record is None:
+            raise CommitConfirmException("No pending commit-confirm (or its revert already started)")
+        self._stop_watchdog(record.get("watchdog_pid"))
+        self.state.release_claim()
+
+    def rollback(self) -> None:
+        """Restore the configuration saved before the last commit (and cancel a pending revert).
+
+        Raises:
+            CommitError: No rollback point, or a command was refused while restoring.
+        """
+        config = self.state.load_rollback()
+        if config is None:
+            raise CommitError(f"No rollback point stored for {self.hostname} in {self.state.directory}")
+        record = self.state.claim_pending()
+        if record is not None:
+            self._stop_watchdog(record.get("watchdog_pid"))
+        try:
+            errors = self._restore(config)
+            if errors:
+                raise CommitError(f"Rollback incomplete, refused: {errors}")
+            self._write_memory()
+        finally:
+            if record is not None:
+                self.state.release_claim()
+
+    def revert_pending(self) -> bool:
+        """Revert an unconfirmed commit now (used by the watchdog at its deadline).
+
+        Returns:
+            True if a pending commit was reverted, False if none was pending.
+
+        Raises:
+            CommitError: The revert failed; the commit stays pending.
+        """
+        record = self.state.claim_pending()
+        if record is None:
+            return False
+        try:
+            self._restore_saved()
+        except Exception:
+            # Leave the commit pending so that a later rollback() can still undo it.
+            self.state.unclaim()
+            raise
+        self.state.release_claim()
+        return True
+
+    def _restore_saved(self) -> None:
+        config = self.state.load_rollback()
+        if config is None:
+            raise CommitError("pending commit without rollback point")
+        errors = self._restore(config)
+        if errors:
+            raise CommitError(f"revert incomplete, refused: {errors}")
+        self._write_memory()

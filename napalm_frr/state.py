@@ -1,0 +1,134 @@
+"""On-disk state shared by driver instances and the revert watchdog.
+
+Per device (host and port) a directory holds:
+
+* ``rollback.conf``: the running configuration saved just before the last commit;
+* ``pending.json``: present while a ``commit_config(revert_in=...)`` awaits confirmation
+  (deadline, watchdog PID; never a credential);
+* ``watchdog.log``: what the watchdog did.
+
+Everything is created with mode 0600 inside a 0700 directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DeviceState", "default_state_dir"]
+
+
+def default_state_dir(explicit: str | None = None) -> Path:
+    """Resolve the state directory: explicit value, ``NAPALM_FRR_STATE_DIR``, ``~/.cache/napalm_frr``.
+
+    Args:
+        explicit: The ``state_dir`` optional argument, if given.
+
+    Returns:
+        The directory path (not created).
+    """
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get("NAPALM_FRR_STATE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "napalm_frr"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Atomically write ``text`` to ``path`` with mode 0600."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    tmp.replace(path)
+
+
+class DeviceState:
+    """State files of one device.
+
+    Args:
+        state_dir: Root state directory.
+        host: Device host name or address.
+        port: SSH port.
+    """
+
+    def __init__(self, state_dir: Path, host: str, port: int) -> None:
+        key = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{host}_{port}")
+        self.directory = state_dir / key
+        self.rollback_file = self.directory / "rollback.conf"
+        self.pending_file = self.directory / "pending.json"
+        self.claimed_file = self.directory / "pending.reverting"
+        self.log_file = self.directory / "watchdog.log"
+
+    def ensure(self) -> None:
+        """Create the state directory (0700) if needed."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.directory.chmod(0o700)
+
+    def save_rollback(self, config: str) -> None:
+        """Store the configuration to restore on rollback/revert."""
+        self.ensure()
+        _write_private(self.rollback_file, config)
+
+    def load_rollback(self) -> str | None:
+        """Return the stored rollback configuration, or None."""
+        try:
+            return self.rollback_file.read_text()
+        except FileNotFoundError:
+            return None
+
+    def write_pending(self, data: dict[str, Any]) -> None:
+        """Record a pending (unconfirmed) commit."""
+        self.ensure()
+        _write_private(self.pending_file, json.dumps(data, sort_keys=True))
+
+    def read_pending(self) -> dict[str, Any] | None:
+        """Return the pending-commit record, or None when nothing is pending."""
+        try:
+            data = json.loads(self.pending_file.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            # A torn/garbled record still means "something is pending".
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def has_pending(self) -> bool:
+        """Whether a commit awaits confirmation (or is being reverted right now)."""
+        return self.pending_file.exists() or self.claimed_file.exists()
+
+    def claim_pending(self) -> dict[str, Any] | None:
+        """Take the pending record atomically (rename), so confirm and revert never both win.
+
+        Returns:
+            The record if this caller claimed it, None if there was none (or another took it).
+        """
+        try:
+            data = self.read_pending() or {}
+            self.pending_file.replace(self.claimed_file)
+        except FileNotFoundError:
+            return None
+        return data
+
+    def release_claim(self) -> None:
+        """Forget a claimed record once the confirm/revert is complete."""
+        with contextlib.suppress(FileNotFoundError):
+            self.claimed_file.unlink()
+
+    def unclaim(self) -> None:
+        """Put a claimed record back (the revert failed and the commit is still pending)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.claimed_file.replace(self.pending_file)
+
+    def log(self, message: str) -> None:
+        """Append a timestamped line to the watchdog log (never pass secrets here)."""
+        self.ensure()
+        fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n")

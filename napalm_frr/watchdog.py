@@ -1,0 +1,88 @@
+"""Revert watchdog for ``commit_config(revert_in=...)``: ``python -m napalm_frr.watchdog``.
+
+The driver starts this module and writes one JSON object on its standard input (connection
+parameters including the password, the state directory and the deadline); credentials are
+therefore never on a command line nor on disk. The process prints the PID of a detached
+grandchild and exits; the grandchild sleeps until the deadline and then, if the commit is
+still pending (``pending.json`` exists), reconnects and restores the rollback configuration.
+``confirm_commit`` removes the pending state and terminates the grandchild by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from napalm.base.exceptions import NapalmException
+
+from napalm_frr.frr import FRRDriver
+from napalm_frr.state import DeviceState
+
+ATTEMPTS = 3
+RETRY_DELAY = 10.0
+
+
+def _revert(params: dict[str, Any], state: DeviceState) -> None:
+    for attempt in range(1, ATTEMPTS + 1):
+        if not state.pending_file.exists():
+            state.log("commit confirmed before revert; nothing to do")
+            return
+        driver = FRRDriver(
+            params["hostname"],
+            params["username"],
+            params.get("password", ""),
+            timeout=int(params.get("timeout", 60)),
+            optional_args=params.get("optional_args") or {},
+        )
+        try:
+            driver.open()
+            try:
+                reverted = driver.revert_pending()
+            finally:
+                driver.close()
+        except NapalmException as exc:
+            state.log(f"revert attempt {attempt} failed: {type(exc).__name__}: {exc}")
+            time.sleep(RETRY_DELAY)
+            continue
+        state.log("commit not confirmed in time: reverted" if reverted else "nothing pending")
+        return
+    state.log("giving up; commit still pending, run rollback()")
+
+
+def _run(params: dict[str, Any]) -> None:
+    port = int((params.get("optional_args") or {}).get("port", 22))
+    state = DeviceState(Path(params["state_dir"]), params["hostname"], port)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    delay = float(params["deadline"]) - time.time()
+    state.log(f"watchdog {os.getpid()} armed, reverting in {max(delay, 0):.0f}s unless confirmed")
+    if delay > 0:
+        time.sleep(delay)
+    _revert(params, state)
+
+
+def main() -> int:
+    """Read parameters from stdin, detach, print the detached PID, return."""
+    params = json.loads(sys.stdin.read())
+    pid = os.fork()
+    if pid:
+        print(pid, flush=True)
+        return 0
+    # Detached child: own session, no ties to the caller's terminal or pipes.
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    try:
+        _run(params)
+    finally:
+        os._exit(0)
+    return 0  # pragma: no cover
+
+
+if __name__ == "__main__":
+    sys.exit(main())
