@@ -44,7 +44,7 @@ class Credentials:
     """Generated per lab; never committed, never logged."""
 
     username: str
-    password: str
+    password: str = field(repr=False)
     key_file: str
 
 

@@ -1,0 +1,96 @@
+"""Facts, BGP neighbours and running configs of devices through NAPALM, checked against the inventory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nornir_napalm.plugins.tasks import napalm_get
+
+from tonle.inventory import Inventory
+from tonle.nornir_init import init_nornir
+
+GETTERS = ["facts", "bgp_neighbors", "config"]
+
+
+@dataclass
+class DeviceFacts:
+    host: str
+    ok: bool
+    error: str = ""
+    os_version: str = ""
+    uptime: float = 0.0
+    established: int = 0
+    expected: int = 0
+    missing: list[str] = field(default_factory=list)  # expected sessions not Established
+    unexpected: list[str] = field(default_factory=list)  # sessions the inventory does not know
+    config_lines: int = 0
+    config_file: str = ""
+
+
+@dataclass
+class FactsReport:
+    devices: list[DeviceFacts]
+
+    @property
+    def ok(self) -> bool:
+        return all(d.ok and not d.missing and not d.unexpected for d in self.devices)
+
+    def lines(self) -> list[str]:
+        out = [f"{'device':<13} {'os':<28} {'uptime':>7} {'BGP up/expected':>15} {'config':>8}  notes"]
+        for d in self.devices:
+            if not d.ok:
+                out.append(f"{d.host:<13} FAILED: {d.error}")
+                continue
+            notes = "; ".join(
+                ([f"not established: {', '.join(d.missing)}"] if d.missing else [])
+                + ([f"not in inventory: {', '.join(d.unexpected)}"] if d.unexpected else [])
+            ) or "matches inventory"
+            out.append(f"{d.host:<13} {d.os_version[:28]:<28} {d.uptime:>6.0f}s {d.established:>7}/{d.expected:<7} "
+                       f"{d.config_lines:>5} ln  {notes}")
+        good = sum(d.ok and not d.missing and not d.unexpected for d in self.devices)
+        out.append(f"{good}/{len(self.devices)} devices reachable with every BGP session as the inventory says")
+        return out
+
+
+def check_device(inv: Inventory, host: str, data: dict[str, Any]) -> DeviceFacts:
+    """Compare one device's getter output with the sessions the inventory implies."""
+    facts, neigh, config = data["facts"], data["bgp_neighbors"], data["config"]
+    expected = {str(s.peer_ip) for s in inv.device_sessions(host)}
+    seen: dict[str, bool] = {}
+    for vrf in neigh.values():
+        for ip, peer in vrf.get("peers", {}).items():
+            seen[ip] = bool(peer["is_up"])
+    running = config.get("running", "")
+    return DeviceFacts(
+        host=host, ok=True, os_version=str(facts.get("os_version", "")), uptime=float(facts.get("uptime", 0)),
+        established=sum(seen.get(ip, False) for ip in expected), expected=len(expected),
+        missing=sorted(ip for ip in expected if not seen.get(ip)),
+        unexpected=sorted(set(seen) - expected), config_lines=len(running.splitlines()),
+    )
+
+
+def collect_facts(config_file: Path, state_dir: Path, *, lab: bool, hosts: list[str] | None,
+                  save_configs: bool) -> FactsReport:
+    """Run the getters on the selected hosts in parallel; optionally save running configs as backups."""
+    nr, inv = init_nornir(config_file, state_dir, lab=lab)
+    if hosts:
+        nr = nr.filter(filter_func=lambda h: h.name in hosts)
+    results = nr.run(task=napalm_get, getters=GETTERS)
+    backup_dir = state_dir / "backups" / ("lab" if lab else "production")
+    devices = []
+    for host, multi in sorted(results.items()):
+        if multi.failed:
+            exc = multi[0].exception
+            devices.append(DeviceFacts(host, ok=False, error=f"{type(exc).__name__}: {exc}" if exc else "failed"))
+            continue
+        df = check_device(inv, host, multi[0].result)
+        if save_configs:
+            backup_dir.mkdir(parents=True, exist_ok=True)
+            path = backup_dir / f"{host}.conf"
+            path.write_text(multi[0].result["config"]["running"])
+            df.config_file = str(path)
+        devices.append(df)
+    nr.close_connections()
+    return FactsReport(devices)

@@ -1,0 +1,140 @@
+"""Live tests of the embedded lab: real FRR and sshd in network namespaces."""
+
+from __future__ import annotations
+
+import json
+import re
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from netmiko import ConnectHandler
+
+from tests.conftest import SMALL, LabHandle, require_root, wait_until
+from tonle.cli import main
+from tonle.inventory import load_from_nornir_config
+from tonle.lab import Lab, LabError
+
+
+def test_every_session_of_the_inventory_is_established(small_lab: LabHandle) -> None:
+    st = small_lab.lab.status()
+    assert st.up
+    expected = small_lab.inv.sessions()
+    seen = [s for n in st.nodes for s in n.sessions]
+    assert len(seen) == len(expected) == 12
+    assert all(s.state == "Established" for s in seen), st.down_sessions()
+    # Devices are reachable at their inventory management address, externals have none.
+    mgmt = {n.name: n.mgmt_ip for n in st.nodes}
+    assert mgmt["r1"] == "198.19.253.11" and mgmt["up1"] is None
+
+
+def test_routes_flow_between_upstream_and_domestic_isps(small_lab: LabHandle) -> None:
+    def routes(node: str) -> dict[str, Any]:
+        return json.loads(small_lab.vtysh(node, "show ip bgp json"))["routes"]  # type: ignore[no-any-return]
+
+    wait_until(lambda: {"198.19.4.0/24", "198.18.17.0/24"} <= set(routes("isp1")), what="routes at isp1")
+    isp1 = routes("isp1")
+    assert "198.19.4.0/24" in isp1  # upstream's prefix via r2 -> r1 (reflector) -> DIX route server
+    assert "198.18.17.0/24" in isp1  # the other ISP via the route server
+    wait_until(lambda: "198.18.16.0/24" in routes("up1"), what="routes at up1")
+    up1 = routes("up1")
+    assert "198.18.0.0/22" in up1  # the operator's aggregate
+    assert "198.18.16.0/24" in up1  # domestic ISP prefixes are exported to the upstream
+    # The route server is transparent: the ISP sees the other ISP's AS first.
+    path = isp1["198.18.17.0/24"][0]["path"]
+    assert path.split()[0] == "65002"
+
+
+def test_ssh_login_drops_into_vtysh(small_lab: LabHandle) -> None:
+    dev = small_lab.devices["r2"]
+    out = subprocess.run(
+        ["ssh", "-i", dev.key_file, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "BatchMode=yes", f"{dev.username}@{dev.mgmt_ip}", "show running-config"],
+        capture_output=True, text=True, timeout=30, check=True).stdout
+    assert "hostname r2" in out and "router bgp 64500" in out
+    # Password login, interactive: the prompt is the device's, config mode works.
+    conn = ConnectHandler(device_type="cisco_ios", host=dev.mgmt_ip, username=dev.username,
+                          password=dev.password, use_keys=False, allow_agent=False)
+    try:
+        assert conn.find_prompt() == "r2#"
+        assert "FRRouting" in conn.send_command("show version")
+    finally:
+        conn.disconnect()
+
+
+def test_wrong_password_is_refused(small_lab: LabHandle) -> None:
+    from netmiko.exceptions import NetmikoAuthenticationException
+
+    dev = small_lab.devices["r1"]
+    with pytest.raises(NetmikoAuthenticationException):
+        ConnectHandler(device_type="cisco_ios", host=dev.mgmt_ip, username=dev.username,
+                       password=dev.password + "x", use_keys=False, allow_agent=False)
+
+
+def test_up_is_idempotent(small_lab: LabHandle) -> None:
+    pidfile = small_lab.lab.node_dir("r1") / "bgpd.pid"
+    before = pidfile.read_text()
+    small_lab.lab.up(timeout=30)
+    assert pidfile.read_text() == before  # nothing rebuilt or restarted
+
+
+def test_status_cli(small_lab: LabHandle, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--config", str(small_lab.config_file), "--state-dir", str(small_lab.state_dir)]
+    assert main([*args, "lab", "status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {n["name"] for n in data["nodes"]} == {"r1", "r2", "rs1", "up1", "isp1", "isp2"}
+    assert main([*args, "lab", "status"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^rs1\s+device\s+198\.19\.253\.21\s+zebra\+ staticd\+ bgpd\+ sshd\+\s+3/3 ", out, re.M), out
+
+
+def _variant(tmp_path: Path, name: str, gateway: str) -> Path:
+    shutil.copytree(SMALL, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "inventory" / "lab.yaml").write_text(yaml.safe_dump({"name": name, "mgmt_gateway": gateway}))
+    hosts = yaml.safe_load((tmp_path / "inventory" / "hosts.yaml").read_text())
+    prefix = gateway.rsplit(".", 1)[0]
+    for h in hosts.values():
+        h["hostname"] = f"{prefix}.{h['hostname'].rsplit('.', 1)[1]}"
+    (tmp_path / "inventory" / "hosts.yaml").write_text(yaml.safe_dump(hosts))
+    return tmp_path / "nornir.yaml"
+
+
+def test_management_network_overlap_is_refused(small_lab: LabHandle, tmp_path: Path) -> None:
+    # Same management network as the running small lab: building it would break that lab.
+    inv = load_from_nornir_config(_variant(tmp_path, "ovl", "198.19.253.1/24"))
+    with pytest.raises(LabError, match=r"mgmt_gateway: 198\.19\.253\.0/24 overlaps"):
+        Lab(inv, tmp_path / "state").up(timeout=5)
+    assert not any(Path("/run/netns", ns).exists() for ns in Lab(inv, tmp_path / "state").all_namespaces())
+
+
+def _lab_pids(run_dir: Path) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True, check=False).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_down_after_crashed_up_leaves_nothing(tmp_path: Path) -> None:
+    require_root()
+    config = _variant(tmp_path, "crash", "198.19.252.1/24")
+    lab = Lab(load_from_nornir_config(config), tmp_path / "state")
+    env = {**os.environ, "TONLE_STATE_DIR": str(tmp_path / "state")}
+    proc = subprocess.Popen([sys.executable, "-m", "tonle.cli", "--config", str(config), "lab", "up"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not (lab.node_dir("r1") / "bgpd.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # a crash mid-build: no cleanup code runs
+    proc.wait()
+    assert _lab_pids(lab.run_dir), "the crash should have left daemons behind for this test to mean anything"
+    assert main(["--config", str(config), "--state-dir", str(tmp_path / "state"), "lab", "down"]) == 0
+    assert not any(Path("/run/netns", ns).exists() for ns in lab.all_namespaces())
+    assert not _lab_pids(lab.run_dir)
+    assert subprocess.run(["ip", "link", "show", "crash-mgmt"], capture_output=True, check=False).returncode != 0
+    assert subprocess.run(["getent", "passwd", "tnl-crash"], capture_output=True, check=False).returncode != 0
+    assert not lab.run_dir.exists()

@@ -1,0 +1,180 @@
+"""`tonle` command line: parses arguments, calls the engine, prints. Exit codes: 0 ok, 1 failed, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from tonle.inventory import Inventory, InventoryError, load_from_nornir_config
+from tonle.lab import Lab, LabError, LabStatus
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _default_config() -> Path:
+    return Path(os.environ.get("TONLE_CONFIG", "nornir.yaml"))
+
+
+def _default_state_dir(config: Path) -> Path:
+    env = os.environ.get("TONLE_STATE_DIR")
+    return Path(env) if env else config.resolve().parent / "state"
+
+
+def _err(msg: str) -> None:
+    print(f"tonle: error: {msg}", file=sys.stderr)
+
+
+def _load(args: argparse.Namespace) -> Inventory:
+    return load_from_nornir_config(args.config)
+
+
+# ---- inventory ------------------------------------------------------------------------------------
+
+def cmd_inventory_check(args: argparse.Namespace) -> int:
+    inv = _load(args)
+    sessions = [s for s in inv.sessions() if not s.external]
+    print(f"inventory OK: {len(inv.sites)} sites, {len(inv.devices)} devices, {len(inv.peers)} external "
+          f"networks, {len(inv.links)} links, {len(sessions)} BGP sessions on managed devices")
+    return EXIT_OK
+
+
+# ---- lab --------------------------------------------------------------------------------------------
+
+def _print_status(st: LabStatus) -> None:
+    print(f"lab {st.name}: {'up' if st.up else 'down'}")
+    print(f"{'node':<16} {'kind':<9} {'mgmt':<15} {'processes':<24} {'BGP':>7}  not established")
+    for n in st.nodes:
+        procs = " ".join(f"{k}{'+' if v else '-'}" for k, v in n.processes.items()) or "(no namespace)"
+        bad = ", ".join(f"{s.peer_ip}:{s.state}" for s in n.sessions if s.state != "Established")
+        print(f"{n.name:<16} {n.kind:<9} {n.mgmt_ip or '-':<15} {procs:<24} "
+              f"{n.established:>3}/{len(n.sessions):<3}  {bad}")
+
+
+def cmd_lab_up(args: argparse.Namespace) -> int:
+    lab = Lab(_load(args), args.state_dir)
+    st = lab.up(timeout=args.timeout, progress=lambda m: print(m, flush=True))
+    _print_status(st)
+    return EXIT_OK
+
+
+def cmd_lab_down(args: argparse.Namespace) -> int:
+    lab = Lab(_load(args), args.state_dir)
+    removed = lab.down()
+    print(f"lab {lab.name} down: removed {len(removed)} item(s)" + (f" ({', '.join(removed[:3])}…)" if removed else ""))
+    return EXIT_OK
+
+
+def cmd_lab_status(args: argparse.Namespace) -> int:
+    st = Lab(_load(args), args.state_dir).status()
+    if args.json:
+        print(json.dumps(asdict(st), indent=2))
+    else:
+        _print_status(st)
+    return EXIT_OK if st.up and not st.down_sessions() else EXIT_FAILED
+
+
+def cmd_lab_credentials(args: argparse.Namespace) -> int:
+    creds = Lab(_load(args), args.state_dir).credentials()
+    if args.export:
+        print(f"export TONLE_LAB_USER={creds.username} TONLE_LAB_PASSWORD={creds.password} "
+              f"TONLE_LAB_KEY={creds.key_file}")
+    else:
+        print(f"username: {creds.username}\nkey file: {creds.key_file}\n"
+              "password: (not shown; `tonle lab credentials --export` prints it for eval)")
+    return EXIT_OK
+
+
+# ---- device jobs ------------------------------------------------------------------------------------
+
+def cmd_facts(args: argparse.Namespace) -> int:
+    from tonle.tasks.facts import collect_facts  # noqa: PLC0415 - keeps `tonle lab` free of nornir start-up
+
+    report = collect_facts(args.config, args.state_dir, lab=True, hosts=args.host, save_configs=True)
+    for line in report.lines():
+        print(line)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job on the embedded lab: up, status, facts and configs through NAPALM, down."""
+    from tonle.tasks.facts import collect_facts  # noqa: PLC0415
+
+    inv = _load(args)
+    print(f"== inventory: {len(inv.devices)} devices, {len(inv.peers)} external networks, {len(inv.links)} links")
+    lab = Lab(inv, args.state_dir)
+    t0 = time.monotonic()
+    try:
+        st = lab.up(timeout=args.timeout, progress=lambda m: print(f"== {m}", flush=True))
+        _print_status(st)
+        print("== NAPALM (driver frr) through Nornir: facts, BGP neighbours, configs")
+        report = collect_facts(args.config, args.state_dir, lab=True, hosts=None, save_configs=True)
+        for line in report.lines():
+            print(line)
+        ok = report.ok
+    finally:
+        if not args.keep:
+            removed = lab.down()
+            print(f"== lab down: removed {len(removed)} item(s); total {time.monotonic() - t0:.1f}s")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+# ---- parser -------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tonle", description="Tonlé: network automation for the national gateway")
+    p.add_argument("--config", type=Path, default=None, help="nornir.yaml (default: $TONLE_CONFIG or ./nornir.yaml)")
+    p.add_argument("--state-dir", type=Path, default=None, help="state directory (default: ./state)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    inv = sub.add_parser("inventory", help="inventory checks").add_subparsers(dest="sub", required=True)
+    inv.add_parser("check", help="validate the inventory").set_defaults(func=cmd_inventory_check)
+
+    lab = sub.add_parser("lab", help="the embedded FRR lab").add_subparsers(dest="sub", required=True)
+    up = lab.add_parser("up", help="build the lab and wait for BGP sessions")
+    up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for sessions (default 60)")
+    up.set_defaults(func=cmd_lab_up)
+    lab.add_parser("down", help="remove everything the lab made").set_defaults(func=cmd_lab_down)
+    status = lab.add_parser("status", help="devices, management addresses, BGP sessions")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_lab_status)
+    creds = lab.add_parser("credentials", help="the lab's generated login")
+    creds.add_argument("--export", action="store_true", help="print shell exports including the password")
+    creds.set_defaults(func=cmd_lab_credentials)
+
+    facts = sub.add_parser("facts", help="NAPALM facts, BGP neighbours and config backup of lab devices")
+    facts.add_argument("--host", action="append", help="only this host (repeatable)")
+    facts.set_defaults(func=cmd_facts)
+
+    demo = sub.add_parser("demo", help="main job on the embedded lab: up, status, NAPALM facts/configs, down")
+    demo.add_argument("--timeout", type=float, default=60.0)
+    demo.add_argument("--keep", action="store_true", help="leave the lab up at the end")
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.config = args.config or _default_config()
+    args.state_dir = args.state_dir or _default_state_dir(args.config)
+    try:
+        return int(args.func(args))
+    except InventoryError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except LabError as exc:
+        _err(str(exc))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Nornir for Tonlé: the validated inventory, then the credentials of the target (lab or production)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from nornir import InitNornir
+from nornir.core import Nornir
+from nornir.core.inventory import ConnectionOptions
+
+from tonle.inventory import Inventory, load_from_nornir_config
+from tonle.lab import Lab
+from tonle.yamlio import load_yaml
+
+
+def init_nornir(config_file: Path, state_dir: Path, *, lab: bool) -> tuple[Nornir, Inventory]:
+    """Validate the inventory, then build Nornir on it.
+
+    With `lab=True` every device is reached as its FRR twin (NAPALM driver `frr`) with the lab's
+    generated credentials; otherwise credentials come from TONLE_USERNAME / TONLE_PASSWORD.
+
+    Raises:
+        InventoryError: the inventory is invalid.
+        LabError: `lab=True` and the lab is not up.
+    """
+    inv = load_from_nornir_config(config_file)
+    cfg = load_yaml(config_file)
+    root = config_file.resolve().parent
+    opts = {k: str(root / v) if k.endswith("_file") else v for k, v in cfg["inventory"]["options"].items()}
+    # Paths in nornir.yaml are relative to the file, not to the caller's working directory.
+    nr = InitNornir(config_file=str(config_file), inventory={"plugin": cfg["inventory"]["plugin"], "options": opts})
+    defaults = nr.inventory.defaults
+    driver_state = str(state_dir / "napalm_frr")
+    if lab:
+        creds = Lab(inv, state_dir).credentials()
+        defaults.username, defaults.password = creds.username, creds.password
+        for host in nr.inventory.hosts.values():
+            # The FRR twin of a vendor device: same host and intent, FRR driver and key.
+            host.connection_options["napalm"] = ConnectionOptions(
+                platform="frr",
+                extras={"optional_args": {"key_file": creds.key_file, "state_dir": driver_state}},
+            )
+            host.connection_options["netmiko"] = ConnectionOptions(
+                platform="cisco_ios", extras={"key_file": creds.key_file, "use_keys": True}
+            )
+    else:
+        defaults.username = os.environ.get("TONLE_USERNAME", defaults.username)
+        defaults.password = os.environ.get("TONLE_PASSWORD", defaults.password)
+    return nr, inv
