@@ -304,16 +304,26 @@ def format_diff(additions: list[Change], deletions: list[Change]) -> str:
         The diff text, or ``""`` when there is no change.
     """
     groups: dict[tuple[str, ...], list[str]] = {}
+    # A context created by this change set whose lines follow: show "+context" as the head of
+    # its own group instead of repeating it as a context line.
+    filled = {c.ctx_keys for c in additions if c.line is not None}
+    created: set[tuple[str, ...]] = set()
     for change in [*deletions, *additions]:
+        marker = "-" if change.delete else "+"
+        if change.line is None and not change.delete and change.ctx_keys in filled:
+            created.add(change.ctx_keys)
+            depth = len(change.ctx_keys) - 1
+            groups.setdefault(change.ctx_keys, []).append(f"+{' ' * depth}{change.ctx_keys[-1]}")
+            continue
         if change.line is None:
             header, text = change.ctx_keys[:-1], change.ctx_keys[-1]
         else:
             header, text = change.ctx_keys, change.line.strip()
-        marker = "-" if change.delete else "+"
         groups.setdefault(header, []).append(f"{marker}{' ' * len(header)}{text}")
     out: list[str] = []
     for header, body in groups.items():
-        out.extend(f" {' ' * depth}{key}" for depth, key in enumerate(header))
+        context = header[:-1] if header in created else header
+        out.extend(f" {' ' * depth}{key}" for depth, key in enumerate(context))
         out.extend(body)
     return "\n".join(out)
 

@@ -523,7 +523,6 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         if revert_in is not None and int(revert_in) <= 0:
             raise CommitError("revert_in must be a positive number of seconds")
         before = self._running()
-        self.state.save_rollback(before)
         try:
             self._apply(self._candidate, self._replace)
         except _ApplyError as exc:
@@ -532,6 +531,8 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             raise CommitError(
                 f"Commit aborted, configuration restored: {exc.command!r} -> {exc.message}{note}"
             ) from exc
+        # Only a successful commit moves the rollback point.
+        self.state.save_rollback(before)
         self._write_memory()
         if revert_in is not None:
             self._arm_revert(int(revert_in), message)
