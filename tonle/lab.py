@@ -326,7 +326,7 @@ class Lab:
         for daemon in DAEMONS:
             _run(self.in_node(node, [str(FRR_BIN / daemon), *common, "-i", str(d / f"{daemon}.pid"),
                                      "--log", f"file:{d / daemon}.log"]))
-            _wait_for(lambda dm=daemon: (d / f"{dm}.vty").exists(), 10, f"{node}: {daemon} did not start")
+            _wait_for((d / f"{daemon}.vty").exists, 10, f"{node}: {daemon} did not start")
         _run(self.in_node(node, ["vtysh", "--vty_socket", str(d), "--config_dir", str(d), "-b"]))
         if is_device:
             self._start_sshd(node)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from netmiko import ConnectHandler
+from netmiko.exceptions import NetmikoAuthenticationException
 
 from tests.conftest import SMALL, LabHandle, require_root, wait_until
 from tonle.cli import main
@@ -70,8 +71,6 @@ def test_ssh_login_drops_into_vtysh(small_lab: LabHandle) -> None:
 
 
 def test_wrong_password_is_refused(small_lab: LabHandle) -> None:
-    from netmiko.exceptions import NetmikoAuthenticationException
-
     dev = small_lab.devices["r1"]
     with pytest.raises(NetmikoAuthenticationException):
         ConnectHandler(device_type="cisco_ios", host=dev.mgmt_ip, username=dev.username,
