@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
+import secrets
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tonle.inventory import Inventory, load_from_nornir_config
 from tonle.lab import Lab
@@ -54,13 +59,47 @@ def require_root() -> None:
         pytest.fail("the live tier needs root (network namespaces); run the suite as root like CI does")
 
 
+def _used_networks() -> list[ipaddress.IPv4Network]:
+    out = subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"], capture_output=True, text=True,
+                         check=True).stdout
+    nets = []
+    for route in json.loads(out or "[]"):
+        if route.get("dst") not in (None, "default"):
+            nets.append(ipaddress.ip_network(route["dst"], strict=False))
+    return nets
+
+
+def lab_copy(src: Path, dest: Path, name: str) -> Path:
+    """Copy an inventory (dir holding nornir.yaml + inventory/) as lab `name` on a free management /24.
+
+    Test labs get their own name and management network so that they never touch a lab a developer
+    (or a concurrent test run) has up.
+    """
+    shutil.copytree(src, dest, dirs_exist_ok=True)
+    used = _used_networks()
+    free = next(n for n in ipaddress.ip_network("198.19.128.0/17").subnets(new_prefix=24)
+                if not any(n.overlaps(u) for u in used) and n != ipaddress.ip_network("198.19.254.0/24"))
+    lab_file = dest / "inventory" / "lab.yaml"
+    old = ipaddress.ip_interface(yaml.safe_load(lab_file.read_text())["mgmt_gateway"]).network
+    lab_file.write_text(yaml.safe_dump({"name": name, "mgmt_gateway": f"{free[1]}/24"}))
+    hosts_file = dest / "inventory" / "hosts.yaml"
+    hosts = yaml.safe_load(hosts_file.read_text())
+    for host in hosts.values():
+        host["hostname"] = str(free[int(ipaddress.ip_address(host["hostname"])) - int(old[0])])
+    hosts_file.write_text(yaml.safe_dump(hosts, sort_keys=False))
+    return dest / "nornir.yaml"
+
+
+def unique_lab_name(prefix: str) -> str:
+    return f"{prefix}{secrets.token_hex(2)}"
+
+
 @pytest.fixture(scope="session")
 def small_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
     """The small test topology (tests/fixtures/small) up for the whole session, torn down after."""
     require_root()
     work = tmp_path_factory.mktemp("small")
-    shutil.copytree(SMALL, work, dirs_exist_ok=True)
-    config = work / "nornir.yaml"
+    config = lab_copy(SMALL, work, unique_lab_name("t"))
     inv = load_from_nornir_config(config)
     state = work / "state"
     lab = Lab(inv, state)

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from netmiko import ConnectHandler
 from netmiko.exceptions import NetmikoAuthenticationException
 
-from tests.conftest import SMALL, LabHandle, require_root, wait_until
+from tests.conftest import SMALL, LabHandle, lab_copy, require_root, unique_lab_name, wait_until
 from tonle.cli import main
 from tonle.inventory import load_from_nornir_config
 from tonle.lab import Lab, LabError
@@ -33,7 +32,7 @@ def test_every_session_of_the_inventory_is_established(small_lab: LabHandle) -> 
     assert all(s.state == "Established" for s in seen), st.down_sessions()
     # Devices are reachable at their inventory management address, externals have none.
     mgmt = {n.name: n.mgmt_ip for n in st.nodes}
-    assert mgmt["r1"] == "198.19.253.11" and mgmt["up1"] is None
+    assert mgmt["r1"] == str(small_lab.inv.devices["r1"].mgmt_ip) and mgmt["up1"] is None
 
 
 def test_routes_flow_between_upstream_and_domestic_isps(small_lab: LabHandle) -> None:
@@ -91,24 +90,18 @@ def test_status_cli(small_lab: LabHandle, capsys: pytest.CaptureFixture[str]) ->
     assert {n["name"] for n in data["nodes"]} == {"r1", "r2", "rs1", "up1", "isp1", "isp2"}
     assert main([*args, "lab", "status"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^rs1\s+device\s+198\.19\.253\.21\s+zebra\+ staticd\+ bgpd\+ sshd\+\s+3/3 ", out, re.M), out
-
-
-def _variant(tmp_path: Path, name: str, gateway: str) -> Path:
-    shutil.copytree(SMALL, tmp_path, dirs_exist_ok=True)
-    (tmp_path / "inventory" / "lab.yaml").write_text(yaml.safe_dump({"name": name, "mgmt_gateway": gateway}))
-    hosts = yaml.safe_load((tmp_path / "inventory" / "hosts.yaml").read_text())
-    prefix = gateway.rsplit(".", 1)[0]
-    for h in hosts.values():
-        h["hostname"] = f"{prefix}.{h['hostname'].rsplit('.', 1)[1]}"
-    (tmp_path / "inventory" / "hosts.yaml").write_text(yaml.safe_dump(hosts))
-    return tmp_path / "nornir.yaml"
+    rs1 = re.escape(str(small_lab.inv.devices["rs1"].mgmt_ip))
+    assert re.search(rf"^rs1\s+device\s+{rs1}\s+zebra\+ staticd\+ bgpd\+ sshd\+\s+3/3 ", out, re.M), out
 
 
 def test_management_network_overlap_is_refused(small_lab: LabHandle, tmp_path: Path) -> None:
     # Same management network as the running small lab: building it would break that lab.
-    inv = load_from_nornir_config(_variant(tmp_path, "ovl", "198.19.253.1/24"))
-    with pytest.raises(LabError, match=r"mgmt_gateway: 198\.19\.253\.0/24 overlaps"):
+    shutil.copytree(small_lab.config_file.parent, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("state"))
+    lab_file = tmp_path / "inventory" / "lab.yaml"
+    lab_file.write_text(lab_file.read_text().replace(f"name: {small_lab.lab.name}", "name: ovl"))
+    inv = load_from_nornir_config(tmp_path / "nornir.yaml")
+    net = small_lab.inv.lab.mgmt_gateway.network
+    with pytest.raises(LabError, match=f"mgmt_gateway: {re.escape(str(net))} overlaps"):
         Lab(inv, tmp_path / "state").up(timeout=5)
     assert not any(Path("/run/netns", ns).exists() for ns in Lab(inv, tmp_path / "state").all_namespaces())
 
@@ -120,7 +113,7 @@ def _lab_pids(run_dir: Path) -> list[int]:
 
 def test_down_after_crashed_up_leaves_nothing(tmp_path: Path) -> None:
     require_root()
-    config = _variant(tmp_path, "crash", "198.19.252.1/24")
+    config = lab_copy(SMALL, tmp_path, unique_lab_name("c"))
     lab = Lab(load_from_nornir_config(config), tmp_path / "state")
     env = {**os.environ, "TONLE_STATE_DIR": str(tmp_path / "state")}
     proc = subprocess.Popen([sys.executable, "-m", "tonle.cli", "--config", str(config), "lab", "up"],
@@ -134,6 +127,18 @@ def test_down_after_crashed_up_leaves_nothing(tmp_path: Path) -> None:
     assert main(["--config", str(config), "--state-dir", str(tmp_path / "state"), "lab", "down"]) == 0
     assert not any(Path("/run/netns", ns).exists() for ns in lab.all_namespaces())
     assert not _lab_pids(lab.run_dir)
-    assert subprocess.run(["ip", "link", "show", "crash-mgmt"], capture_output=True, check=False).returncode != 0
-    assert subprocess.run(["getent", "passwd", "tnl-crash"], capture_output=True, check=False).returncode != 0
+    assert subprocess.run(["ip", "link", "show", lab.bridge], capture_output=True, check=False).returncode != 0
+    assert subprocess.run(["getent", "passwd", lab.username], capture_output=True, check=False).returncode != 0
     assert not lab.run_dir.exists()
+
+
+def test_up_reports_sessions_that_do_not_come_up(small_lab: LabHandle) -> None:
+    # The upstream shuts its side: `up` must say exactly which session is down, then recover.
+    small_lab.vtysh("up1", "configure terminal\nrouter bgp 65538\nneighbor 198.51.100.0 shutdown")
+    try:
+        with pytest.raises(LabError, match=r"2 BGP session\(s\) not Established after 2s: r2->up1 198\.51\.100\.1 \(\w+\), "
+                           r"up1->r2 198\.51\.100\.0 \(Idle \(Admin\)\)$"):
+            small_lab.lab.up(timeout=2)
+    finally:
+        small_lab.vtysh("up1", "configure terminal\nrouter bgp 65538\nno neighbor 198.51.100.0 shutdown")
+    small_lab.lab.up(timeout=60)
