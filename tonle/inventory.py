@@ -8,12 +8,13 @@ problem is reported as one line naming the file, the host (or entry) and the fie
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -21,7 +22,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     PositiveInt,
+    StrictInt,
     ValidationError,
     field_validator,
 )
@@ -46,6 +49,12 @@ ALLOWED_NETS = tuple(
 ASN_RANGES = ((64496, 64511), (64512, 65534), (65536, 65551), (4200000000, 4294967294))
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+SITE_RE = re.compile(r"^[A-Z]{3}$")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{1,7}$")
+# Keys whose values must never be echoed in a message (and never be in the inventory at all).
+SECRET_RE = re.compile(r"passw|secret", re.IGNORECASE)
+SECRETS_MSG = "secrets do not belong in the inventory (take them from the environment)"
 
 
 def _check_asn(v: int) -> int:
@@ -63,16 +72,47 @@ def _check_addr(v: Any) -> Any:
 
 
 def _check_name(v: str) -> str:
-    if not NAME_RE.match(v):
+    if not isinstance(v, str) or not NAME_RE.match(v):
         raise ValueError(f"name {v!r} must be lowercase letters, digits and '-', 2-32 characters")
     return v
 
 
-Asn = Annotated[int, AfterValidator(_check_asn)]
+def _check_country(v: str) -> str:
+    if not COUNTRY_RE.match(v):
+        raise ValueError(f"country {v!r} must be an ISO 3166 code of 2 capital letters (e.g. KH)")
+    return v
+
+
+def _check_lab_name(v: str) -> str:
+    if not LAB_NAME_RE.match(v):
+        raise ValueError(f"lab name {v!r} must be 2-8 lowercase letters and digits, starting with a letter "
+                         "(it prefixes namespace and interface names)")
+    return v
+
+
+def _parse_prefix(v: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    if isinstance(v, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return v
+    if not isinstance(v, str):
+        raise ValueError(f"{v!r} is not an IP prefix (expected a string like 198.51.100.0/24)")  # noqa: TRY004
+    try:
+        return ipaddress.ip_network(v)
+    except ValueError:
+        pass
+    try:
+        loose = ipaddress.ip_network(v, strict=False)
+    except ValueError:
+        raise ValueError(f"{v!r} is not a valid IP prefix (expected e.g. 198.51.100.0/24 or 2001:db8::/48)") from None
+    raise ValueError(f"{v} has host bits set (did you mean {loose}?)")
+
+
+Asn = Annotated[StrictInt, AfterValidator(_check_asn)]
 V4Addr = Annotated[ipaddress.IPv4Address, AfterValidator(_check_addr)]
 V4If = Annotated[ipaddress.IPv4Interface, AfterValidator(_check_addr)]
 V6If = Annotated[ipaddress.IPv6Interface, AfterValidator(_check_addr)]
-Prefix = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, AfterValidator(_check_addr)]
+Prefix = Annotated[
+    ipaddress.IPv4Network | ipaddress.IPv6Network, PlainValidator(_parse_prefix), AfterValidator(_check_addr)
+]
 Name = Annotated[str, AfterValidator(_check_name)]
 
 
@@ -103,8 +143,8 @@ class _NornirEntry(_Model):
     @field_validator("connection_options")
     @classmethod
     def _no_secrets(cls, v: dict[str, Any]) -> dict[str, Any]:
-        if re.search(r"passw|secret", repr(v), re.IGNORECASE):
-            raise ValueError("secrets do not belong in the inventory (take them from the environment)")
+        if SECRET_RE.search(repr(v)):
+            raise ValueError(SECRETS_MSG)
         return v
 
 
@@ -156,10 +196,6 @@ class Site(_Model):
         return v
 
 
-class SitesFile(_Model):
-    sites: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Site] = Field(min_length=1)
-
-
 class Endpoint(_Model):
     node: str
     interface: str | None = None
@@ -175,10 +211,6 @@ class Link(_Model):
     endpoints: list[Endpoint] = Field(min_length=2)
 
 
-class LinksFile(_Model):
-    links: list[Link]
-
-
 class SessionRef(_Model):
     device: str
     link: str
@@ -188,18 +220,14 @@ class Peer(_Model):
     name: Name
     asn: Asn
     type: PeerType
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    country: Annotated[str, AfterValidator(_check_country)]
     description: str = ""
     announces: list[Prefix] = Field(default_factory=list)
     sessions: list[SessionRef] = Field(min_length=1)
 
 
-class PeersFile(_Model):
-    peers: list[Peer]
-
-
 class Lab(_Model):
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,7}$")]
+    name: Annotated[str, AfterValidator(_check_lab_name)]
     mgmt_gateway: V4If
 
 
@@ -290,19 +318,74 @@ class InventoryError(Exception):
 def _fmt_loc(loc: Iterable[int | str]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a dict key; the key itself is already in the location
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 
-def _pydantic_problems(exc: ValidationError, file: str, subject: str) -> list[str]:
+def _describe(v: Any) -> str:
+    if v is None:
+        return "nothing (empty value)"
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, bool):
+        return f"a boolean ({v})"
+    if isinstance(v, str):
+        return f"a string ({_short(v)})"
+    return f"{type(v).__name__} ({_short(v)})"
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _submodel(tp: Any) -> type[BaseModel] | None:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    for arg in get_args(tp):
+        found = _submodel(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _did_you_mean(cls: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """' (did you mean 'x'?)' for an unknown key at `loc`, when a known key of that model is close."""
+    model: type[BaseModel] | None = cls
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(part) if model is not None else None
+        model = _submodel(info.annotation) if info is not None else None
+    if model is None or not isinstance(loc[-1], str):
+        return ""
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _pydantic_problems(exc: ValidationError, cls: type[BaseModel], file: str, subject: str) -> list[str]:
     lines = []
     for err in exc.errors():
-        where = _fmt_loc(err["loc"]) or "(top level)"
+        loc = tuple(err["loc"])
+        where = _fmt_loc(loc) or "(top level)"
+        kind, given = err["type"], err.get("input")
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        if "password" in where.split(".")[-1:]:
-            msg = "secrets do not belong in the inventory (take them from the environment)"
+        if any(isinstance(part, str) and SECRET_RE.search(part) for part in loc):
+            msg = SECRETS_MSG  # never echo the value
+        elif kind == "extra_forbidden":
+            msg = "unknown key" + _did_you_mean(cls, loc)
+        elif kind == "missing":
+            msg = "required key is missing"
+        elif kind in ("model_type", "model_attributes_type", "dict_type"):
+            msg = f"expected a mapping, got {_describe(given)}"
+        elif kind == "list_type":
+            msg = f"expected a list, got {_describe(given)}"
+        elif kind != "value_error" and isinstance(given, str | int | float | bool):
+            msg += f" (got {_short(given)})"
         lines.append(f"{file}: {subject}: field {where}: {msg}")
     return lines
 
@@ -328,24 +411,87 @@ class _Loader:
             self.problems.append(str(exc))
             return None
 
-    def mapping(self, data: Any, file: str, what: str) -> dict[str, Any]:
+    def mapping(self, data: Any, file: str, what: str) -> dict[str, Any] | None:
+        """A top-level mapping of named entries (hosts, groups); None (with a problem) when malformed."""
         if data is None:
             return {}
         if not isinstance(data, dict):
-            self.problems.append(f"{file}: (top level): expected a mapping of {what}, got {type(data).__name__}")
-            return {}
-        return data
+            self.problems.append(f"{file}: (top level): expected a mapping of {what}, got {_describe(data)}")
+            return None
+        for key in data:
+            if not isinstance(key, str):
+                self.problems.append(f"{file}: {what.rstrip('s')} {key!r}: field (name): the name must be a "
+                                     f"string, got {_describe(key)}")
+        return {k: v for k, v in data.items() if isinstance(k, str)}
+
+    def section(self, data: Any, file: str, key: str, kind: type[list[Any]] | type[dict[Any, Any]]) -> Any:
+        """The value of the single top-level `key` of one of Tonlé's files; None (with a problem) when malformed."""
+        expected = f"a mapping with the key {key!r}"
+        if data is None:
+            self.problems.append(f"{file}: (top level): the file is empty (expected {expected})")
+            return None
+        if not isinstance(data, dict):
+            self.problems.append(f"{file}: (top level): expected {expected}, got {_describe(data)}")
+            return None
+        for extra in data:
+            if extra != key:
+                self.problems.append(f"{file}: (top level): field {extra}: unknown key (expected only {key!r})")
+        if key not in data:
+            self.problems.append(f"{file}: (top level): field {key}: required key is missing")
+            return None
+        value = data[key]
+        if value is None:
+            return kind()
+        if not isinstance(value, kind):
+            what = "a list" if kind is list else "a mapping"
+            self.problems.append(f"{file}: (top level): field {key}: expected {what}, got {_describe(value)}")
+            return None
+        return value
 
     def model(self, cls: type[M], data: Any, file: str, subject: str) -> M | None:
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            self.problems.extend(_pydantic_problems(exc, file, subject))
+            self.problems.extend(_pydantic_problems(exc, cls, file, subject))
             return None
+
+    def named(self, cls: type[M], items: list[Any], file: str, what: str, key: str) -> tuple[list[M], set[str]]:
+        """Validate each entry of a list of named entries; returns the valid ones and the names of invalid ones."""
+        good: list[M] = []
+        bad: set[str] = set()
+        for i, item in enumerate(items):
+            name = item.get("name") if isinstance(item, dict) else None
+            subject = f"{what} {name}" if isinstance(name, str) and name else f"{key}[{i}]"
+            obj = self.model(cls, item, file, subject)
+            if obj is not None:
+                good.append(obj)
+            elif isinstance(name, str):
+                bad.add(name)
+        return good, bad
 
 
 def _lab_ifname(link_index: int) -> str:
     return f"eth{link_index}"
+
+
+def _group_cycles(groups: dict[str, Group]) -> list[list[str]]:
+    """Cycles in group inheritance, each once (reported on its smallest member)."""
+    cycles = []
+    for start in sorted(groups):
+        stack: list[list[str]] = [[start, p] for p in groups[start].groups]
+        seen: set[str] = set()
+        while stack:
+            path = stack.pop()
+            last = path[-1]
+            if last == start:
+                if start == min(path):
+                    cycles.append(path)
+                break
+            if last in seen or last not in groups:
+                continue
+            seen.add(last)
+            stack.extend([*path, p] for p in groups[last].groups)
+    return cycles
 
 
 def load_inventory(hosts_file: Path, group_file: Path, defaults_file: Path, *, root: Path | None = None) -> Inventory:
@@ -359,33 +505,72 @@ def load_inventory(hosts_file: Path, group_file: Path, defaults_file: Path, *, r
     f_hosts, f_groups, f_defaults = (ld.rel(p.name) for p in (hosts_file, group_file, defaults_file))
     f_sites, f_links, f_peers, f_lab = (ld.rel(n) for n in ("sites.yaml", "links.yaml", "peers.yaml", "lab.yaml"))
 
-    raw_hosts = ld.mapping(ld.read(hosts_file.name, hosts_file), f_hosts, "hosts")
-    raw_groups = ld.mapping(ld.read(group_file.name, group_file), f_groups, "groups")
+    doc_hosts = ld.read(hosts_file.name, hosts_file)
+    doc_groups = ld.read(group_file.name, group_file)
     raw_defaults = ld.read(defaults_file.name, defaults_file)
-    raw_sites = ld.read("sites.yaml")
-    raw_links = ld.read("links.yaml")
-    raw_peers = ld.read("peers.yaml")
+    doc_sites = ld.read("sites.yaml")
+    doc_links = ld.read("links.yaml")
+    doc_peers = ld.read("peers.yaml")
     raw_lab = ld.read("lab.yaml")
     if ld.problems:  # unreadable files: report them alone rather than a cascade of missing references
         raise InventoryError(ld.problems)
 
+    # Shape of every file and validation of every entry; entries that fail are remembered by name so that
+    # references to them are not reported again as "unknown".
+    raw_hosts = ld.mapping(doc_hosts, f_hosts, "hosts")
+    raw_groups = ld.mapping(doc_groups, f_groups, "groups")
+    if raw_hosts == {}:
+        ld.problems.append(f"{f_hosts}: (top level): no hosts defined (the file is empty); an inventory needs "
+                           "at least one device")
+    raw_sites = ld.section(doc_sites, f_sites, "sites", dict)
+    raw_links = ld.section(doc_links, f_links, "links", list)
+    raw_peers = ld.section(doc_peers, f_peers, "peers", list)
+    if raw_sites == {}:
+        ld.problems.append(f"{f_sites}: (top level): field sites: no sites defined")
     defaults = ld.model(Defaults, raw_defaults, f_defaults, "defaults")
-    groups = {n: g for n, v in raw_groups.items() if (g := ld.model(Group, v, f_groups, f"group {n}"))}
-    hosts = {n: h for n, v in raw_hosts.items() if (h := ld.model(Host, v, f_hosts, f"host {n}"))}
-    sites_f = ld.model(SitesFile, raw_sites, f_sites, "sites")
-    links_f = ld.model(LinksFile, raw_links, f_links, "links")
-    peers_f = ld.model(PeersFile, raw_peers, f_peers, "peers")
     lab = ld.model(Lab, raw_lab, f_lab, "lab")
-    if ld.problems or not (defaults and sites_f and links_f and peers_f and lab):
+    fatal = bool(ld.problems) or defaults is None or lab is None
+
+    groups: dict[str, Group] = {}
+    bad_groups: set[str] = set()
+    for gname, v in (raw_groups or {}).items():
+        if (g := ld.model(Group, v, f_groups, f"group {gname}")) is not None:
+            groups[gname] = g
+        else:
+            bad_groups.add(gname)
+    hosts: dict[str, Host] = {}
+    bad_hosts: set[str] = set()
+    for hname, v in (raw_hosts or {}).items():
+        if (h := ld.model(Host, v, f_hosts, f"host {hname}")) is not None:
+            hosts[hname] = h
+        else:
+            bad_hosts.add(hname)
+    sites: dict[str, Site] = {}
+    bad_sites: set[str] = set()
+    for code, v in (raw_sites or {}).items():
+        subj = f"site {code}"
+        if not isinstance(code, str) or not SITE_RE.match(code):
+            ld.problems.append(f"{f_sites}: {subj}: field (code): site code {code!r} must be 3 capital letters "
+                               "(e.g. PNH)")
+            bad_sites.add(str(code))
+        elif (site_obj := ld.model(Site, v, f_sites, subj)) is not None:
+            sites[code] = site_obj
+        else:
+            bad_sites.add(code)
+    links_l, bad_links = ld.named(Link, raw_links or [], f_links, "link", "links")
+    peers_l, bad_peers = ld.named(Peer, raw_peers or [], f_peers, "peer", "peers")
+    if fatal or defaults is None or lab is None:
         raise InventoryError(ld.problems)
-    sites = sites_f.sites
     p = ld.problems
 
     # Groups: references and inheritance (depth-first, own values win, like Nornir).
     for gname, grp in groups.items():
         for parent in grp.groups:
-            if parent not in groups:
+            if parent not in groups and parent not in bad_groups:
                 p.append(f"{f_groups}: group {gname}: field groups: unknown group {parent!r}")
+    for cycle in _group_cycles(groups):
+        p.append(f"{f_groups}: group {cycle[0]}: field groups: groups inherit from each other in a cycle "
+                 f"({' -> '.join(cycle)})")
 
     def inherited(group_names: list[str], seen: frozenset[str] = frozenset()) -> list[Group]:
         out: list[Group] = []
@@ -402,22 +587,30 @@ def load_inventory(hosts_file: Path, group_file: Path, defaults_file: Path, *, r
             _check_name(name)
         except ValueError as exc:
             p.append(f"{f_hosts}: {subj}: field (name): {exc}")
+        broken_ref = False
         for gn in host.groups:
-            if gn not in groups:
-                p.append(f"{f_hosts}: {subj}: field groups: unknown group {gn!r}")
+            if gn in bad_groups:
+                broken_ref = True
+            elif gn not in groups:
+                broken_ref = True
+                p.append(f"{f_hosts}: {subj}: field groups: unknown group {gn!r} (groups.yaml has "
+                         f"{', '.join(sorted(groups)) or 'no groups'})")
         chain = inherited(host.groups)
         platform = host.platform or next((g.platform for g in chain if g.platform), None) or defaults.platform
         site = host.data.site or next((g.data.site for g in chain if g.data.site), None)
         role = host.data.role or next((g.data.role for g in chain if g.data.role), None)
-        if platform is None:
-            p.append(f"{f_hosts}: {subj}: field platform: no platform set on the host or its groups")
+        if platform is None and not broken_ref:
+            p.append(f"{f_hosts}: {subj}: field platform: no platform set on the host or its groups "
+                     f"(one of {', '.join(PLATFORMS)})")
         if site is None:
-            p.append(f"{f_hosts}: {subj}: field data.site: no site set on the host or its groups")
-        elif site not in sites:
+            if not broken_ref:
+                p.append(f"{f_hosts}: {subj}: field data.site: no site set on the host or its groups")
+        elif site not in sites and site not in bad_sites:
             p.append(f"{f_hosts}: {subj}: field data.site: unknown site {site!r} (sites.yaml has "
-                     f"{', '.join(sorted(sites))})")
-        if role is None:
-            p.append(f"{f_hosts}: {subj}: field data.role: no role set on the host or its groups")
+                     f"{', '.join(sorted({*sites, *bad_sites}))})")
+        if role is None and not broken_ref:
+            p.append(f"{f_hosts}: {subj}: field data.role: no role set on the host or its groups "
+                     f"(one of {', '.join(ROLES)})")
         if platform and site and role:
             devices[name] = Device(
                 name=name, mgmt_ip=host.hostname, platform=platform, site=site, role=role,
@@ -452,23 +645,25 @@ def load_inventory(hosts_file: Path, group_file: Path, defaults_file: Path, *, r
             p.append(f"{f_hosts}: host {name}: field hostname: {host.hostname} is the lab management gateway")
 
     peers: dict[str, Peer] = {}
-    for i, peer in enumerate(peers_f.peers):
+    for peer in peers_l:
         if peer.name in peers:
-            p.append(f"{f_peers}: peer {peer.name}: field peers[{i}].name: duplicate peer name")
-        elif peer.name in hosts:
-            p.append(f"{f_peers}: peer {peer.name}: field peers[{i}].name: name already used by a host")
+            p.append(f"{f_peers}: peer {peer.name}: field name: duplicate peer name (defined twice)")
+        elif peer.name in hosts or peer.name in bad_hosts:
+            p.append(f"{f_peers}: peer {peer.name}: field name: name already used by a host in hosts.yaml")
         peers[peer.name] = peer
         if peer.asn == defaults.data.operator.asn:
-            p.append(f"{f_peers}: peer {peer.name}: field asn: {peer.asn} is the operator's own ASN")
+            p.append(f"{f_peers}: peer {peer.name}: field asn: {peer.asn} is the operator's own ASN "
+                     f"({f_defaults}: data.operator.asn)")
+    known_nodes = {*hosts, *bad_hosts, *peers, *bad_peers}
 
     # Links: endpoints, interfaces, addressing.
     links: dict[str, Link] = {}
     ports: dict[str, list[Port]] = {n: [] for n in [*devices, *peers]}
     addr_owner: dict[Any, str] = {}
-    for i, link in enumerate(links_f.links):
+    for link in links_l:
         subj = f"link {link.name}"
         if link.name in links:
-            p.append(f"{f_links}: {subj}: field links[{i}].name: duplicate link name")
+            p.append(f"{f_links}: {subj}: field name: duplicate link name (defined twice)")
             continue
         links[link.name] = link
         if link.kind == "p2p" and len(link.endpoints) != 2:
@@ -477,8 +672,9 @@ def load_inventory(hosts_file: Path, group_file: Path, defaults_file: Path, *, r
         seen_nodes: set[str] = set()
         for j, ep in enumerate(link.endpoints):
             fld = f"endpoints[{j}]"
-            if ep.node not in hosts and ep.node not in peers:
-                p.append(f"{f_links}: {subj}: field {fld}.node: unknown device or peer {ep.node!r}")
+            if ep.node not in known_nodes:
+                p.append(f"{f_links}: {subj}: field {fld}.node: unknown device or peer {ep.node!r} (not in "
+                         "hosts.yaml or peers.yaml)")
                 continue
             if ep.node in seen_nodes:
                 p.append(f"{f_links}: {subj}: field {fld}.node: {ep.node} appears twice on the link")
@@ -495,10 +691,10 @@ def load_inventory(hosts_file: Path, group_file: Path, defaults_file: Path, *, r
                              f"(also on {addr_owner[addr.ip]})")
                 addr_owner[addr.ip] = f"{ep.node} in link {link.name}"
                 first = link.endpoints[0]
-                ref = first.ipv4 if fam == "ipv4" else first.ipv6
-                if j > 0 and ref is not None and addr.network != ref.network:
+                first_addr = first.ipv4 if fam == "ipv4" else first.ipv6
+                if j > 0 and first_addr is not None and addr.network != first_addr.network:
                     p.append(f"{f_links}: {subj}: field {fld}.{fam}: {addr} is not in the link's subnet "
-                             f"{ref.network}")
+                             f"{first_addr.network} (from endpoints[0])")
             if ep.node in ports:
                 dev = devices.get(ep.node)
                 n = len(ports[ep.node]) + 1
@@ -520,10 +716,13 @@ def load_inventory(hosts_file: Path, group_file: Path, defaults_file: Path, *, r
     for peer in peers.values():
         for k, ref in enumerate(peer.sessions):
             subj, fld = f"peer {peer.name}", f"sessions[{k}]"
+            if ref.device in bad_hosts or ref.link in bad_links:
+                continue  # already reported on the host or link itself
             if ref.device not in hosts:
-                p.append(f"{f_peers}: {subj}: field {fld}.device: unknown device {ref.device!r}")
+                p.append(f"{f_peers}: {subj}: field {fld}.device: unknown device {ref.device!r} (not in "
+                         "hosts.yaml)")
             elif ref.link not in links:
-                p.append(f"{f_peers}: {subj}: field {fld}.link: unknown link {ref.link!r}")
+                p.append(f"{f_peers}: {subj}: field {fld}.link: unknown link {ref.link!r} (not in links.yaml)")
             else:
                 nodes = {ep.node for ep in links[ref.link].endpoints}
                 for who in (ref.device, peer.name):
@@ -536,9 +735,10 @@ def load_inventory(hosts_file: Path, group_file: Path, defaults_file: Path, *, r
                     links=links, peers=peers, lab=lab, ports=ports)
     for s in derive_sessions(inv):
         if s.node in devices and s.peer_asn == s.local_asn and s.kind != "ibgp":
-            p.append(f"{f_peers}: peer {s.neighbor}: field asn: same ASN as {s.node}")
+            p.append(f"{f_peers}: peer {s.neighbor}: field asn: {s.peer_asn} is also the ASN of device {s.node}, "
+                     f"which peers with it on link {s.link}")
     if p:
-        raise InventoryError(p)
+        raise InventoryError(list(dict.fromkeys(p)))  # one line per problem, not one per address family
     return inv
 
 
@@ -552,7 +752,7 @@ def derive_sessions(inv: Inventory) -> list[Session]:
     """
     out: list[Session] = []
 
-    def both(a: Port, b: Port, a_asn: int, b_asn: int, a_kind: str, b_kind: str,
+    def both(a: Port, b: Port, *, a_asn: int, b_asn: int, a_kind: str, b_kind: str,
              a_rrc: bool = False, b_rrc: bool = False) -> None:
         for afi, (la, lb) in ((4, (a.ipv4, b.ipv4)), (6, (a.ipv6, b.ipv6))):
             if la is None or lb is None:
@@ -568,34 +768,46 @@ def derive_sessions(inv: Inventory) -> list[Session]:
             a, b = devs
             da, db = inv.devices[a.node], inv.devices[b.node]
             kind = "ibgp" if da.asn == db.asn else "private"
-            both(a, b, da.asn, db.asn, kind, kind,
+            both(a, b, a_asn=da.asn, b_asn=db.asn, a_kind=kind, b_kind=kind,
                  a_rrc=kind == "ibgp" and da.route_reflector and not db.route_reflector,
                  b_rrc=kind == "ibgp" and db.route_reflector and not da.route_reflector)
         elif link.kind == "lan":
             for rs in (d for d in devs if inv.devices[d.node].role == "dix-rs"):
                 for member in (d for d in devs if d.node != rs.node and inv.devices[d.node].role != "dix-rs"):
-                    both(rs, member, inv.devices[rs.node].asn, inv.devices[member.node].asn,
-                         "rs-client", "route-server")
+                    both(rs, member, a_asn=inv.devices[rs.node].asn, b_asn=inv.devices[member.node].asn,
+                         a_kind="rs-client", b_kind="route-server")
     for peer in inv.peers.values():
         for ref in peer.sessions:
             dev = inv.devices[ref.device]
-            both(inv.port(ref.device, ref.link), inv.port(peer.name, ref.link), dev.asn, peer.asn,
-                 "rs-client" if dev.role == "dix-rs" else peer.type,
-                 "route-server" if dev.role == "dix-rs" else "customer")
+            both(inv.port(ref.device, ref.link), inv.port(peer.name, ref.link), a_asn=dev.asn, b_asn=peer.asn,
+                 a_kind="rs-client" if dev.role == "dix-rs" else peer.type,
+                 b_kind="route-server" if dev.role == "dix-rs" else "customer")
     return out
 
 
 def load_from_nornir_config(config_file: Path) -> Inventory:
-    """Load the inventory named by a nornir.yaml (SimpleInventory options)."""
+    """Load the inventory named by a nornir.yaml (SimpleInventory options; paths relative to the file)."""
     try:
         cfg = load_yaml(config_file)
     except YamlFileError as exc:
         raise InventoryError([str(exc)]) from None
     root = config_file.parent
-    try:
-        opts = cfg["inventory"]["options"]
-        files = [root / opts[k] for k in ("host_file", "group_file", "defaults_file")]
-    except (KeyError, TypeError) as exc:
-        raise InventoryError([f"{config_file}: inventory.options: missing {exc} (SimpleInventory host_file, "
-                              "group_file, defaults_file)"]) from None
+    need = "SimpleInventory needs host_file, group_file and defaults_file"
+    if not isinstance(cfg, dict):
+        raise InventoryError([f"{config_file}: (top level): expected a Nornir configuration mapping, got "
+                              f"{_describe(cfg)}"])
+    inv = cfg.get("inventory")
+    plugin = inv.get("plugin", "SimpleInventory") if isinstance(inv, dict) else None
+    opts = inv.get("options") if isinstance(inv, dict) else None
+    if plugin != "SimpleInventory" and plugin is not None:
+        raise InventoryError([f"{config_file}: field inventory.plugin: {plugin!r} is not supported (Tonlé reads "
+                              "the SimpleInventory files)"])
+    if not isinstance(opts, dict):
+        raise InventoryError([f"{config_file}: field inventory.options: missing or not a mapping ({need})"])
+    problems = [f"{config_file}: field inventory.options.{k}: missing or not a file name ({need})"
+                for k in ("host_file", "group_file", "defaults_file") if not isinstance(opts.get(k), str)
+                or not opts.get(k)]
+    if problems:
+        raise InventoryError(problems)
+    files = [root / opts[k] for k in ("host_file", "group_file", "defaults_file")]
     return load_inventory(*files, root=root)
