@@ -136,8 +136,9 @@ def test_up_reports_sessions_that_do_not_come_up(small_lab: LabHandle) -> None:
     # The upstream shuts its side: `up` must say exactly which session is down, then recover.
     small_lab.vtysh("up1", "configure terminal\nrouter bgp 65538\nneighbor 198.51.100.0 shutdown")
     try:
-        with pytest.raises(LabError, match=r"2 BGP session\(s\) not Established after 2s: r2->up1 198\.51\.100\.1 \(\w+\), "
-                           r"up1->r2 198\.51\.100\.0 \(Idle \(Admin\)\)$"):
+        expected = (r"2 BGP session\(s\) not Established after 2s: r2->up1 198\.51\.100\.1 \(\w+\), "
+                    r"up1->r2 198\.51\.100\.0 \(Idle \(Admin\)\)$")
+        with pytest.raises(LabError, match=expected):
             small_lab.lab.up(timeout=2)
     finally:
         small_lab.vtysh("up1", "configure terminal\nrouter bgp 65538\nno neighbor 198.51.100.0 shutdown")
