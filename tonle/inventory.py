@@ -13,6 +13,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -216,7 +217,51 @@ class SessionRef(_Model):
     link: str
 
 
+def _check_community(v: str) -> str:
+    parts = v.split(":")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) <= 65535 for p in parts):
+        raise ValueError(f"{v!r} is not a standard BGP community (ASN:value, each 0-65535)")
+    return v
+
+
+def _check_regex(v: str) -> str:
+    try:
+        re.compile(v.replace("_", "(^|$|[ ,{}()])"))
+    except re.error as exc:
+        raise ValueError(f"{v!r} is not a valid AS-path regular expression: {exc}") from None
+    return v
+
+
+Community = Annotated[str, AfterValidator(_check_community)]
+AsPathRegex = Annotated[str, AfterValidator(_check_regex)]
+
+
+class MaxPrefixes(_Model):
+    """Maximum prefixes accepted per address family; the session is torn down above it."""
+
+    ipv4: PositiveInt | None = None
+    ipv6: PositiveInt | None = None
+
+
+class ImportPolicy(_Model):
+    """What we accept from a peer. Unset fields take the peer type's default (see tonle.intent)."""
+
+    prefixes: list[Prefix] | None = None  # accept only these (and more-specifics up to the max length)
+    as_path: list[AsPathRegex] | None = None  # accepted AS paths; default: must start with the peer's ASN
+    local_pref: Annotated[int, Field(ge=0, le=4294967295)] | None = None
+    communities: list[Community] = Field(default_factory=list)  # added to every accepted route
+
+
+class ExportPolicy(_Model):
+    """What we send a peer, on top of the peer type's default (see tonle.intent)."""
+
+    prepend: Annotated[int, Field(ge=0, le=5)] = 0
+    communities: list[Community] = Field(default_factory=list)
+
+
 class Peer(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     name: Name
     asn: Asn
     type: PeerType
@@ -224,6 +269,14 @@ class Peer(_Model):
     description: str = ""
     announces: list[Prefix] = Field(default_factory=list)
     sessions: list[SessionRef] = Field(min_length=1)
+    max_prefixes: MaxPrefixes = MaxPrefixes()
+    import_policy: ImportPolicy = Field(default_factory=ImportPolicy, alias="import")
+    export_policy: ExportPolicy = Field(default_factory=ExportPolicy, alias="export")
+    # Name of the environment variable holding the TCP-MD5 key (never the key itself).
+    md5_key_env: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")] | None = None
+    bfd: bool = False
+    # Honour RFC 8326 GRACEFUL_SHUTDOWN (65535:0) from this peer by lowering local preference to 0.
+    graceful_shutdown: bool = True
 
 
 class Lab(_Model):
@@ -286,6 +339,7 @@ class Inventory:
     """The whole validated inventory."""
 
     root: Path
+    directory: Path  # where hosts.yaml and Tonlé's own files are
     operator: Operator
     sites: dict[str, Site]
     devices: dict[str, Device]
@@ -300,11 +354,22 @@ class Inventory:
 
     def sessions(self) -> list[Session]:
         """Every BGP session of the topology, from both sides (devices and simulated externals)."""
-        return derive_sessions(self)
+        return list(self._sessions)
 
     def device_sessions(self, device: str) -> list[Session]:
-        """The sessions a managed device is configured with."""
-        return [s for s in self.sessions() if s.node == device]
+        """The sessions a node (device or simulated network) is configured with."""
+        return list(self._by_node.get(device, ()))
+
+    @cached_property
+    def _sessions(self) -> tuple[Session, ...]:
+        return tuple(derive_sessions(self))
+
+    @cached_property
+    def _by_node(self) -> dict[str, list[Session]]:
+        out: dict[str, list[Session]] = {}
+        for s in self._sessions:
+            out.setdefault(s.node, []).append(s)
+        return out
 
 
 class InventoryError(Exception):
@@ -731,7 +796,8 @@ def load_inventory(hosts_file: Path, group_file: Path, defaults_file: Path, *, r
                                  f"link {ref.link}")
     if p:
         raise InventoryError(p)
-    inv = Inventory(root=ld.root, operator=defaults.data.operator, sites=dict(sites), devices=devices,
+    inv = Inventory(root=ld.root, directory=inv_dir, operator=defaults.data.operator, sites=dict(sites),
+                    devices=devices,
                     links=links, peers=peers, lab=lab, ports=ports)
     for s in derive_sessions(inv):
         if s.node in devices and s.peer_asn == s.local_asn and s.kind != "ibgp":

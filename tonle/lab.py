@@ -21,16 +21,19 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from tonle.intent import Intent, load_intent
 from tonle.inventory import Inventory, Session
-from tonle.render import frr_device_config, lab_external_config
+from tonle.render import lab_external_config, render_device
 
 FRR_BIN = Path("/usr/lib/frr")
 SSHD = Path("/usr/sbin/sshd")
 RUN_ROOT = Path("/run/tonle")
-DAEMONS = ("zebra", "staticd", "bgpd")
+DAEMONS = ("zebra", "staticd", "bfdd", "bgpd")
+TC = Path("/usr/sbin/tc")
 
 Progress = Callable[[str], None]
 
@@ -100,11 +103,12 @@ def preflight() -> None:
     """Refuse early, with a clear reason, when the machine cannot run the lab."""
     if os.geteuid() != 0:
         raise LabError("the lab needs root (network namespaces, veth links, daemons); run as root")
-    missing = [str(p) for p in (*(FRR_BIN / d for d in DAEMONS), SSHD) if not p.exists()]
-    missing += [b for b in ("ip", "vtysh", "ssh-keygen", "useradd", "chpasswd") if shutil.which(b) is None]
+    missing = [str(p) for p in (*(FRR_BIN / d for d in DAEMONS), SSHD, TC) if not p.exists()]
+    missing += [b for b in ("ip", "vtysh", "ssh-keygen", "useradd", "chpasswd", "setcap", "unshare")
+                if shutil.which(b) is None]
     if missing:
         raise LabError(f"missing {', '.join(missing)}: install Debian packages frr, openssh-server, iproute2 "
-                       "(the README's set-up does)")
+                       "libcap2-bin (the README's set-up does)")
 
 
 class Lab:
@@ -117,6 +121,11 @@ class Lab:
         self.run_dir = RUN_ROOT / self.name
         self.state_file = self.state_dir / "state.json"
         self.username = f"tnl-{self.name}"
+        self._md5_keys: dict[str, str] = {}
+
+    @cached_property
+    def intent(self) -> Intent:
+        return load_intent(self.inv)
 
     # ---- naming -----------------------------------------------------------------------------
     def ns(self, node: str) -> str:
@@ -233,6 +242,14 @@ class Lab:
         self.run_dir.chmod(0o755)
         (self.run_dir / "authorized_keys").write_text(Path(creds.key_file + ".pub").read_text())
         (self.run_dir / "authorized_keys").chmod(0o644)
+        # The login user may change QoS (tc) inside a device's namespace, nothing else: a copy of tc
+        # with CAP_NET_ADMIN only, executable by the lab user's group only.
+        tc = self.run_dir / "tc"
+        shutil.copy2(TC, tc)
+        shutil.chown(tc, "root", self.username)
+        tc.chmod(0o750)
+        _run(["setcap", "cap_net_admin+ep", str(tc)])
+        self._md5_keys = self._make_md5_keys()
 
         say(f"creating {len(self.all_namespaces())} namespaces")
         for ns in self.all_namespaces():
@@ -306,11 +323,32 @@ class Lab:
         path.write_text(json.dumps(asdict(creds)))
         return creds
 
+    def _make_md5_keys(self) -> dict[str, str]:
+        """TCP-MD5 keys for peers that want one: from the environment, else generated for this lab."""
+        keys = {}
+        for peer in self.inv.peers.values():
+            if peer.md5_key_env:
+                keys[peer.md5_key_env] = os.environ.get(peer.md5_key_env) or secrets.token_hex(12)
+        path = self.state_dir / "md5_keys.json"
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(keys))
+        os.environ.update({k: v for k, v in keys.items() if k not in os.environ})
+        return keys
+
+    def md5_keys(self) -> dict[str, str]:
+        """The lab's TCP-MD5 keys by environment variable name (empty when the lab is down)."""
+        try:
+            data: dict[str, str] = json.loads((self.state_dir / "md5_keys.json").read_text())
+        except FileNotFoundError:
+            return {}
+        return data
+
     def _start_node(self, node: str) -> None:
         d = self.node_dir(node)
         d.mkdir(parents=True, exist_ok=True)
         is_device = node in self.inv.devices
-        conf = frr_device_config(self.inv, node) if is_device else lab_external_config(self.inv, self.inv.peers[node])
+        conf = (render_device(self.intent, node, "frr") if is_device
+                else lab_external_config(self.inv, self.inv.peers[node], self._md5_keys))
         (d / "frr.conf").write_text(conf)
         (d / "vtysh.conf").write_text(f"service integrated-vtysh-config\nhostname {node}\n")
         (d / "empty.conf").write_text("")
@@ -324,7 +362,8 @@ class Lab:
         common = ["-d", "-u", "frr", "-g", "frr", "-z", str(d / "zserv.api"), "--vty_socket", str(d),
                   "-A", "127.0.0.1", "-P", "0", "-f", str(d / "empty.conf")]
         for daemon in DAEMONS:
-            _run(self.in_node(node, [str(FRR_BIN / daemon), *common, "-i", str(d / f"{daemon}.pid"),
+            extra = ["--bfdctl", str(d / "bfdd.sock")] if daemon == "bfdd" else []
+            _run(self.in_node(node, [str(FRR_BIN / daemon), *common, *extra, "-i", str(d / f"{daemon}.pid"),
                                      "--log", f"file:{d / daemon}.log"]))
             _wait_for((d / f"{daemon}.vty").exists, 10, f"{node}: {daemon} did not start")
         _run(self.in_node(node, ["vtysh", "--vty_socket", str(d), "--config_dir", str(d), "-b"]))
@@ -338,9 +377,14 @@ class Lab:
         login = d / "login.sh"
         vtysh = f"vtysh --vty_socket {d} --config_dir {d} -H /dev/null"
         login.write_text(
-            "#!/bin/sh\n# Lab login: vtysh for this device only; an exec request runs one vtysh command.\n"
-            f'if [ -n "$SSH_ORIGINAL_COMMAND" ]; then exec {vtysh} -c "$SSH_ORIGINAL_COMMAND"; fi\n'
-            f"exec {vtysh}\n"
+            "#!/bin/sh\n# Lab login: vtysh for this device only; an exec request runs one vtysh command,\n"
+            "# or tc (QoS on FRR/Linux) through the lab's capability-limited copy of tc.\n"
+            "set -f\n"
+            'case "$SSH_ORIGINAL_COMMAND" in\n'
+            f"  '') exec {vtysh} ;;\n"
+            f'  "tc "*) exec {self.run_dir / "tc"} ${{SSH_ORIGINAL_COMMAND#tc }} ;;\n'
+            f'  *) exec {vtysh} -c "$SSH_ORIGINAL_COMMAND" ;;\n'
+            "esac\n"
         )
         login.chmod(0o755)
         (d / "sshd_config").write_text("\n".join([
@@ -448,7 +492,7 @@ class Lab:
         if state.get("created_user") and _run(["getent", "passwd", self.username], check=False).strip():
             _run(["userdel", self.username])
             removed.append(f"user {self.username}")
-        for f in ("credentials.json", "id_ed25519", "id_ed25519.pub", "state.json"):
+        for f in ("credentials.json", "md5_keys.json", "id_ed25519", "id_ed25519.pub", "state.json"):
             (self.state_dir / f).unlink(missing_ok=True)
         return removed
 

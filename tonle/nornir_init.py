@@ -33,7 +33,10 @@ def init_nornir(config_file: Path, state_dir: Path, *, lab: bool) -> tuple[Norni
     defaults = nr.inventory.defaults
     driver_state = str(state_dir / "napalm_frr")
     if lab:
-        creds = Lab(inv, state_dir).credentials()
+        lab_obj = Lab(inv, state_dir)
+        creds = lab_obj.credentials()
+        for var, key in lab_obj.md5_keys().items():  # the lab's generated TCP-MD5 keys, unless set already
+            os.environ.setdefault(var, key)
         defaults.username, defaults.password = creds.username, creds.password
         for host in nr.inventory.hosts.values():
             # The FRR twin of a vendor device: same host and intent, FRR driver and key.

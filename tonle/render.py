@@ -1,33 +1,29 @@
-"""Render intended configurations from the inventory with the Jinja2 templates in templates/."""
+"""Render intended configurations: one vendor-neutral DeviceIntent, one template tree per platform."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import jinja2
 
+from tonle.intent import DeviceIntent, Intent, SessionOverride, device_intent
 from tonle.inventory import Inventory, Peer
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+PLATFORMS = ("frr", "ios", "eos", "junos")
 
-# Baseline policy per session kind: import tags routes with <operator-asn>:<community> and sets
-# local preference (domestic over international); the upstream export only lets out the
-# operator's and the domestic networks' prefixes, so we never become transit between carriers.
-POLICIES: dict[str, dict[str, Any]] = {
-    "upstream": {"import": "RM-UPSTREAM-IN", "export": "RM-UPSTREAM-OUT", "community": 100, "local_pref": 100},
-    "route-server": {"import": "RM-DIX-IN", "export": "RM-DIX-OUT", "community": 200, "local_pref": 200},
-    "isp": {"import": "RM-ISP-IN", "export": "RM-ISP-OUT", "community": 200, "local_pref": 200},
-    "private": {"import": "RM-PRIVATE-IN", "export": "RM-PRIVATE-OUT", "community": 300, "local_pref": 150},
-    "rs-client": {"import": "RM-RS-IMPORT", "export": "RM-RS-EXPORT", "community": None, "local_pref": None},
-}
+
+def tc_rate(mbps: float) -> str:
+    """A rate in Mbit/s as tc writes it (integral kbit, so fractional rates survive)."""
+    return f"{round(mbps * 1000)}kbit"
 
 
 @cache
 def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
     """One Jinja2 environment per templates directory (templates compile once)."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -35,24 +31,33 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - device configuration, not HTML
     )
+    env.filters["tc_rate"] = tc_rate
+    return env
 
 
-def frr_device_config(inv: Inventory, device: str) -> str:
-    """The FRR configuration of a managed device (its own platform's, or its lab twin's)."""
-    dev = inv.devices[device]
-    return environment().get_template("frr/frr.conf.j2").render(
-        device=dev,
-        ports=inv.ports[device],
-        sessions=inv.device_sessions(device),
-        operator=inv.operator,
-        policies=POLICIES,
-    )
+def template_name(platform: str) -> str:
+    """The entry template of a platform."""
+    if platform not in PLATFORMS:
+        raise ValueError(f"no templates for platform {platform!r} (have {', '.join(PLATFORMS)})")
+    return f"{platform}/device.j2"
 
 
-def lab_external_config(inv: Inventory, peer: Peer) -> str:
+def render_intent(di: DeviceIntent, platform: str) -> str:
+    """Render a compiled device intent with a platform's templates."""
+    return environment().get_template(template_name(platform)).render(d=di)
+
+
+def render_device(intent: Intent, device: str, platform: str | None = None,
+                  overrides: Iterable[SessionOverride] = ()) -> str:
+    """The intended configuration of a device (its own platform unless `platform` says otherwise)."""
+    di = device_intent(intent, device, overrides)
+    return render_intent(di, platform or di.device.platform)
+
+
+def lab_external_config(inv: Inventory, peer: Peer, md5_keys: dict[str, str]) -> str:
     """The FRR configuration of a simulated external network in the lab."""
-    sessions = [s for s in inv.sessions() if s.node == peer.name]
     first_v4 = next((p.ipv4.ip for p in inv.ports[peer.name] if p.ipv4), None)
     return environment().get_template("lab/external.conf.j2").render(
-        peer=peer, sessions=sessions, router_id=first_v4 or "198.18.255.255"
+        peer=peer, sessions=inv.device_sessions(peer.name), router_id=first_v4 or "198.18.255.255",
+        md5_key=md5_keys.get(peer.md5_key_env or "", ""),
     )

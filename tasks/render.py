@@ -1,0 +1,19 @@
+"""Nornir task: render a host's intended configuration through Nornir's Jinja2 plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from nornir.core.task import Result, Task
+from nornir_jinja2.plugins.tasks import template_file
+
+from tonle.intent import Intent, SessionOverride, device_intent
+from tonle.render import environment, template_name
+
+
+def render_config(task: Task, intent: Intent, platform: str | None = None,
+                  overrides: Iterable[SessionOverride] = ()) -> Result:
+    """Render the host's intent with its platform's templates (or `platform`, e.g. "frr" for a lab twin)."""
+    di = device_intent(intent, task.host.name, overrides)
+    name = template_name(platform or di.device.platform)
+    return template_file(task, template=name, jinja_env=environment(), d=di)  # type: ignore[no-any-return]

@@ -1,0 +1,632 @@
+"""Intent: routing policy, QoS and change windows, compiled into one vendor-neutral model per device.
+
+`inventory/policy.yaml`, `qos.yaml` and `windows.yaml` are validated like the inventory (one line per
+problem naming file, entry and field). `device_intent()` turns inventory + intent (+ active
+disconnects) into a `DeviceIntent`: every template of every platform renders that, and nothing else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, Field, PositiveFloat, field_validator, model_validator
+
+from tonle.inventory import (
+    Device,
+    Inventory,
+    InventoryError,
+    Peer,
+    Prefix,
+    Session,
+    _Loader,
+    _Model,
+)
+
+DSCP_NAMES = {
+    "default": 0, "cs0": 0, "cs1": 8, "cs2": 16, "cs3": 24, "cs4": 32, "cs5": 40, "cs6": 48, "cs7": 56,
+    "af11": 10, "af12": 12, "af13": 14, "af21": 18, "af22": 20, "af23": 22, "af31": 26, "af32": 28,
+    "af33": 30, "af41": 34, "af42": 36, "af43": 38, "ef": 46, "va": 44,
+}
+GSHUT = "65535:0"  # RFC 8326 GRACEFUL_SHUTDOWN
+BLACKHOLE = "65535:666"  # RFC 7999 BLACKHOLE
+
+
+def _dscp(v: str | int) -> int:
+    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 63:
+        return v
+    if isinstance(v, str) and v.lower() in DSCP_NAMES:
+        return DSCP_NAMES[v.lower()]
+    raise ValueError(f"{v!r} is not a DSCP value (0-63 or a name like ef, af31, cs6)")
+
+
+Dscp = Annotated[str | int, AfterValidator(_dscp)]
+
+
+# ---- policy.yaml ---------------------------------------------------------------------------------
+
+class PerKind(_Model):
+    upstream: Annotated[int, Field(ge=0, le=65535)]
+    domestic: Annotated[int, Field(ge=0, le=65535)]
+    private: Annotated[int, Field(ge=0, le=65535)]
+
+
+class MaxLength(_Model):
+    ipv4: Annotated[int, Field(ge=8, le=32)] = 24
+    ipv6: Annotated[int, Field(ge=16, le=128)] = 48
+
+
+class Bogons(_Model):
+    ipv4: list[ipaddress.IPv4Network] = Field(default_factory=list)
+    ipv6: list[ipaddress.IPv6Network] = Field(default_factory=list)
+
+
+class PolicyFile(_Model):
+    communities: PerKind
+    local_preference: PerKind
+    max_length: MaxLength = MaxLength()
+    bogons: Bogons = Bogons()
+
+
+# ---- qos.yaml ----------------------------------------------------------------------------------------
+
+class QosClassDef(_Model):
+    dscp: list[Dscp] = Field(default_factory=list)
+    default: bool = False
+
+    @model_validator(mode="after")
+    def _marks(self) -> QosClassDef:
+        if not self.dscp and not self.default:
+            raise ValueError("a class needs dscp marks or default: true")
+        return self
+
+
+class PolicyClass(_Model):
+    class_: str = Field(alias="class")
+    priority: bool = False
+    guaranteed_percent: Annotated[float, Field(gt=0, le=100)]
+    max_percent: Annotated[float, Field(gt=0, le=100)] = 100
+
+    @model_validator(mode="after")
+    def _rates(self) -> PolicyClass:
+        if self.max_percent < self.guaranteed_percent:
+            raise ValueError(f"max_percent {self.max_percent} is below guaranteed_percent {self.guaranteed_percent}")
+        return self
+
+
+class QosPolicyDef(_Model):
+    description: str = ""
+    classes: list[PolicyClass] = Field(min_length=1)
+
+
+class Attachment(_Model):
+    device: str
+    link: str
+    policy: str
+    shape_mbps: PositiveFloat
+
+
+class QosFile(_Model):
+    classes: dict[str, QosClassDef] = Field(default_factory=dict)
+    policies: dict[str, QosPolicyDef] = Field(default_factory=dict)
+    attachments: list[Attachment] = Field(default_factory=list)
+
+
+# ---- windows.yaml ----------------------------------------------------------------------------------
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Weekly(_Model):
+    days: list[Day] = Field(min_length=1)
+    start: time
+    end: time
+
+
+class Window(_Model):
+    name: str
+    description: str = ""
+    timezone: str
+    weekly: Weekly | None = None
+    start: datetime | None = None  # one-off window (naive: local to `timezone`)
+    end: datetime | None = None
+    sites: list[str] | None = None  # None: every site
+    roles: list[str] | None = None  # None: every role
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> Window:
+        if (self.weekly is None) == (self.start is None or self.end is None):
+            raise ValueError("a window is either weekly (weekly: {days, start, end}) or one-off (start and end)")
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+    def covers(self, dev: Device) -> bool:
+        return (self.sites is None or dev.site in self.sites) and (self.roles is None or dev.role in self.roles)
+
+    def open_until(self, now: datetime) -> datetime | None:
+        """When this window closes if it is open at `now` (aware), else None."""
+        tz = ZoneInfo(self.timezone)
+        local = now.astimezone(tz)
+        if self.start is not None and self.end is not None:
+            start, end = self.start.replace(tzinfo=tz), self.end.replace(tzinfo=tz)
+            return end if start <= local < end else None
+        assert self.weekly is not None
+        for back in (0, 1):  # a window may have started yesterday and run past midnight
+            day = local.date() - timedelta(days=back)
+            if DAYS[day.weekday()] not in self.weekly.days:
+                continue
+            start = datetime.combine(day, self.weekly.start, tz)
+            end = datetime.combine(day, self.weekly.end, tz)
+            if end <= start:
+                end += timedelta(days=1)
+            if start <= local < end:
+                return end
+        return None
+
+
+class WindowsFile(_Model):
+    windows: list[Window] = Field(default_factory=list)
+
+
+# ---- compiled, vendor-neutral model ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PrefixEntry:
+    seq: int
+    action: str  # permit | deny
+    prefix: str
+    ge: int | None = None
+    le: int | None = None
+
+
+@dataclass(frozen=True)
+class PrefixList:
+    name: str
+    afi: int
+    entries: tuple[PrefixEntry, ...]
+
+
+@dataclass(frozen=True)
+class AsPathList:
+    name: str
+    regexes: tuple[str, ...]  # all permit
+
+
+@dataclass(frozen=True)
+class CommunityList:
+    name: str
+    communities: tuple[str, ...]  # all permit (match any)
+
+
+@dataclass(frozen=True)
+class Term:
+    seq: int
+    action: str  # permit | deny
+    description: str = ""
+    match_prefix_list: str | None = None
+    match_as_path: str | None = None
+    match_community: str | None = None
+    set_local_pref: int | None = None
+    set_communities: tuple[str, ...] = ()  # added (additive)
+    prepend: tuple[int, int] | None = None  # (asn, count)
+
+
+@dataclass(frozen=True)
+class RouteMap:
+    name: str
+    afi: int
+    terms: tuple[Term, ...]
+
+
+@dataclass(frozen=True)
+class QosClass:
+    name: str
+    index: int  # 1-based order in the policy; tc class minor id is 10 * index
+    dscp: tuple[int, ...]
+    default: bool
+    priority: bool
+    rate_mbps: float
+    ceil_mbps: float
+
+
+@dataclass(frozen=True)
+class QosApplied:
+    policy: str
+    shape_mbps: float
+    classes: tuple[QosClass, ...]
+
+    @property
+    def default_class(self) -> QosClass:
+        return next(c for c in self.classes if c.default)
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str  # production name
+    lab_name: str  # name in the lab twin
+    description: str
+    ipv4: str | None
+    ipv6: str | None
+    qos: QosApplied | None = None
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    ip: str
+    afi: int
+    remote_asn: int
+    peer: str  # peer or device name on the other side
+    kind: str
+    link: str
+    description: str
+    next_hop_self: bool = False
+    rr_client: bool = False
+    rs_client: bool = False
+    import_map: str | None = None
+    export_map: str | None = None
+    max_prefixes: int | None = None
+    md5_key: str | None = field(default=None, repr=False)
+    bfd: bool = False
+    enforce_first_as: bool = True
+    shutdown: bool = False
+    shutdown_message: str = ""
+
+
+@dataclass(frozen=True)
+class DeviceIntent:
+    device: Device
+    hostname: str
+    asn: int
+    router_id: str
+    loopback_ipv4: str
+    loopback_ipv6: str | None
+    interfaces: tuple[Interface, ...]
+    static_blackholes: tuple[str, ...]
+    networks: tuple[str, ...]
+    neighbors: tuple[Neighbor, ...]
+    prefix_lists: tuple[PrefixList, ...]
+    as_path_lists: tuple[AsPathList, ...]
+    community_lists: tuple[CommunityList, ...]
+    route_maps: tuple[RouteMap, ...]
+
+    @property
+    def qos_interfaces(self) -> tuple[Interface, ...]:
+        return tuple(i for i in self.interfaces if i.qos is not None)
+
+    def afi(self, prefixes: Iterable[str], afi: int) -> list[str]:
+        """Helper for templates: the prefixes of one address family."""
+        return [p for p in prefixes if ipaddress.ip_network(p).version == afi]
+
+
+@dataclass(frozen=True)
+class Intent:
+    """The inventory plus the intent files."""
+
+    inv: Inventory
+    policy: PolicyFile
+    qos: QosFile
+    windows: list[Window]
+
+
+@dataclass(frozen=True)
+class SessionOverride:
+    """An intended deviation of one session (an emergency disconnect is one)."""
+
+    device: str
+    peer_ip: str
+    shutdown: bool = False
+    message: str = ""
+    graceful: bool = False  # send GRACEFUL_SHUTDOWN on export
+
+
+class IntentError(InventoryError):
+    """Intent that cannot be compiled (e.g. a TCP-MD5 key variable that is not set)."""
+
+
+def load_intent(inv: Inventory) -> Intent:
+    """Read policy.yaml, qos.yaml and windows.yaml beside the inventory and cross-check them.
+
+    Raises:
+        InventoryError: one line per problem.
+    """
+    ld = _Loader(inv.root, inv.directory)
+    f_pol, f_qos, f_win = (ld.rel(n) for n in ("policy.yaml", "qos.yaml", "windows.yaml"))
+    raw = {n: ld.read(n) for n in ("policy.yaml", "qos.yaml", "windows.yaml")}
+    if ld.problems:
+        raise InventoryError(ld.problems)
+    policy = ld.model(PolicyFile, raw["policy.yaml"], f_pol, "policy")
+    qos = ld.model(QosFile, raw["qos.yaml"] or {}, f_qos, "qos")
+    windows = ld.model(WindowsFile, raw["windows.yaml"] or {}, f_win, "windows")
+    p = ld.problems
+    if qos is not None:
+        for pname, pol in qos.policies.items():
+            subj = f"{f_qos}: policy {pname}"
+            names = [c.class_ for c in pol.classes]
+            for c in names:
+                if c not in qos.classes:
+                    p.append(f"{subj}: field classes: unknown class {c!r}")
+            if len(set(names)) != len(names):
+                p.append(f"{subj}: field classes: a class is listed twice")
+            if sum(1 for c in names if c in qos.classes and qos.classes[c].default) != 1:
+                p.append(f"{subj}: field classes: exactly one class must be the default class")
+            total = sum(c.guaranteed_percent for c in pol.classes)
+            if total > 100:
+                p.append(f"{subj}: field classes: guaranteed rates add up to {total:g}% (over 100%)")
+            marks = [d for c in names if c in qos.classes for d in qos.classes[c].dscp]
+            if len(set(marks)) != len(marks):
+                p.append(f"{subj}: field classes: a DSCP mark is in two classes")
+        seen: set[tuple[str, str]] = set()
+        for i, att in enumerate(qos.attachments):
+            subj = f"{f_qos}: attachments[{i}]"
+            if att.device not in inv.devices:
+                p.append(f"{subj}: field device: unknown device {att.device!r}")
+            elif att.link not in [pt.link for pt in inv.ports[att.device]]:
+                p.append(f"{subj}: field link: {att.device} has no port on link {att.link!r}")
+            if att.policy not in qos.policies:
+                p.append(f"{subj}: field policy: unknown policy {att.policy!r}")
+            if (att.device, att.link) in seen:
+                p.append(f"{subj}: field link: a second policy on {att.device} {att.link}")
+            seen.add((att.device, att.link))
+    if windows is not None:
+        for w in windows.windows:
+            for s in w.sites or []:
+                if s not in inv.sites:
+                    p.append(f"{f_win}: window {w.name}: field sites: unknown site {s!r}")
+            for r in w.roles or []:
+                if r not in ("iig-border", "dix-rs"):
+                    p.append(f"{f_win}: window {w.name}: field roles: unknown role {r!r}")
+    if p or policy is None or qos is None or windows is None:
+        raise InventoryError(p)
+    return Intent(inv, policy, qos, windows.windows)
+
+
+# ---- compilation -------------------------------------------------------------------------------------
+
+def _tag(name: str) -> str:
+    return name.upper()
+
+
+class _PolicyBuilder:
+    """Collects the lists and route-maps one device needs, each once."""
+
+    def __init__(self, intent: Intent, dev: Device) -> None:
+        self.intent, self.dev = intent, dev
+        self.prefix_lists: dict[str, PrefixList] = {}
+        self.as_paths: dict[str, AsPathList] = {}
+        self.communities: dict[str, CommunityList] = {}
+        self.route_maps: dict[str, RouteMap] = {}
+
+    @property
+    def pol(self) -> PolicyFile:
+        return self.intent.policy
+
+    def _max_len(self, afi: int) -> int:
+        return self.pol.max_length.ipv4 if afi == 4 else self.pol.max_length.ipv6
+
+    def bogons(self, afi: int) -> str:
+        name = f"PL-BOGONS-V{afi}"
+        if name not in self.prefix_lists:
+            nets = self.pol.bogons.ipv4 if afi == 4 else self.pol.bogons.ipv6
+            top = 32 if afi == 4 else 128
+            entries = [PrefixEntry(5 * (i + 1), "permit", str(n), None, top) for i, n in enumerate(nets)]
+            # Anything longer than the maximum length is refused like a bogon.
+            entries.append(PrefixEntry(5 * (len(nets) + 1), "permit", "0.0.0.0/0" if afi == 4 else "::/0",
+                                       self._max_len(afi) + 1, top))
+            self.prefix_lists[name] = PrefixList(name, afi, tuple(entries))
+        return name
+
+    def operator(self, afi: int, *, orlonger: bool) -> str | None:
+        nets = [n for n in self.intent.inv.operator.prefixes if n.version == afi]
+        if not nets:
+            return None
+        name = f"PL-OPERATOR-V{afi}" + ("" if orlonger else "-EXACT")
+        top = 32 if afi == 4 else 128
+        self.prefix_lists[name] = PrefixList(name, afi, tuple(
+            PrefixEntry(5 * (i + 1), "permit", str(n), None, top if orlonger else None) for i, n in enumerate(nets)))
+        return name
+
+    def peer_prefixes(self, tag: str, prefixes: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
+                      afi: int) -> str | None:
+        nets = [n for n in prefixes if n.version == afi]
+        if not nets:
+            return None
+        name = f"PL-{tag}-IN-V{afi}"
+        self.prefix_lists[name] = PrefixList(name, afi, tuple(
+            PrefixEntry(5 * (i + 1), "permit", str(n), None, max(self._max_len(afi), n.prefixlen))
+            for i, n in enumerate(nets)))
+        return name
+
+    def as_path(self, tag: str, regexes: list[str]) -> str:
+        name = f"AP-{tag}-IN"
+        self.as_paths[name] = AsPathList(name, tuple(regexes))
+        return name
+
+    def community(self, name: str, *values: str) -> str:
+        self.communities[name] = CommunityList(name, tuple(values))
+        return name
+
+    def add(self, rm: RouteMap) -> str:
+        self.route_maps[rm.name] = rm
+        return rm.name
+
+    # -- per session kind ---------------------------------------------------------------------------
+    def external_import(self, s: Session, tag: str, *, kind: str, accept: str | None, as_path: str | None,
+                        extra_communities: tuple[str, ...], local_pref: int | None, gshut: bool) -> str:
+        """Default-deny import (RFC 8212): bogons and our own space out, then what the peer may send."""
+        afi, asn = s.afi, self.intent.inv.operator.asn
+        terms = [Term(10, "deny", "bogons and too-specific prefixes", match_prefix_list=self.bogons(afi))]
+        own = self.operator(afi, orlonger=True)
+        if own and self.dev.role != "dix-rs":
+            terms.append(Term(20, "deny", "our own address space", match_prefix_list=own))
+        comm = getattr(self.pol.communities, kind, None)
+        sets = ((f"{asn}:{comm}",) if comm is not None else ()) + extra_communities
+        if accept is not None or kind != "rs-isp":  # an ISP with no registered prefix in this family: nothing
+            if gshut:  # RFC 8326: what the peer marks GRACEFUL_SHUTDOWN is accepted but least preferred
+                terms.append(Term(25, "permit", "graceful shutdown from the peer: least preferred",
+                                  match_prefix_list=accept, match_as_path=as_path,
+                                  match_community=self.community("CL-GSHUT", GSHUT), set_local_pref=0,
+                                  set_communities=sets))
+            terms.append(Term(30, "permit", f"accepted from {s.neighbor}", match_prefix_list=accept,
+                              match_as_path=as_path, set_local_pref=local_pref, set_communities=sets))
+        terms.append(Term(100, "deny", "default deny (RFC 8212)"))
+        return self.add(RouteMap(f"RM-{tag}-IN-V{afi}", afi, tuple(terms)))
+
+    def export(self, s: Session, tag: str, *, scope: str, prepend: int, communities: tuple[str, ...],
+               graceful: bool) -> str:
+        """Export: `all`, or `own+domestic` (never transit between foreign carriers)."""
+        afi, asn = s.afi, self.intent.inv.operator.asn
+        sets = communities + ((GSHUT,) if graceful else ())
+        pp = (asn, prepend) if prepend else None
+        terms: list[Term] = []
+        if scope == "all":
+            terms.append(Term(10, "permit", "everything we have", set_communities=sets, prepend=pp))
+        else:
+            exact = self.operator(afi, orlonger=False)
+            if exact:
+                terms.append(Term(10, "permit", "our aggregates", match_prefix_list=exact, set_communities=sets,
+                                  prepend=pp))
+            dom = self.community("CL-DOMESTIC", f"{asn}:{self.pol.communities.domestic}")
+            terms.append(Term(20, "permit", "domestic networks learned at the DIX", match_community=dom,
+                              set_communities=sets, prepend=pp))
+        terms.append(Term(100, "deny", "default deny (RFC 8212)"))
+        return self.add(RouteMap(f"RM-{tag}-OUT-V{afi}", afi, tuple(terms)))
+
+
+def _md5(peer: Peer) -> str | None:
+    if peer.md5_key_env is None:
+        return None
+    key = os.environ.get(peer.md5_key_env)
+    if not key:
+        raise IntentError([f"inventory/peers.yaml: peer {peer.name}: field md5_key_env: environment variable "
+                           f"{peer.md5_key_env} is not set (the TCP-MD5 key is taken from it)"])
+    return key
+
+
+def device_intent(intent: Intent, device: str, overrides: Iterable[SessionOverride] = ()) -> DeviceIntent:
+    """Compile the vendor-neutral intent of one device.
+
+    Raises:
+        IntentError: the intent needs something the environment does not give (an MD5 key).
+    """
+    inv = intent.inv
+    dev = inv.devices[device]
+    pb = _PolicyBuilder(intent, dev)
+    over = {o.peer_ip: o for o in overrides if o.device == device}
+    lp = intent.policy.local_preference
+    neighbors: list[Neighbor] = []
+    for s in inv.device_sessions(device):
+        peer = inv.peers.get(s.neighbor)
+        o = over.get(str(s.peer_ip))
+        graceful = bool(o and o.graceful)
+        desc = f"{s.kind} {s.neighbor} via {s.link}"
+        base = Neighbor(ip=str(s.peer_ip), afi=s.afi, remote_asn=s.peer_asn, peer=s.neighbor, kind=s.kind,
+                        link=s.link, description=desc, shutdown=bool(o and o.shutdown),
+                        shutdown_message=o.message if o else "")
+        if s.kind == "ibgp":
+            neighbors.append(replace(base, next_hop_self=True, rr_client=s.rr_client))
+            continue
+        tag = _tag(s.neighbor)
+        if peer is not None:  # an external network
+            imp, exp = peer.import_policy, peer.export_policy
+            mp = peer.max_prefixes.ipv4 if s.afi == 4 else peer.max_prefixes.ipv6
+            regex = imp.as_path or [f"^{peer.asn}(_[0-9]+)*$"]
+            if s.kind == "rs-client":  # our route server, an ISP client: registered prefixes only
+                accept = pb.peer_prefixes(tag, imp.prefixes if imp.prefixes is not None else list(peer.announces),
+                                          s.afi)
+                imap = pb.external_import(s, tag, kind="rs-isp", accept=accept, as_path=pb.as_path(tag, regex),
+                                          extra_communities=tuple(imp.communities), local_pref=imp.local_pref,
+                                          gshut=False)
+                emap = pb.export(s, tag, scope="all", prepend=0, communities=tuple(exp.communities),
+                                 graceful=graceful)
+            else:
+                kind = {"upstream": "upstream", "isp": "domestic", "private": "private"}[peer.type]
+                accept = pb.peer_prefixes(tag, imp.prefixes, s.afi) if imp.prefixes is not None else None
+                imap = pb.external_import(
+                    s, tag, kind=kind, accept=accept, as_path=pb.as_path(tag, regex),
+                    extra_communities=tuple(imp.communities),
+                    local_pref=imp.local_pref if imp.local_pref is not None else getattr(lp, kind),
+                    gshut=peer.graceful_shutdown)
+                emap = pb.export(s, tag, scope="all" if peer.type == "isp" else "own+domestic",
+                                 prepend=exp.prepend, communities=tuple(exp.communities), graceful=graceful)
+            neighbors.append(replace(
+                base, rs_client=s.kind == "rs-client", import_map=imap, export_map=emap, max_prefixes=mp,
+                md5_key=_md5(peer), bfd=peer.bfd))
+        elif s.kind == "rs-client":  # our route server, one of our border routers as client
+            imap = pb.external_import(s, tag, kind="rs-iig", accept=None,
+                                      as_path=pb.as_path(tag, [f"^{s.peer_asn}(_[0-9]+)*$"]),
+                                      extra_communities=(), local_pref=None, gshut=False)
+            emap = pb.export(s, tag, scope="all", prepend=0, communities=(), graceful=graceful)
+            neighbors.append(replace(base, rs_client=True, import_map=imap, export_map=emap))
+        else:  # route-server (we are the client of our DIX route server) or a private link between our ASes
+            kind = "domestic" if s.kind == "route-server" else "private"
+            imap = pb.external_import(s, tag, kind=kind, accept=None, as_path=None, extra_communities=(),
+                                      local_pref=getattr(lp, kind), gshut=True)
+            emap = pb.export(s, tag, scope="all", prepend=0, communities=(), graceful=graceful)
+            # A transparent route server does not put its ASN first in the path.
+            neighbors.append(replace(base, import_map=imap, export_map=emap, enforce_first_as=s.kind != "route-server"))
+
+    att = {(a.device, a.link): a for a in intent.qos.attachments}
+    interfaces = []
+    for pt in inv.ports[device]:
+        qos = None
+        a = att.get((device, pt.link))
+        if a is not None:
+            pol = intent.qos.policies[a.policy]
+            classes = []
+            for i, pc in enumerate(pol.classes, start=1):
+                cdef = intent.qos.classes[pc.class_]
+                classes.append(QosClass(pc.class_, i, tuple(int(d) for d in cdef.dscp), cdef.default, pc.priority,
+                                        round(a.shape_mbps * pc.guaranteed_percent / 100, 3),
+                                        round(a.shape_mbps * pc.max_percent / 100, 3)))
+            qos = QosApplied(a.policy, a.shape_mbps, tuple(classes))
+        interfaces.append(Interface(pt.interface, pt.lab_ifname, f"{pt.link} {pt.interface}",
+                                    str(pt.ipv4) if pt.ipv4 else None, str(pt.ipv6) if pt.ipv6 else None, qos))
+    originates = dev.role == "iig-border"
+    own = [str(n) for n in inv.operator.prefixes] if originates else []
+    return DeviceIntent(
+        device=dev, hostname=dev.name, asn=dev.asn, router_id=str(dev.router_id),
+        loopback_ipv4=str(dev.loopback_ipv4), loopback_ipv6=str(dev.loopback_ipv6) if dev.loopback_ipv6 else None,
+        interfaces=tuple(interfaces), static_blackholes=tuple(own), networks=tuple(own),
+        neighbors=tuple(neighbors),
+        prefix_lists=tuple(sorted(pb.prefix_lists.values(), key=lambda x: x.name)),
+        as_path_lists=tuple(sorted(pb.as_paths.values(), key=lambda x: x.name)),
+        community_lists=tuple(sorted(pb.communities.values(), key=lambda x: x.name)),
+        route_maps=tuple(sorted(pb.route_maps.values(), key=lambda x: x.name)),
+    )
+
+
+def windows_open(intent: Intent, devices: Iterable[str], now: datetime) -> tuple[datetime | None, list[str]]:
+    """Whether every device is inside an open change window at `now`.
+
+    Returns:
+        (closing time of the earliest-closing window used, devices not covered by any open window).
+    """
+    closes: list[datetime] = []
+    uncovered: list[str] = []
+    for name in devices:
+        dev = intent.inv.devices[name]
+        ends = [e for w in intent.windows if w.covers(dev) and (e := w.open_until(now)) is not None]
+        if ends:
+            closes.append(max(ends))
+        else:
+            uncovered.append(name)
+    return (min(closes) if closes and not uncovered else None), uncovered
+
+
+__all__ = ["DeviceIntent", "Intent", "Prefix", "SessionOverride", "device_intent", "load_intent", "windows_open"]
