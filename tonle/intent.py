@@ -347,7 +347,9 @@ def load_intent(inv: Inventory) -> Intent:
     """
     ld = _Loader(inv.root, inv.directory)
     f_pol, f_qos, f_win = (ld.rel(n) for n in ("policy.yaml", "qos.yaml", "windows.yaml"))
-    raw = {n: ld.read(n) for n in ("policy.yaml", "qos.yaml", "windows.yaml")}
+    # qos.yaml and windows.yaml are optional (no QoS, no change window); policy.yaml is not.
+    raw = {n: ld.read(n) if n == "policy.yaml" or (inv.directory / n).exists() else None
+           for n in ("policy.yaml", "qos.yaml", "windows.yaml")}
     if ld.problems:
         raise InventoryError(ld.problems)
     policy = ld.model(PolicyFile, raw["policy.yaml"], f_pol, "policy")

@@ -91,7 +91,7 @@ def test_status_cli(small_lab: LabHandle, capsys: pytest.CaptureFixture[str]) ->
     assert main([*args, "lab", "status"]) == 0
     out = capsys.readouterr().out
     rs1 = re.escape(str(small_lab.inv.devices["rs1"].mgmt_ip))
-    assert re.search(rf"^rs1\s+device\s+{rs1}\s+zebra\+ staticd\+ bgpd\+ sshd\+\s+3/3 ", out, re.M), out
+    assert re.search(rf"^rs1\s+device\s+{rs1}\s+zebra\+ staticd\+ bfdd\+ bgpd\+ sshd\+\s+3/3 ", out, re.M), out
 
 
 def test_management_network_overlap_is_refused(small_lab: LabHandle, tmp_path: Path) -> None:
