@@ -38,7 +38,7 @@ from napalm.base.netmiko_helpers import netmiko_args
 from netmiko import ConnectHandler
 from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException, ReadTimeout
 
-from napalm_frr import parsers
+from napalm_frr import parsers, tc
 from napalm_frr.diff import (
     DEFAULT_FRR_RELOAD,
     CandidateSyntaxError,
@@ -212,6 +212,48 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         except parsers.FRRParseError as exc:
             raise CommandErrorException(f"Unexpected output from {self.hostname}: {exc}") from exc
 
+    def _exec(self, command: str, stdin: str | None = None) -> tuple[int, str, str]:
+        """Run one exec request on the open SSH connection (a new channel, not the vtysh session).
+
+        The device's login runs ``tc`` requests with tc (QoS on FRR/Linux); anything else in vtysh.
+        """
+        try:
+            transport = self._conn().remote_conn_pre.get_transport()
+            chan = transport.open_session(timeout=self.timeout)
+            chan.settimeout(self.timeout)
+            chan.exec_command(command)
+            if stdin is not None:
+                chan.sendall(stdin.encode())
+            chan.shutdown_write()
+            out = chan.makefile("rb").read().decode(errors="replace")
+            err = chan.makefile_stderr("rb").read().decode(errors="replace")
+            status = int(chan.recv_exit_status())
+            chan.close()
+        except (OSError, EOFError) as exc:
+            raise ConnectionClosedException(f"Connection lost running {command!r}: {exc}") from exc
+        return status, out, err
+
+    def _tc_state(self) -> dict[str, list[str]] | None:
+        """The device's managed QoS (HTB) state as canonical tc commands; None if it has no tc."""
+        status, qdiscs, _ = self._exec("tc -j qdisc show")
+        if status != 0:
+            return None
+        state: dict[str, list[str]] = {}
+        try:
+            for iface, default in tc.managed_interfaces(qdiscs).items():
+                _, classes, _ = self._exec(f"tc class show dev {iface}")
+                _, filters, _ = self._exec(f"tc -j filter show dev {iface} parent 1:")
+                state[iface] = tc.state_commands(iface, default, classes, filters)
+        except (ValueError, KeyError, tc.TcSyntaxError) as exc:
+            raise CommandErrorException(f"Unexpected tc output from {self.hostname}: {exc}") from exc
+        return state
+
+    def _running_full(self) -> str:
+        """Running configuration plus the QoS state as ``! tc:`` lines (what a rollback must restore)."""
+        running = self._running()
+        state = self._tc_state()
+        return running + (tc.block(state) if state else "")
+
     # ------------------------------------------------------------------ getters
 
     def cli(self, commands: list[str], encoding: str = "text") -> dict[str, str]:
@@ -313,7 +355,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             raise NotImplementedError("FRR driver only supports format='text'")
         configs: models.ConfigDict = {"running": "", "startup": "", "candidate": ""}
         if retrieve in ("all", "running"):
-            configs["running"] = parsers.strip_config_header(self._show("show running-config"))
+            configs["running"] = self._running_full()
         if retrieve in ("all", "startup"):
             configs["startup"] = parsers.strip_config_header(self._show("show startup-config"))
         if retrieve in ("all", "candidate"):
@@ -336,8 +378,12 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
                 config = Path(filename).read_text()
             except OSError as exc:
                 raise error(f"Cannot read {filename}: {exc}") from exc
+        frr_part, tc_lines = tc.split(config)
         try:
-            self.tool.validate(config)
+            tc.by_interface(tc_lines)
+            self.tool.validate(frr_part)
+        except tc.TcSyntaxError as exc:
+            raise error(f"Invalid configuration: {exc}") from exc
         except CandidateSyntaxError as exc:
             raise error(f"Invalid configuration: {exc.reason}") from exc
         except FRRReloadUnavailable as exc:
@@ -385,8 +431,20 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         """Diff the candidate against the running config; ``""`` when nothing would change."""
         if self._candidate is None:
             return ""
-        additions, deletions = self._changes(self._candidate, self._running(), self._replace)
-        return format_diff(additions, deletions)
+        frr_part, tc_lines = tc.split(self._candidate)
+        additions, deletions = self._changes(frr_part, self._running(), self._replace)
+        text = format_diff(additions, deletions)
+        tc_diff = tc.diff(tc.by_interface(tc_lines), self._tc_running(bool(tc_lines)), self._replace)
+        if tc_diff:
+            text = (text.rstrip("\n") + "\n" if text.strip() else "") + "\n".join(tc_diff) + "\n"
+        return text
+
+    def _tc_running(self, needed: bool) -> dict[str, list[str]]:
+        """The running tc state; a device without tc has none, unless the candidate needs it."""
+        state = self._tc_state()
+        if state is None and needed:
+            raise CommandErrorException(f"{self.hostname} does not accept tc: cannot manage QoS there")
+        return state or {}
 
     # ------------------------------------------------------------------ applying changes
 
@@ -469,6 +527,11 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         Replace runs frr-reload.py's two passes: deletions and additions, then additions
         again for lines a deletion took along (e.g. ``no neighbor X remote-as``).
         """
+        target, tc_lines = tc.split(target)
+        try:
+            self._apply_tc(tc.by_interface(tc_lines), replace, bool(tc_lines), errors)
+        except CommandErrorException as exc:
+            self._fail("tc", str(exc), errors)
         additions, deletions = self._changes(target, self._running(), replace)
         if not additions and not deletions:
             return
@@ -490,6 +553,18 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
                     self._run_block(block, errors)
             finally:
                 self._leave_config()
+
+    def _apply_tc(self, want: dict[str, list[str]], replace: bool, needed: bool, errors: list[str] | None) -> None:
+        """Bring QoS (tc) to `want`: changed interfaces are rebuilt in one tc batch."""
+        if not needed and not replace:
+            return
+        lines = tc.batch(want, self._tc_running(needed), replace)
+        if not lines:
+            return
+        status, out, err = self._exec("tc -batch -", stdin="\n".join(lines) + "\n")
+        if status != 0:
+            self._fail("tc -batch", (err or out).strip().splitlines()[-1] if (err or out).strip() else
+                       f"exit {status}", errors)
 
     def _write_memory(self) -> None:
         output = self._send("write memory")
@@ -522,7 +597,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             raise CommitError("Pending commit confirm in progress; confirm or roll back first")
         if revert_in is not None and int(revert_in) <= 0:
             raise CommitError("revert_in must be a positive number of seconds")
-        before = self._running()
+        before = self._running_full()
         try:
             self._apply(self._candidate, self._replace)
         except _ApplyError as exc:

@@ -25,6 +25,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from napalm_frr import tc
 from tonle.intent import Intent, load_intent
 from tonle.inventory import Inventory, Session
 from tonle.render import lab_external_config, render_device
@@ -367,6 +368,9 @@ class Lab:
                                      "--log", f"file:{d / daemon}.log"]))
             _wait_for((d / f"{daemon}.vty").exists, 10, f"{node}: {daemon} did not start")
         _run(self.in_node(node, ["vtysh", "--vty_socket", str(d), "--config_dir", str(d), "-b"]))
+        qos = tc.batch(tc.by_interface(tc.split(conf)[1]), {}, replace=True)
+        if qos:  # QoS lines are comments to vtysh; the device boots with them applied, as after a commit
+            _run(["ip", "netns", "exec", self.ns(node), "tc", "-batch", "-"], input_text="\n".join(qos) + "\n")
         if is_device:
             self._start_sshd(node)
 

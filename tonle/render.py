@@ -20,6 +20,17 @@ def tc_rate(mbps: float) -> str:
     return f"{round(mbps * 1000)}kbit"
 
 
+# FRR prints well-known communities (RFC 1997, 7999, 8326) by name.
+FRR_COMMUNITY_NAMES = {"65535:0": "graceful-shutdown", "65535:666": "blackhole", "65535:65281": "no-export",
+                       "65535:65282": "no-advertise", "65535:65283": "local-AS", "65535:1": "accept-own",
+                       "65535:7": "no-llgr", "65535:6": "llgr-stale", "65535:65284": "no-peer"}
+
+
+def frr_community(value: str) -> str:
+    """A community as FRR writes it in its running configuration."""
+    return FRR_COMMUNITY_NAMES.get(value, value)
+
+
 @cache
 def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
     """One Jinja2 environment per templates directory (templates compile once)."""
@@ -32,6 +43,7 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
         autoescape=False,  # noqa: S701 - device configuration, not HTML
     )
     env.filters["tc_rate"] = tc_rate
+    env.filters["frr_community"] = frr_community
     return env
 
 
