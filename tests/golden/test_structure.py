@@ -52,8 +52,8 @@ def _bgp(root: Node, d: DeviceIntent) -> Node:
     return found[0]
 
 
-def _af(bgp: Node, afi: int, platform: str) -> Node:
-    name = ("ipv4" if afi == 4 else "ipv6") if platform == "eos" else ("ipv4" if afi == 4 else "ipv6")
+def _af(bgp: Node, afi: int) -> Node:
+    name = "ipv4" if afi == 4 else "ipv6"
     found = [c for c in bgp.children if c.line == f"address-family {name}"]
     assert len(found) == 1, f"expected one `address-family {name}`"
     return found[0]
@@ -61,17 +61,17 @@ def _af(bgp: Node, afi: int, platform: str) -> Node:
 
 def _check_cli_neighbor(bgp: Node, n: Neighbor, platform: str) -> None:
     top = set(bgp.lines())
-    af = set(_af(bgp, n.afi, platform).lines())
-    other = set(_af(bgp, 10 - n.afi, platform).lines())
+    af = set(_af(bgp, n.afi).lines())
+    other = set(_af(bgp, 10 - n.afi).lines())
     p = f"neighbor {n.ip}"
     assert f"{p} remote-as {n.remote_asn}" in top
     assert f"{p} activate" in af and f"{p} activate" not in other, f"{n.ip} activated in the wrong family"
-    where = af  # route-maps and the prefix limit are per address family on both platforms...
+    # route-maps are per address family on both platforms, the prefix limit too on IOS
     for m, direction in ((n.import_map, "in"), (n.export_map, "out")):
         if m:
-            assert f"{p} route-map {m} {direction}" in where, f"{n.ip}: route-map {m} {direction} missing"
+            assert f"{p} route-map {m} {direction}" in af, f"{n.ip}: route-map {m} {direction} missing"
         else:
-            assert not any(x.startswith(f"{p} route-map ") and x.endswith(f" {direction}") for x in where)
+            assert not any(x.startswith(f"{p} route-map ") and x.endswith(f" {direction}") for x in af)
     assert (f"{p} shutdown" in top) == n.shutdown
     if platform == "ios":
         assert (f"{p} fall-over bfd" in top) == n.bfd
@@ -79,7 +79,7 @@ def _check_cli_neighbor(bgp: Node, n: Neighbor, platform: str) -> None:
         limit = [x for x in af if x.startswith(f"{p} maximum-prefix ")]
         assert limit == ([f"{p} maximum-prefix {n.max_prefixes}"] if n.max_prefixes else [])
         assert f"{p} send-community both" in af
-    else:  # ...except EOS's maximum-routes, which is per neighbor (each neighbor has one family)
+    else:  # EOS: maximum-routes is per neighbor (each neighbor has one family)
         assert (f"{p} bfd" in top) == n.bfd
         assert (f"{p} password 0 {n.md5_key}" in top) == bool(n.md5_key)
         assert f"{p} maximum-routes {n.max_prefixes or 0}" in top
@@ -212,7 +212,7 @@ def _junos_cp(v: int) -> str:
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
-def test_junos_structure(name: str) -> None:  # noqa: C901 - one walk through the configuration
+def test_junos_structure(name: str) -> None:
     d = case(name).intent
     sets = junos_set_lines(render_intent(d, "junos"))
     s = set(sets)
