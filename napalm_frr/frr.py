@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 # Any vtysh prompt: "host#", "host(config)#", "host(config-router-af)#".
 _PROMPT = r"[\w.\-]+(?:\([\w\-]+\))?#\s*$"
 _TOP_CONFIG_PROMPT = re.compile(r"\(config\)#\s*$")
+_ALREADY_GONE = re.compile(r"can't find|not found|does not exist|no such", re.IGNORECASE)
 
 # Secrets in FRR configuration text, for get_config(sanitized=True).
 _SANITIZE = {
@@ -509,7 +510,9 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         for command in block:
             output = self._config_command(command)
             error = command_failed(output)
-            if error:
+            # frr-reload.py emits "no <old line>" after re-adding a sequence number (community and
+            # prefix lists): the new line already replaced it, so "not found" means done.
+            if error and not (command.lstrip().startswith("no ") and _ALREADY_GONE.search(error)):
                 self._fail(command, error, errors)
         self._to_top(output)
 

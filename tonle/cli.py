@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tonle.inventory import Inventory, InventoryError, load_from_nornir_config
 from tonle.lab import Lab, LabError, LabStatus
+from tonle.plan import PlanError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -124,6 +125,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
+# ---- change pipeline ------------------------------------------------------------------------------
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from tonle.plan import Selection, make_plan  # noqa: PLC0415 - nornir start-up only when needed
+
+    sel = Selection(tuple(args.site or ()), tuple(args.role or ()), tuple(args.host or ()))
+    plan = make_plan(args.config, args.state_dir, sel, lab=args.target == "lab")
+    print(json.dumps(plan.to_json(), indent=2) if args.json else plan.text())
+    if not args.json:
+        print(f"saved; apply with: tonle apply {plan.id}")
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from tonle.apply import ApplyOptions, apply_plan  # noqa: PLC0415
+
+    opts = ApplyOptions(canary=args.canary or [], batch_size=args.batch_size, revert_in=args.revert_in,
+                        settle=args.settle, hold=args.hold, on_window_close=args.on_window_close)
+    report = apply_plan(args.config, args.state_dir, args.plan, opts,
+                        progress=lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True))
+    for line in report.lines():
+        print(line)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from tonle.audit import AuditLog  # noqa: PLC0415
+    from tonle.statedb import StateDB  # noqa: PLC0415
+
+    log = AuditLog(StateDB(args.state_dir))
+    if args.sub == "verify":
+        problems = log.verify()
+        for p in problems:
+            print(f"audit: {p}", file=sys.stderr)
+        n = len(log.entries())
+        print(f"audit log: {n} entries, " + ("chain intact" if not problems else f"{len(problems)} problem(s)"))
+        return EXIT_OK if not problems else EXIT_FAILED
+    if args.sub == "export":
+        records = log.export()
+        text = json.dumps(records, indent=2)
+        if args.output:
+            Path(args.output).write_text(text)
+            print(f"exported {len(records)} entries to {args.output}")
+        else:
+            print(text)
+        return EXIT_OK
+    for e in log.entries(limit=args.limit):
+        print(f"{e.seq:>5} {e.ts} {e.actor:<10} {e.action:<18} {e.object:<24} {json.dumps(e.details)[:120]}")
+    return EXIT_OK
+
+
 # ---- parser -------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +203,34 @@ def build_parser() -> argparse.ArgumentParser:
     facts.add_argument("--host", action="append", help="only this host (repeatable)")
     facts.set_defaults(func=cmd_facts)
 
+    plan = sub.add_parser("plan", help="render intended configs and diff them against the devices")
+    plan.add_argument("--site", action="append", help="only this site (repeatable)")
+    plan.add_argument("--role", action="append", help="only this role (repeatable)")
+    plan.add_argument("--host", action="append", help="only this device (repeatable)")
+    plan.add_argument("--target", choices=("lab", "production"), default="lab",
+                      help="devices of the embedded lab (default) or production (credentials from the environment)")
+    plan.add_argument("--json", action="store_true")
+    plan.set_defaults(func=cmd_plan)
+
+    apply = sub.add_parser("apply", help="apply a saved plan: canary, batches, revert timer, validation")
+    apply.add_argument("plan", help="plan id, or `latest`")
+    apply.add_argument("--canary", action="append", help="canary device (default: least external sessions)")
+    apply.add_argument("--batch-size", type=int, default=5)
+    apply.add_argument("--revert-in", type=int, default=300, help="seconds before unconfirmed devices revert")
+    apply.add_argument("--settle", type=float, default=60.0, help="seconds to let each stage pass validation")
+    apply.add_argument("--hold", type=float, default=7.0, help="seconds the gates must hold in a row")
+    apply.add_argument("--on-window-close", choices=("rollback", "confirm"), default="rollback")
+    apply.set_defaults(func=cmd_apply)
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="sub", required=True)
+    show = audit.add_parser("show", help="recent entries")
+    show.add_argument("--limit", type=int, default=50)
+    show.set_defaults(func=cmd_audit)
+    audit.add_parser("verify", help="check the hash chain").set_defaults(func=cmd_audit)
+    export = audit.add_parser("export", help="all entries as JSON, chain hashes included")
+    export.add_argument("--output", help="write to this file")
+    export.set_defaults(func=cmd_audit)
+
     demo = sub.add_parser("demo", help="main job on the embedded lab: up, status, NAPALM facts/configs, down")
     demo.add_argument("--timeout", type=float, default=60.0)
     demo.add_argument("--keep", action="store_true", help="leave the lab up at the end")
@@ -171,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabError as exc:
         _err(str(exc))
         return EXIT_FAILED
+    except PlanError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         _err("interrupted")
         return 130

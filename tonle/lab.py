@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -183,14 +184,22 @@ class Lab:
         preflight()
         t0 = time.monotonic()
         state = self._read_state()
-        if state.get("status") == "up" and self._healthy():
-            say(f"lab {self.name} already up")
+        if state.get("status") == "up" and self._healthy(state.get("nodes", [])) \
+                and set(state.get("nodes", [])) <= self._nodes():
+            nodes, wiring = self._missing(state)
+            if nodes or wiring:
+                say(f"lab {self.name} up; adding {len(nodes)} node(s) and {sum(map(len, wiring.values()))} "
+                    "link end(s) new in the inventory")
+                self._add(nodes, wiring, say)
+            else:
+                say(f"lab {self.name} already up")
         else:
             if state or self._leftovers():
-                say(f"lab {self.name}: removing a previous incomplete lab")
+                say(f"lab {self.name}: removing a previous lab that is incomplete or no longer matches")
                 self.down()
             try:
-                self._build(say)
+                self._prepare()
+                self._add(sorted(self._nodes(), key=self._order), self._missing({})[1], say)
             except BaseException:
                 with contextlib.suppress(LabError):
                     self.down()
@@ -223,21 +232,37 @@ class Lab:
         existing = set(_netns_list())
         return any(n in existing for n in self.all_namespaces()) or _link_exists(self.bridge)
 
-    def _healthy(self) -> bool:
-        existing = set(_netns_list())
-        if not all(n in existing for n in self.all_namespaces()):
-            return False
-        for node in [*self.inv.devices, *self.inv.peers]:
-            procs = self._processes(node)
-            if not all(procs.values()):
-                return False
-        return True
+    def _nodes(self) -> set[str]:
+        return {*self.inv.devices, *self.inv.peers}
 
-    def _build(self, say: Progress) -> None:
-        inv = self.inv
+    def _order(self, node: str) -> tuple[int, str]:
+        return (0 if node in self.inv.devices else 1, node)
+
+    def _healthy(self, nodes: list[str]) -> bool:
+        existing = set(_netns_list())
+        return bool(nodes) and all(self.ns(n) in existing and all(self._processes(n).values()) for n in nodes)
+
+    def _missing(self, state: dict[str, Any]) -> tuple[list[str], dict[str, list[str]]]:
+        """Nodes and link ends of the inventory the lab does not have yet."""
+        nodes = sorted(self._nodes() - set(state.get("nodes", [])), key=self._order)
+        wired: dict[str, list[str]] = state.get("wired", {})
+        wiring = {}
+        for link in self.inv.links.values():
+            ends = [ep.node for ep in link.endpoints if ep.node not in wired.get(link.name, [])]
+            if ends:
+                wiring[link.name] = ends
+        return nodes, wiring
+
+    def _mgmt_if(self, device: str) -> str:
+        # Root-namespace interface names are global and at most 15 characters: lab name + hash.
+        return f"{self.name}m{zlib.crc32(device.encode()) & 0xFFFFFF:06x}"
+
+    def _prepare(self) -> None:
+        """What every lab needs once: state record, credentials, the tc copy, MD5 keys, the mgmt bridge."""
         self._check_mgmt_network()
         self._write_state({"status": "building", "namespaces": self.all_namespaces(), "bridge": self.bridge,
-                           "run_dir": str(self.run_dir), "user": self.username, "created_user": False})
+                           "run_dir": str(self.run_dir), "user": self.username, "created_user": False,
+                           "nodes": [], "wired": {}})
         creds = self._make_credentials()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.chmod(0o755)
@@ -245,54 +270,67 @@ class Lab:
         (self.run_dir / "authorized_keys").chmod(0o644)
         # The login user may change QoS (tc) inside a device's namespace, nothing else: a copy of tc
         # with CAP_NET_ADMIN only, executable by the lab user's group only.
-        tc = self.run_dir / "tc"
-        shutil.copy2(TC, tc)
-        shutil.chown(tc, "root", self.username)
-        tc.chmod(0o750)
-        _run(["setcap", "cap_net_admin+ep", str(tc)])
+        tc_copy = self.run_dir / "tc"
+        shutil.copy2(TC, tc_copy)
+        shutil.chown(tc_copy, "root", self.username)
+        tc_copy.chmod(0o750)
+        _run(["setcap", "cap_net_admin+ep", str(tc_copy)])
         self._md5_keys = self._make_md5_keys()
+        _run(["ip", "link", "add", self.bridge, "type", "bridge"])
+        _run(["ip", "addr", "add", str(self.inv.lab.mgmt_gateway), "dev", self.bridge])
+        _run(["ip", "link", "set", self.bridge, "up"])
 
-        say(f"creating {len(self.all_namespaces())} namespaces")
-        for ns in self.all_namespaces():
+    def _add(self, nodes: list[str], wiring: dict[str, list[str]], say: Progress) -> None:
+        """Create, wire and start `nodes`, and wire the `wiring` link ends (node lists per link)."""
+        inv = self.inv
+        state = self._read_state()
+        self._md5_keys = self._md5_keys or self.md5_keys()
+        state["namespaces"] = list(dict.fromkeys([*state.get("namespaces", []), *self.all_namespaces()]))
+        self._write_state(state)  # recorded before made: `down` finds them even after a crash
+        existing = set(_netns_list())
+        new_lans = [ln for ln in wiring if inv.links[ln].kind == "lan" and self.lan_ns(ln) not in existing]
+        say(f"creating {len(nodes) + len(new_lans)} namespaces")
+        for ns in [self.ns(n) for n in nodes] + [self.lan_ns(ln) for ln in new_lans]:
             _run(["ip", "netns", "add", ns])
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(self._init_namespace, [*inv.devices, *inv.peers]))
-        # Management: a bridge in the root namespace, one veth per device.
+            list(pool.map(self._init_namespace, nodes))
         gw = inv.lab.mgmt_gateway
-        _run(["ip", "link", "add", self.bridge, "type", "bridge"])
-        _run(["ip", "addr", "add", str(gw), "dev", self.bridge])
-        _run(["ip", "link", "set", self.bridge, "up"])
-        for i, dev in enumerate(inv.devices.values()):
-            root_if = f"{self.name}m{i}"
-            _run(["ip", "link", "add", root_if, "type", "veth", "peer", "name", "mgmt0", "netns", self.ns(dev.name)])
+        for name in (n for n in nodes if n in inv.devices):
+            dev, root_if = inv.devices[name], self._mgmt_if(name)
+            _run(["ip", "link", "add", root_if, "type", "veth", "peer", "name", "mgmt0", "netns", self.ns(name)])
             _run(["ip", "link", "set", root_if, "master", self.bridge, "up"])
-            _ip_batch(self.ns(dev.name), [f"addr add {dev.mgmt_ip}/{gw.network.prefixlen} dev mgmt0",
-                                          "link set mgmt0 up"])
-        say(f"wiring {len(inv.links)} links")
-        for link in inv.links.values():
-            ports = [inv.port(ep.node, link.name) for ep in link.endpoints]
-            if link.kind == "p2p":
+            _ip_batch(self.ns(name), [f"addr add {dev.mgmt_ip}/{gw.network.prefixlen} dev mgmt0",
+                                      "link set mgmt0 up"])
+        say(f"wiring {len(wiring)} links")
+        for ln in new_lans:
+            _ip_batch(self.lan_ns(ln), ["link set lo up", "link add br0 type bridge", "link set br0 up"])
+        for name, ends in wiring.items():
+            ports = [inv.port(n, name) for n in ends]
+            if inv.links[name].kind == "p2p":
+                if len(ports) != 2:
+                    raise LabError(f"link {name}: one end changed while the lab is up; run `tonle lab down` first")
                 a, b = ports
                 _run(["ip", "link", "add", a.lab_ifname, "netns", self.ns(a.node), "type", "veth",
                       "peer", "name", b.lab_ifname, "netns", self.ns(b.node)])
             else:
-                lan = self.lan_ns(link.name)
-                _ip_batch(lan, ["link set lo up", "link add br0 type bridge", "link set br0 up"])
-                for j, pt in enumerate(ports):
-                    _run(["ip", "link", "add", f"p{j}", "netns", lan, "type", "veth",
+                lan = self.lan_ns(name)
+                for pt in ports:
+                    br_if = f"p{zlib.crc32(pt.node.encode()) & 0xFFFFFFF:07x}"
+                    _run(["ip", "link", "add", br_if, "netns", lan, "type", "veth",
                           "peer", "name", pt.lab_ifname, "netns", self.ns(pt.node)])
-                    _ip_batch(lan, [f"link set p{j} master br0", f"link set p{j} up"])
-        for node, ports in inv.ports.items():
-            cmds = [f"link set {pt.lab_ifname} up" for pt in ports]
-            if node in inv.peers:  # simulated networks: addresses set here, not by a managed config
-                cmds += [f"addr add {a} dev {pt.lab_ifname}" for pt in ports for a in (pt.ipv4, pt.ipv6) if a]
-                cmds += [f"addr add {p[1]}/{p.prefixlen} dev lo" for p in inv.peers[node].announces]
-            _ip_batch(self.ns(node), cmds)
-
+                    _ip_batch(lan, [f"link set {br_if} master br0", f"link set {br_if} up"])
+            for pt in ports:
+                cmds = [f"link set {pt.lab_ifname} up"]
+                if pt.node in inv.peers:  # simulated networks: addresses set here, not by a managed config
+                    cmds += [f"addr add {a} dev {pt.lab_ifname}" for a in (pt.ipv4, pt.ipv6) if a]
+                _ip_batch(self.ns(pt.node), cmds)
+            state.setdefault("wired", {}).setdefault(name, []).extend(ends)
+        for node in (n for n in nodes if n in inv.peers):
+            _ip_batch(self.ns(node), [f"addr add {p[1]}/{p.prefixlen} dev lo" for p in inv.peers[node].announces])
         say("starting FRR and sshd")
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(self._start_node, [*inv.devices, *inv.peers]))
-        state = self._read_state()
+            list(pool.map(self._start_node, nodes))
+        state["nodes"] = [*state.get("nodes", []), *nodes]
         state["status"] = "up"
         self._write_state(state)
 
@@ -488,9 +526,9 @@ class Lab:
         if _link_exists(bridge):
             _run(["ip", "link", "del", bridge])
             removed.append(f"bridge {bridge}")
-        for i in range(len(self.inv.devices) + 8):  # mgmt veths normally die with their namespace
-            if _link_exists(f"{self.name}m{i}"):
-                _run(["ip", "link", "del", f"{self.name}m{i}"])
+        for dev in self.inv.devices:  # mgmt veths normally die with their namespace
+            if _link_exists(self._mgmt_if(dev)):
+                _run(["ip", "link", "del", self._mgmt_if(dev)])
         if self.run_dir.exists():
             shutil.rmtree(self.run_dir)
         if state.get("created_user") and _run(["getent", "passwd", self.username], check=False).strip():

@@ -1,0 +1,79 @@
+"""Nornir tasks of the change pipeline: plan one device, commit with a revert timer, confirm, roll back.
+
+Each task works on the host's NAPALM connection (kept open by Nornir across runs) and records a
+per-host failure in its Result instead of raising out of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from nornir.core.task import Result, Task
+from tonle.tasks.render import render_config
+
+from tonle.intent import Intent, SessionOverride
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _napalm(task: Task) -> Any:
+    return task.host.get_connection("napalm", task.nornir.config)
+
+
+def running_config(task: Task) -> str:
+    """The device's running configuration (NAPALM get_config)."""
+    return str(_napalm(task).get_config(retrieve="running")["running"])
+
+
+def plan_device(task: Task, intent: Intent, platform: str | None,
+                overrides: Iterable[SessionOverride] = ()) -> Result:
+    """Render the intended config, diff it against the device, keep fingerprints of both."""
+    intended = str(task.run(task=render_config, intent=intent, platform=platform, overrides=overrides).result)
+    conn = _napalm(task)
+    running = running_config(task)
+    conn.load_replace_candidate(config=intended)
+    try:
+        diff = str(conn.compare_config())
+    finally:
+        conn.discard_config()
+    return Result(host=task.host, result={"diff": diff, "intended_sha256": sha256(intended),
+                                          "running_sha256": sha256(running)})
+
+
+def fingerprint(task: Task) -> Result:
+    """sha256 of the running configuration (has the device changed since planning?)."""
+    return Result(host=task.host, result=sha256(running_config(task)))
+
+
+def commit_device(task: Task, configs: dict[str, str], revert_in: int) -> Result:
+    """Replace the running config with the host's intended one; it reverts by itself unless confirmed in time."""
+    conn = _napalm(task)
+    conn.load_replace_candidate(config=configs[task.host.name])
+    conn.commit_config(revert_in=revert_in)
+    return Result(host=task.host, changed=True, result="committed")
+
+
+def confirm_device(task: Task) -> Result:
+    """Keep the pending commit."""
+    _napalm(task).confirm_commit()
+    return Result(host=task.host, result="confirmed")
+
+
+def rollback_device(task: Task) -> Result:
+    """Restore the configuration from before the last commit (cancels a pending revert)."""
+    _napalm(task).rollback()
+    return Result(host=task.host, changed=True, result="rolled back")
+
+
+def compliance(task: Task, configs: dict[str, str]) -> Result:
+    """The remaining diff between the device and its intended config ("" when compliant)."""
+    conn = _napalm(task)
+    conn.load_replace_candidate(config=configs[task.host.name])
+    try:
+        return Result(host=task.host, result=str(conn.compare_config()))
+    finally:
+        conn.discard_config()

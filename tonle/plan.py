@@ -1,0 +1,174 @@
+"""Plan: intended configs for the selected devices, their diffs against the devices, saved and fingerprinted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tonle.audit import AuditLog, now_iso, operator_identity
+from tonle.intent import Intent, SessionOverride, load_intent
+from tonle.inventory import Inventory
+from tonle.nornir_init import init_nornir
+from tonle.statedb import StateDB
+from tonle.tasks.change import plan_device
+
+
+class PlanError(Exception):
+    """A plan cannot be made or used; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which devices: the intersection of the given filters (none given: every device)."""
+
+    sites: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+    def apply(self, inv: Inventory) -> list[str]:
+        for s in self.sites:
+            if s not in inv.sites:
+                raise PlanError(f"--site {s}: unknown site (inventory has {', '.join(sorted(inv.sites))})")
+        for r in self.roles:
+            if r not in {d.role for d in inv.devices.values()}:
+                raise PlanError(f"--role {r}: no device has this role")
+        for h in self.hosts:
+            if h not in inv.devices:
+                raise PlanError(f"--host {h}: unknown device")
+        chosen = [n for n, d in sorted(inv.devices.items())
+                  if (not self.sites or d.site in self.sites) and (not self.roles or d.role in self.roles)
+                  and (not self.hosts or n in self.hosts)]
+        if not chosen:
+            raise PlanError("the filters select no device")
+        return chosen
+
+
+@dataclass
+class DevicePlan:
+    host: str
+    platform: str  # the platform rendered (frr for a lab twin)
+    diff: str
+    intended_sha256: str
+    running_sha256: str
+    site: str = ""
+    role: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.diff.strip())
+
+
+@dataclass
+class Plan:
+    id: str
+    created_at: str
+    operator: str
+    target: str  # lab | production
+    selection: dict[str, list[str]]
+    devices: list[DevicePlan]
+    overrides: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "planned"
+
+    @property
+    def changed(self) -> list[DevicePlan]:
+        return [d for d in self.devices if d.changed]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["summary"] = {"devices": len(self.devices), "changed": len(self.changed)}
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        devs = [DevicePlan(**d) for d in data["devices"]]
+        return cls(data["id"], data["created_at"], data["operator"], data["target"], data["selection"], devs,
+                   data.get("overrides", []), data.get("status", "planned"))
+
+    def text(self) -> str:
+        """The plan as a NOC engineer reads it."""
+        out = [f"plan {self.id} ({self.target}) by {self.operator} at {self.created_at}: "
+               f"{len(self.changed)} of {len(self.devices)} device(s) change"]
+        for d in self.devices:
+            if not d.changed:
+                out.append(f"  {d.host}: no change")
+                continue
+            adds = sum(1 for ln in d.diff.splitlines() if ln.startswith("+"))
+            dels = sum(1 for ln in d.diff.splitlines() if ln.startswith("-"))
+            out.append(f"  {d.host} ({d.site} {d.role}): +{adds} -{dels}")
+            out += [f"      {ln}" for ln in d.diff.rstrip("\n").splitlines()]
+        return "\n".join(out)
+
+
+def secret_values(intent: Intent) -> list[str]:
+    """Secrets the intent pulls from the environment (never to be shown or stored)."""
+    return [v for p in intent.inv.peers.values() if p.md5_key_env and (v := os.environ.get(p.md5_key_env))]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Mask secrets: known values anywhere, and whatever follows `password` on a config line."""
+    for s in secrets:
+        text = text.replace(s, "<redacted>")
+    return re.sub(r"(\bpassword\s+)(?!<redacted>)\S+", r"\1<redacted>", text)
+
+
+def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: bool,
+              overrides: Iterable[SessionOverride] = ()) -> Plan:
+    """Render, diff and save a plan for the selected devices.
+
+    Raises:
+        InventoryError: invalid inventory or intent.
+        PlanError: bad selection, or a device could not be planned (all failures listed).
+    """
+    nr, inv = init_nornir(config_file, state_dir, lab=lab)
+    intent = load_intent(inv)
+    hosts = selection.apply(inv)
+    overrides = list(overrides)
+    platform = "frr" if lab else None
+    results = nr.filter(filter_func=lambda h: h.name in hosts).run(
+        task=plan_device, intent=intent, platform=platform, overrides=overrides)
+    failed = [f"{h}: {_reason(r[0].exception)}" for h, r in sorted(results.items()) if r.failed]
+    nr.close_connections()
+    if failed:
+        raise PlanError("cannot plan " + "; ".join(failed))
+    secrets = secret_values(intent)
+    devices = []
+    for h in hosts:
+        res = results[h][0].result
+        dev = inv.devices[h]
+        devices.append(DevicePlan(h, platform or dev.platform, redact(res["diff"], secrets),
+                                  res["intended_sha256"], res["running_sha256"], dev.site, dev.role))
+    created = now_iso()
+    digest = hashlib.sha256(json.dumps([asdict(d) for d in devices], sort_keys=True).encode()).hexdigest()
+    plan = Plan(f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{digest[:6]}", created, operator_identity(),
+                "lab" if lab else "production",
+                {"sites": list(selection.sites), "roles": list(selection.roles), "hosts": list(selection.hosts)},
+                devices, [asdict(o) for o in overrides])
+    db = StateDB(state_dir)
+    db.save_plan(plan.id, plan.created_at, plan.operator, plan.target, plan.to_json())
+    AuditLog(db).append("plan", plan.id, {"target": plan.target, "changed": [d.host for d in plan.changed],
+                                          "devices": len(plan.devices)})
+    return plan
+
+
+def load_plan(state_dir: Path, plan_id: str) -> Plan:
+    """A saved plan by id (`latest` for the newest)."""
+    db = StateDB(state_dir)
+    pid = db.latest_plan_id() if plan_id == "latest" else plan_id
+    data = db.plan(pid) if pid else None
+    if data is None:
+        raise PlanError(f"no plan {plan_id!r} in {db.path}")
+    return Plan.from_json(data)
+
+
+def _reason(exc: BaseException | None) -> str:
+    if exc is None:
+        return "failed"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}"

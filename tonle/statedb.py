@@ -1,0 +1,103 @@
+"""Embedded state: one SQLite file (plans, runs, disconnects, approvals, drift history, audit log).
+
+Every writer opens a short transaction; SQLite's own locking serialises concurrent CLI runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plans (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    plan_id TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    operator TEXT NOT NULL,
+    outcome TEXT,
+    data TEXT NOT NULL
+);
+"""
+
+
+class StateDB:
+    """The project's SQLite state file (default `<state dir>/tonle.db`)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir
+        self.path = state_dir / "tonle.db"
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self.connect() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level="IMMEDIATE")
+        db.row_factory = sqlite3.Row
+        try:
+            yield db
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+        finally:
+            db.close()
+
+    # ---- plans ------------------------------------------------------------------------------------
+    def save_plan(self, plan_id: str, created_at: str, operator: str, target: str, data: dict[str, Any]) -> None:
+        with self.connect() as db:
+            db.execute("INSERT INTO plans (id, created_at, operator, target, status, data) VALUES (?,?,?,?,?,?)",
+                       (plan_id, created_at, operator, target, "planned", json.dumps(data)))
+
+    def plan(self, plan_id: str) -> dict[str, Any] | None:
+        with self.connect() as db:
+            row = db.execute("SELECT data, status FROM plans WHERE id = ?", (plan_id,)).fetchone()
+        if row is None:
+            return None
+        data: dict[str, Any] = json.loads(row["data"])
+        data["status"] = row["status"]
+        return data
+
+    def latest_plan_id(self) -> str | None:
+        with self.connect() as db:
+            row = db.execute("SELECT id FROM plans ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+        return str(row["id"]) if row else None
+
+    def set_plan_status(self, plan_id: str, status: str) -> None:
+        with self.connect() as db:
+            db.execute("UPDATE plans SET status = ? WHERE id = ?", (status, plan_id))
+
+    # ---- runs -------------------------------------------------------------------------------------
+    def start_run(self, plan_id: str, started_at: str, operator: str) -> int:
+        with self.connect() as db:
+            cur = db.execute("INSERT INTO runs (plan_id, started_at, operator, data) VALUES (?,?,?,?)",
+                             (plan_id, started_at, operator, "{}"))
+            return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, finished_at: str, outcome: str, data: dict[str, Any]) -> None:
+        with self.connect() as db:
+            db.execute("UPDATE runs SET finished_at = ?, outcome = ?, data = ? WHERE id = ?",
+                       (finished_at, outcome, json.dumps(data), run_id))

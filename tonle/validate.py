@@ -1,0 +1,82 @@
+"""Validation gates of a change: what must hold after it, derived from intent and from the state before.
+
+A snapshot is, per device, each BGP neighbour's state and prefix counts (NAPALM get_bgp_neighbors).
+After a change every intended session must be Established (unless the intent shuts it), prefix counts
+must stay within bounds, no session that was up may go down unless the change meant it, and the
+device must comply with its intended configuration (QoS included) and with NAPALM's validate file
+for its role (`inventory/validate/<role>.yaml`) plus the sessions the intent expects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tonle.intent import DeviceIntent
+from tonle.yamlio import load_yaml
+
+Snapshot = dict[str, dict[str, Any]]  # peer ip -> {up, enabled, remote_as, received, accepted}
+
+# A session whose accepted prefixes fall below this share of the count before the change fails
+# validation (e.g. an import policy that suddenly drops an upstream's routes).
+PREFIX_FLOOR = 0.5
+
+
+def validation_source(di: DeviceIntent, inventory_dir: Path) -> list[dict[str, Any]]:
+    """NAPALM validate source: the role's file plus the BGP sessions the intent expects."""
+    role_file = inventory_dir / "validate" / f"{di.device.role}.yaml"
+    source: list[dict[str, Any]] = list(load_yaml(role_file) or []) if role_file.exists() else []
+    peers = {n.ip: {"is_enabled": not n.shutdown, "is_up": not n.shutdown} for n in di.neighbors}
+    source.append({"get_bgp_neighbors": {"global": {"peers": peers}}})
+    return source
+
+
+def meant_down(di: DeviceIntent, pre: Snapshot) -> set[str]:
+    """Sessions allowed to go down: shut by the intent, or no longer in it."""
+    intended = {n.ip for n in di.neighbors if not n.shutdown}
+    return {ip for ip in pre if ip not in intended}
+
+
+def check(di: DeviceIntent, pre: Snapshot, post: Snapshot, *, floor: float = PREFIX_FLOOR) -> list[str]:
+    """Problems with a device's state after a change; empty when healthy."""
+    problems: list[str] = []
+    # Every intended session is checked; sessions outside the intent were removed on purpose
+    # (see meant_down), so no session that was up can go down unnoticed.
+    for n in di.neighbors:
+        now = post.get(n.ip)
+        if n.shutdown:
+            if now is not None and now["up"]:
+                problems.append(f"{n.ip} ({n.peer}) is still up although the intent shuts it")
+            continue
+        if now is None:
+            problems.append(f"{n.ip} ({n.peer}) is not configured on the device")
+            continue
+        if not now["up"]:
+            problems.append(f"{n.ip} ({n.peer}, AS{n.remote_asn}) is not Established")
+            continue
+        if n.max_prefixes is not None and now["accepted"] > n.max_prefixes:
+            problems.append(f"{n.ip} ({n.peer}) accepts {now['accepted']} prefixes, over its maximum "
+                            f"{n.max_prefixes}")
+        before = pre.get(n.ip)
+        if before and before["up"] and before["accepted"] > 0 and now["accepted"] < floor * before["accepted"]:
+            problems.append(f"{n.ip} ({n.peer}) accepted prefixes fell from {before['accepted']} to "
+                            f"{now['accepted']}")
+    return problems
+
+
+def snapshot_diff(pre: Snapshot, post: Snapshot) -> list[str]:
+    """Readable pre/post differences, one line per neighbour that changed."""
+    lines = []
+    for ip in sorted(set(pre) | set(post), key=lambda x: (":" in x, x)):
+        a, b = pre.get(ip), post.get(ip)
+        if a == b:
+            continue
+
+        def fmt(s: dict[str, Any] | None) -> str:
+            if s is None:
+                return "absent"
+            state = "up" if s["up"] else ("shut" if not s["enabled"] else "down")
+            return f"{state} {s['accepted']} pfx"
+
+        lines.append(f"{ip}: {fmt(a)} -> {fmt(b)}")
+    return lines
