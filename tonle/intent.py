@@ -11,6 +11,7 @@ import ipaddress
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import datetime, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -260,6 +261,7 @@ class QosApplied:
 class Interface:
     name: str  # production name
     lab_name: str  # name in the lab twin
+    link: str
     description: str
     ipv4: str | None
     ipv6: str | None
@@ -322,6 +324,11 @@ class Intent:
     policy: PolicyFile
     qos: QosFile
     windows: list[Window]
+
+    @cached_property
+    def attachments(self) -> dict[tuple[str, str], Attachment]:
+        """QoS attachments by (device, link)."""
+        return {(a.device, a.link): a for a in self.qos.attachments}
 
 
 @dataclass(frozen=True)
@@ -583,7 +590,7 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[SessionOverri
             # A transparent route server does not put its ASN first in the path.
             neighbors.append(replace(base, import_map=imap, export_map=emap, enforce_first_as=s.kind != "route-server"))
 
-    att = {(a.device, a.link): a for a in intent.qos.attachments}
+    att = intent.attachments
     interfaces = []
     for pt in inv.ports[device]:
         qos = None
@@ -597,7 +604,7 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[SessionOverri
                                         round(a.shape_mbps * pc.guaranteed_percent / 100, 3),
                                         round(a.shape_mbps * pc.max_percent / 100, 3)))
             qos = QosApplied(a.policy, a.shape_mbps, tuple(classes))
-        interfaces.append(Interface(pt.interface, pt.lab_ifname, f"{pt.link} {pt.interface}",
+        interfaces.append(Interface(pt.interface, pt.lab_ifname, pt.link, f"{pt.link} {pt.interface}",
                                     str(pt.ipv4) if pt.ipv4 else None, str(pt.ipv6) if pt.ipv6 else None, qos))
     originates = dev.role == "iig-border"
     own = [str(n) for n in inv.operator.prefixes] if originates else []

@@ -27,7 +27,12 @@ def validation_source(di: DeviceIntent, inventory_dir: Path) -> list[dict[str, A
     role_file = inventory_dir / "validate" / f"{di.device.role}.yaml"
     source: list[dict[str, Any]] = list(load_yaml(role_file) or []) if role_file.exists() else []
     peers = {n.ip: {"is_enabled": not n.shutdown, "is_up": not n.shutdown} for n in di.neighbors}
-    source.append({"get_bgp_neighbors": {"global": {"peers": peers}}})
+    # One entry per getter (NAPALM reports per getter): merge into the role file's own entry.
+    bgp = next((e["get_bgp_neighbors"] for e in source if "get_bgp_neighbors" in e), None)
+    if bgp is None:
+        source.append({"get_bgp_neighbors": {"global": {"peers": peers}}})
+    else:
+        bgp.setdefault("global", {}).setdefault("peers", {}).update(peers)
     return source
 
 
