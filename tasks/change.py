@@ -13,7 +13,7 @@ from typing import Any
 from nornir.core.task import Result, Task
 from tonle.tasks.render import render_config
 
-from tonle.intent import Intent, SessionOverride
+from tonle.intent import Intent, Override
 
 
 def sha256(text: str) -> str:
@@ -30,7 +30,7 @@ def running_config(task: Task) -> str:
 
 
 def plan_device(task: Task, intent: Intent, platform: str | None,
-                overrides: Iterable[SessionOverride] = ()) -> Result:
+                overrides: Iterable[Override] = ()) -> Result:
     """Render the intended config, diff it against the device, keep fingerprints of both."""
     intended = str(task.run(task=render_config, intent=intent, platform=platform, overrides=overrides).result)
     conn = _napalm(task)

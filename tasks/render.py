@@ -7,12 +7,12 @@ from collections.abc import Iterable
 from nornir.core.task import Result, Task
 from nornir_jinja2.plugins.tasks import template_file
 
-from tonle.intent import Intent, SessionOverride, device_intent
+from tonle.intent import Intent, Override, device_intent
 from tonle.render import environment, template_name
 
 
 def render_config(task: Task, intent: Intent, platform: str | None = None,
-                  overrides: Iterable[SessionOverride] = ()) -> Result:
+                  overrides: Iterable[Override] = ()) -> Result:
     """Render the host's intent with its platform's templates (or `platform`, e.g. "frr" for a lab twin)."""
     di = device_intent(intent, task.host.name, overrides)
     name = template_name(platform or di.device.platform)

@@ -17,7 +17,7 @@ from typing import Any
 from nornir.core import Nornir
 
 from tonle.audit import AuditLog, now_iso, operator_identity
-from tonle.intent import DeviceIntent, Intent, SessionOverride, device_intent, load_intent, windows_open
+from tonle.intent import DeviceIntent, Intent, device_intent, load_intent, override_from_dict, windows_open
 from tonle.nornir_init import init_nornir
 from tonle.plan import Plan, PlanError, load_plan
 from tonle.render import render_intent
@@ -125,7 +125,7 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
         return report
     nr, inv = init_nornir(config_file, state_dir, lab=plan.target == "lab")
     intent = load_intent(inv)
-    overrides = [SessionOverride(**o) for o in plan.overrides]
+    overrides = [override_from_dict(o) for o in plan.overrides]
     run_id = db.start_run(plan.id, now_iso(), operator_identity())
     touched: list[str] = []
     try:

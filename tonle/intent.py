@@ -10,10 +10,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, time, timedelta
-from typing import Annotated, Literal
+from functools import cached_property
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, PositiveFloat, field_validator, model_validator
@@ -36,6 +36,7 @@ DSCP_NAMES = {
 }
 GSHUT = "65535:0"  # RFC 8326 GRACEFUL_SHUTDOWN
 BLACKHOLE = "65535:666"  # RFC 7999 BLACKHOLE
+NO_EXPORT = "65535:65281"  # RFC 1997: a blackholed prefix must not travel further
 
 
 def _dscp(v: str | int) -> int:
@@ -266,6 +267,8 @@ class Interface:
     ipv4: str | None
     ipv6: str | None
     qos: QosApplied | None = None
+    shutdown: bool = False
+    shutdown_message: str = ""
 
 
 @dataclass(frozen=True)
@@ -340,6 +343,40 @@ class SessionOverride:
     shutdown: bool = False
     message: str = ""
     graceful: bool = False  # send GRACEFUL_SHUTDOWN on export
+
+
+@dataclass(frozen=True)
+class InterfaceOverride:
+    """A device's port on a link shut (and its sessions over the link)."""
+
+    device: str
+    link: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class BlackholeOverride:
+    """A prefix announced to every upstream with BLACKHOLE (RFC 7999): remote-triggered blackhole."""
+
+    prefix: str
+    message: str = ""
+
+
+Override = SessionOverride | InterfaceOverride | BlackholeOverride
+_OVERRIDE_KINDS: dict[str, type[SessionOverride] | type[InterfaceOverride] | type[BlackholeOverride]] = {
+    "session": SessionOverride, "interface": InterfaceOverride, "blackhole": BlackholeOverride}
+
+
+def override_to_dict(o: Override) -> dict[str, Any]:
+    """A JSON-able record of an override (kept in plans and in the state database)."""
+    kind = next(k for k, cls in _OVERRIDE_KINDS.items() if isinstance(o, cls))
+    return {"kind": kind, **asdict(o)}
+
+
+def override_from_dict(d: dict[str, Any]) -> Override:
+    data = dict(d)
+    cls = _OVERRIDE_KINDS[data.pop("kind", "session")]
+    return cls(**data)
 
 
 class IntentError(InventoryError):
@@ -420,6 +457,7 @@ class _PolicyBuilder:
         self.as_paths: dict[str, AsPathList] = {}
         self.communities: dict[str, CommunityList] = {}
         self.route_maps: dict[str, RouteMap] = {}
+        self.rtbh: list[str] = []  # prefixes under remote-triggered blackhole
 
     @property
     def pol(self) -> PolicyFile:
@@ -503,6 +541,16 @@ class _PolicyBuilder:
         sets = communities + ((GSHUT,) if graceful else ())
         pp = (asn, prepend) if prepend else None
         terms: list[Term] = []
+        rtbh = [p for p in self.rtbh if ipaddress.ip_network(p).version == afi]
+        if rtbh:
+            name = f"PL-RTBH-V{afi}"
+            self.prefix_lists[name] = PrefixList(name, afi, tuple(
+                PrefixEntry(5 * (i + 1), "permit", p) for i, p in enumerate(rtbh)))
+            if scope == "all":  # never towards the DIX: domestic traffic to the victim must still flow
+                terms.append(Term(5, "deny", "remote-triggered blackhole: upstreams only", match_prefix_list=name))
+            else:
+                terms.append(Term(5, "permit", "remote-triggered blackhole (RFC 7999)", match_prefix_list=name,
+                                  set_communities=(BLACKHOLE, NO_EXPORT)))
         if scope == "all":
             terms.append(Term(10, "permit", "everything we have", set_communities=sets, prepend=pp))
         else:
@@ -527,7 +575,7 @@ def _md5(peer: Peer) -> str | None:
     return key
 
 
-def device_intent(intent: Intent, device: str, overrides: Iterable[SessionOverride] = ()) -> DeviceIntent:
+def device_intent(intent: Intent, device: str, overrides: Iterable[Override] = ()) -> DeviceIntent:
     """Compile the vendor-neutral intent of one device.
 
     Raises:
@@ -536,17 +584,29 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[SessionOverri
     inv = intent.inv
     dev = inv.devices[device]
     pb = _PolicyBuilder(intent, dev)
-    over = {o.peer_ip: o for o in overrides if o.device == device}
+    overrides = list(overrides)
+    over: dict[str, SessionOverride] = {o.peer_ip: o for o in overrides
+                                        if isinstance(o, SessionOverride) and o.device == device}
+    # A shut port takes its sessions down too: they are shut so BGP stops trying.
+    for o in overrides:
+        if isinstance(o, InterfaceOverride) and o.device == device:
+            for s in inv.device_sessions(device):
+                if s.link == o.link and str(s.peer_ip) not in over:
+                    over[str(s.peer_ip)] = SessionOverride(device, str(s.peer_ip), shutdown=True, message=o.message)
+    shut_links = {o.link: o.message for o in overrides if isinstance(o, InterfaceOverride) and o.device == device}
+    blackholes = sorted({o.prefix for o in overrides if isinstance(o, BlackholeOverride)}) \
+        if dev.role == "iig-border" else []
+    pb.rtbh = blackholes
     lp = intent.policy.local_preference
     neighbors: list[Neighbor] = []
     for s in inv.device_sessions(device):
         peer = inv.peers.get(s.neighbor)
-        o = over.get(str(s.peer_ip))
-        graceful = bool(o and o.graceful)
+        so = over.get(str(s.peer_ip))
+        graceful = bool(so and so.graceful)
         desc = f"{s.kind} {s.neighbor} via {s.link}"
         base = Neighbor(ip=str(s.peer_ip), afi=s.afi, remote_asn=s.peer_asn, peer=s.neighbor, kind=s.kind,
-                        link=s.link, description=desc, shutdown=bool(o and o.shutdown),
-                        shutdown_message=o.message if o else "")
+                        link=s.link, description=desc, shutdown=bool(so and so.shutdown),
+                        shutdown_message=so.message if so else "")
         if s.kind == "ibgp":
             neighbors.append(replace(base, next_hop_self=True, rr_client=s.rr_client))
             continue
@@ -605,13 +665,14 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[SessionOverri
                                         round(a.shape_mbps * pc.max_percent / 100, 3)))
             qos = QosApplied(a.policy, a.shape_mbps, tuple(classes))
         interfaces.append(Interface(pt.interface, pt.lab_ifname, pt.link, f"{pt.link} {pt.interface}",
-                                    str(pt.ipv4) if pt.ipv4 else None, str(pt.ipv6) if pt.ipv6 else None, qos))
+                                    str(pt.ipv4) if pt.ipv4 else None, str(pt.ipv6) if pt.ipv6 else None, qos,
+                                    shutdown=pt.link in shut_links, shutdown_message=shut_links.get(pt.link, "")))
     originates = dev.role == "iig-border"
     own = [str(n) for n in inv.operator.prefixes] if originates else []
     return DeviceIntent(
         device=dev, hostname=dev.name, asn=dev.asn, router_id=str(dev.router_id),
         loopback_ipv4=str(dev.loopback_ipv4), loopback_ipv6=str(dev.loopback_ipv6) if dev.loopback_ipv6 else None,
-        interfaces=tuple(interfaces), static_blackholes=tuple(own), networks=tuple(own),
+        interfaces=tuple(interfaces), static_blackholes=tuple(own + blackholes), networks=tuple(own + blackholes),
         neighbors=tuple(neighbors),
         prefix_lists=tuple(sorted(pb.prefix_lists.values(), key=lambda x: x.name)),
         as_path_lists=tuple(sorted(pb.as_paths.values(), key=lambda x: x.name)),
@@ -638,4 +699,6 @@ def windows_open(intent: Intent, devices: Iterable[str], now: datetime) -> tuple
     return (min(closes) if closes and not uncovered else None), uncovered
 
 
-__all__ = ["DeviceIntent", "Intent", "Prefix", "SessionOverride", "device_intent", "load_intent", "windows_open"]
+__all__ = ["BlackholeOverride", "DeviceIntent", "Intent", "InterfaceOverride", "Override", "Prefix",
+           "SessionOverride", "device_intent", "load_intent", "override_from_dict", "override_to_dict",
+           "windows_open"]

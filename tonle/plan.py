@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tonle.audit import AuditLog, now_iso, operator_identity
-from tonle.intent import Intent, SessionOverride, load_intent
+from tonle.intent import Intent, Override, load_intent, override_to_dict
 from tonle.inventory import Inventory
 from tonle.nornir_init import init_nornir
 from tonle.statedb import StateDB
@@ -119,7 +119,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: bool,
-              overrides: Iterable[SessionOverride] = ()) -> Plan:
+              overrides: Iterable[Override] = ()) -> Plan:
     """Render, diff and save a plan for the selected devices.
 
     Raises:
@@ -149,7 +149,7 @@ def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
     plan = Plan(f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{digest[:6]}", created, operator_identity(),
                 "lab" if lab else "production",
                 {"sites": list(selection.sites), "roles": list(selection.roles), "hosts": list(selection.hosts)},
-                devices, [asdict(o) for o in overrides])
+                devices, [override_to_dict(o) for o in overrides])
     db = StateDB(state_dir)
     db.save_plan(plan.id, plan.created_at, plan.operator, plan.target, plan.to_json())
     AuditLog(db).append("plan", plan.id, {"target": plan.target, "changed": [d.host for d in plan.changed],

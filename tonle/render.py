@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jinja2
 
-from tonle.intent import DeviceIntent, Intent, SessionOverride, device_intent
+from tonle.intent import DeviceIntent, Intent, Override, device_intent
 from tonle.inventory import Inventory, Peer
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -60,7 +60,7 @@ def render_intent(di: DeviceIntent, platform: str) -> str:
 
 
 def render_device(intent: Intent, device: str, platform: str | None = None,
-                  overrides: Iterable[SessionOverride] = ()) -> str:
+                  overrides: Iterable[Override] = ()) -> str:
     """The intended configuration of a device (its own platform unless `platform` says otherwise)."""
     di = device_intent(intent, device, overrides)
     return render_intent(di, platform or di.device.platform)

@@ -25,7 +25,15 @@ from typing import Any
 
 import yaml
 
-from tonle.intent import DeviceIntent, Intent, SessionOverride, device_intent, load_intent
+from tonle.intent import (
+    BlackholeOverride,
+    DeviceIntent,
+    Intent,
+    InterfaceOverride,
+    SessionOverride,
+    device_intent,
+    load_intent,
+)
 from tonle.inventory import load_from_nornir_config
 from tonle.render import PLATFORMS
 
@@ -119,6 +127,8 @@ def cases() -> tuple[Case, ...]:
             SessionOverride("pnh-iig-1", "198.51.100.9", shutdown=True,
                             message="emergency disconnect: cable fault, ticket 4711"),
             SessionOverride("pnh-iig-1", "2001:db8:0:2::9", graceful=True),
+            InterfaceOverride("pnh-iig-1", "pnh1-bvt", message="link carrying an attack, ticket 4712"),
+            BlackholeOverride("198.18.16.1/32", message="DDoS victim, ticket 4713"),
         ])))
         out.append(Case("peer-policy", device_intent(_load(_peer_policy), "pnh-iig-1")))
     return tuple(out)
