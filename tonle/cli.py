@@ -176,6 +176,37 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_drift(args: argparse.Namespace) -> int:
+    """Drift audit. Exit 0 clean, 1 drift, 2 error (bad input, lab down, any device unreachable)."""
+    from tonle import drift, drift_report, report_html  # noqa: PLC0415
+    from tonle.plan import Selection  # noqa: PLC0415
+
+    if args.history:
+        print("\n".join(drift_report.history_lines(drift.history(args.state_dir, args.history))))
+        return EXIT_OK
+    lab = args.target == "lab"
+    sel = Selection(tuple(args.site or ()), tuple(args.role or ()), tuple(args.host or ()))
+    try:
+        report = drift.run_drift(args.config, args.state_dir, sel, lab=lab, workers=args.workers)
+    except LabError as exc:  # 1 means drift here: an audit that could not run is an error
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    print(drift_report.to_json(report) if args.json else "\n".join(drift_report.summary_lines(report)))
+    for path, text in ((args.junit, drift_report.junit_xml), (args.html, report_html.render_html)):
+        if path:
+            Path(path).write_text(text(report), encoding="utf-8")
+            print(f"wrote {path}", file=sys.stderr)
+    if args.remediate:
+        plan = drift.remediation_plan(args.config, args.state_dir, report, lab=lab)
+        out = sys.stderr if args.json else sys.stdout  # keep --json output parseable
+        if plan is None:
+            print("remediation: nothing drifts, no plan made", file=out)
+        else:
+            print(plan.text(), file=out)
+            print(f"remediation plan {plan.id} saved (not applied); apply with: tonle apply {plan.id}", file=out)
+    return report.exit_code
+
+
 # ---- parser -------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,6 +261,19 @@ def build_parser() -> argparse.ArgumentParser:
     export = audit.add_parser("export", help="all entries as JSON, chain hashes included")
     export.add_argument("--output", help="write to this file")
     export.set_defaults(func=cmd_audit)
+
+    drift = sub.add_parser("drift", help="audit running configs and BGP state against the intent")
+    drift.add_argument("--site", action="append", help="only this site (repeatable)")
+    drift.add_argument("--role", action="append", help="only this role (repeatable)")
+    drift.add_argument("--host", action="append", help="only this device (repeatable)")
+    drift.add_argument("--target", choices=("lab", "production"), default="lab")
+    drift.add_argument("--workers", type=int, default=32, help="devices audited at once (default 32)")
+    drift.add_argument("--json", action="store_true", help="the full report as JSON on stdout")
+    drift.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one test case per device)")
+    drift.add_argument("--html", metavar="FILE", help="also write the HTML report (per-site overview)")
+    drift.add_argument("--remediate", action="store_true", help="make a plan for the drifting devices (not applied)")
+    drift.add_argument("--history", type=int, nargs="?", const=20, metavar="N", help="show the last N audits")
+    drift.set_defaults(func=cmd_drift)
 
     demo = sub.add_parser("demo", help="main job on the embedded lab: up, status, NAPALM facts/configs, down")
     demo.add_argument("--timeout", type=float, default=60.0)

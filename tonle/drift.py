@@ -38,7 +38,7 @@ from nornir.plugins.runners import ThreadedRunner
 from napalm_frr import tc
 from napalm_frr.diff import Change, FRRConfigTool
 from tonle.audit import AuditLog, now_iso, operator_identity
-from tonle.intent import DeviceIntent, SessionOverride, device_intent, load_intent
+from tonle.intent import DeviceIntent, Override, device_intent, load_intent, override_from_dict, override_to_dict
 from tonle.nornir_init import init_nornir
 from tonle.plan import Plan, Selection, make_plan, redact, secret_values
 from tonle.render import render_intent
@@ -420,7 +420,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: bool,
-              workers: int = DEFAULT_WORKERS, overrides: Iterable[SessionOverride] | None = None,
+              workers: int = DEFAULT_WORKERS, overrides: Iterable[Override] | None = None,
               record: bool = True) -> DriftReport:
     """Audit the selected devices in parallel (at most `workers` at a time) and record the run.
 
@@ -473,7 +473,7 @@ def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
                          operator_identity(), "lab" if lab else "production",
                          {"sites": list(selection.sites), "roles": list(selection.roles),
                           "hosts": list(selection.hosts)},
-                         devices, round(time.monotonic() - t0, 3), workers, [asdict(o) for o in overrides])
+                         devices, round(time.monotonic() - t0, 3), workers, [override_to_dict(o) for o in overrides])
     if record:
         save_run(state_dir, report)
     return report
@@ -511,11 +511,12 @@ def history(state_dir: Path, limit: int = 20) -> list[dict[str, Any]]:
 def remediation_plan(config_file: Path, state_dir: Path, report: DriftReport, *, lab: bool) -> Plan | None:
     """A plan of the change pipeline for the drifting devices (never applied here); None when none drift.
 
-    The plan is made with the same session overrides (active disconnects) as the audit.
+    The plan is made with the same overrides (active disconnects) as the audit, so that remediation
+    never undoes a disconnect.
     """
     if not report.drifting:
         return None
-    overrides = [SessionOverride(**o) for o in report.overrides]
+    overrides = [override_from_dict(o) for o in report.overrides]
     return make_plan(config_file, state_dir, Selection(hosts=tuple(report.drifting)), lab=lab, overrides=overrides)
 
 
