@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -249,7 +250,10 @@ def compare_frr(intended: str, running: str, tool: FRRConfigTool) -> tuple[list[
     """FRR: frr-reload.py semantics for vtysh configuration, per-interface tc state for QoS."""
     want_cfg, want_tc = tc.split(intended)
     have_cfg, have_tc = tc.split(running)
-    additions, deletions = tool.replace_changes(want_cfg, have_cfg)
+    # Fast path (the common, clean case): the same lines in the same contexts, in whatever order, is
+    # no change for frr-reload either; skip its two local vtysh runs.
+    same = frr_lines(want_cfg) == frr_lines(have_cfg)
+    additions, deletions = ([], []) if same else tool.replace_changes(want_cfg, have_cfg)
     diffs: list[LineDiff] = []
     script: list[str] = []
     for ch in deletions:
@@ -262,6 +266,28 @@ def compare_frr(intended: str, running: str, tool: FRRConfigTool) -> tuple[list[
         script += _indented(cmds)
     qos_diffs, qos_script = _compare_tc(tc.by_interface(want_tc), tc.by_interface(have_tc))
     return diffs + qos_diffs, script + qos_script
+
+
+_FRR_SKIP = {"!", "end", "Building configuration...", "Current configuration:"}
+_FRR_EXITS = {"exit", "exit-address-family", "exit-vrf", "exit-vni", "quit"}
+
+
+def frr_lines(text: str) -> Counter[tuple[tuple[str, ...], str]]:
+    """Every line of an FRR configuration with its enclosing contexts (by indentation), order-free."""
+    out: Counter[tuple[tuple[str, ...], str]] = Counter()
+    stack: list[tuple[int, str]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line in _FRR_SKIP:
+            continue
+        indent = len(raw) - len(raw.lstrip(" "))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        if line in _FRR_EXITS:
+            continue
+        out[(tuple(c for _, c in stack), line)] += 1
+        stack.append((indent, line))
+    return out
 
 
 def _frr_line(ch: Change, kind: str, cmds: list[str]) -> LineDiff:

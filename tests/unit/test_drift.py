@@ -17,6 +17,7 @@ from tonle.drift import (
     classify,
     compare,
     compare_frr,
+    frr_lines,
     state_issues,
 )
 from tonle.intent import SessionOverride, device_intent, load_intent
@@ -215,3 +216,13 @@ def test_state_of_a_disconnected_session() -> None:
     assert [i.message for i in state_issues(shut, healthy)] == [
         f"{up1} (up1, AS65538) is up although the intent shuts it"]
     assert state_issues(shut, {**healthy, up1: _snap(up=False, enabled=False)}) == []
+
+
+def test_frr_lines_keep_contexts_and_ignore_order() -> None:
+    a = "router bgp 1\n neighbor x remote-as 2\n address-family ipv4 unicast\n  neighbor x activate\n " \
+        "exit-address-family\nexit\n!\ninterface lo\n ip address 198.18.0.1/32\nexit\n"
+    b = "interface lo\n ip address 198.18.0.1/32\nexit\nrouter bgp 1\n address-family ipv4 unicast\n  neighbor x " \
+        "activate\n exit-address-family\n neighbor x remote-as 2\nexit\nend\n"
+    assert frr_lines(a) == frr_lines(b)
+    moved = b.replace("  neighbor x activate\n exit-address-family\n", " exit-address-family\n neighbor x activate\n")
+    assert frr_lines(a) != frr_lines(moved)  # the same line in another context is a difference
