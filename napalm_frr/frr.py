@@ -522,20 +522,24 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             raise _ApplyError(command, message)
         errors.append(f"{command!r}: {message}")
 
-    def _apply(self, target: str, replace: bool, errors: list[str] | None = None) -> None:
+    def _apply(self, target: str, replace: bool, errors: list[str] | None = None,
+               running: str | None = None) -> None:
         """Bring the running config to ``target`` (replace) or add ``target``'s lines (merge).
 
         With ``errors`` None the first refused command raises _ApplyError; otherwise refusals
         are collected and applying goes on (used when restoring after a failure).
         Replace runs frr-reload.py's two passes: deletions and additions, then additions
         again for lines a deletion took along (e.g. ``no neighbor X remote-as``).
+        ``running`` is the full running config (with ``! tc:`` lines) if the caller just read it.
         """
         target, tc_lines = tc.split(target)
+        run_frr, run_tc = tc.split(running) if running is not None else (None, None)
         try:
-            self._apply_tc(tc.by_interface(tc_lines), replace, bool(tc_lines), errors)
+            self._apply_tc(tc.by_interface(tc_lines), replace, bool(tc_lines), errors,
+                           have=tc.by_interface(run_tc) if run_tc is not None else None)
         except CommandErrorException as exc:
             self._fail("tc", str(exc), errors)
-        additions, deletions = self._changes(target, self._running(), replace)
+        additions, deletions = self._changes(target, run_frr if run_frr is not None else self._running(), replace)
         if not additions and not deletions:
             return
         self._enter_config()
@@ -557,11 +561,12 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             finally:
                 self._leave_config()
 
-    def _apply_tc(self, want: dict[str, list[str]], replace: bool, needed: bool, errors: list[str] | None) -> None:
+    def _apply_tc(self, want: dict[str, list[str]], replace: bool, needed: bool, errors: list[str] | None,
+                  have: dict[str, list[str]] | None = None) -> None:
         """Bring QoS (tc) to `want`: changed interfaces are rebuilt in one tc batch."""
         if not needed and not replace:
             return
-        lines = tc.batch(want, self._tc_running(needed), replace)
+        lines = tc.batch(want, self._tc_running(needed) if have is None else have, replace)
         if not lines:
             return
         status, out, err = self._exec("tc -batch -", stdin="\n".join(lines) + "\n")
@@ -602,7 +607,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             raise CommitError("revert_in must be a positive number of seconds")
         before = self._running_full()
         try:
-            self._apply(self._candidate, self._replace)
+            self._apply(self._candidate, self._replace, running=before)
         except _ApplyError as exc:
             restore_errors = self._restore(before)
             note = f"; restore also refused {restore_errors}" if restore_errors else ""
@@ -630,7 +635,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         }
         # Credentials go over the pipe only: never argv (visible in ps), never disk.
         proc = subprocess.Popen(
-            [sys.executable, "-m", "napalm_frr.watchdog"],
+            [sys.executable, str(Path(__file__).with_name("watchdog.py"))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -657,7 +662,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return
-        if b"napalm_frr.watchdog" in cmdline:
+        if b"napalm_frr/watchdog.py" in cmdline or b"napalm_frr.watchdog" in cmdline:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 

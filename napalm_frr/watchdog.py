@@ -16,18 +16,24 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from napalm.base.exceptions import NapalmException
+if TYPE_CHECKING:
+    from napalm_frr.state import DeviceState
 
-from napalm_frr.frr import FRRDriver
-from napalm_frr.state import DeviceState
+# The driver waits for this process's answer while committing: the heavy imports (napalm, netmiko)
+# happen only in the detached child, after the PID is printed. The driver runs this file as a
+# script, so importing the napalm_frr package is not on that path either.
 
 ATTEMPTS = 3
 RETRY_DELAY = 10.0
 
 
 def _revert(params: dict[str, Any], state: DeviceState) -> None:
+    from napalm.base.exceptions import NapalmException  # noqa: PLC0415 - see the note at the top
+
+    from napalm_frr.frr import FRRDriver  # noqa: PLC0415
+
     for attempt in range(1, ATTEMPTS + 1):
         if not state.pending_file.exists():
             state.log("commit confirmed before revert; nothing to do")
@@ -55,6 +61,8 @@ def _revert(params: dict[str, Any], state: DeviceState) -> None:
 
 
 def _run(params: dict[str, Any]) -> None:
+    from napalm_frr.state import DeviceState  # noqa: PLC0415
+
     port = int((params.get("optional_args") or {}).get("port", 22))
     state = DeviceState(Path(params["state_dir"]), params["hostname"], port)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))

@@ -10,7 +10,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
+from tonle.disconnect import DisconnectError
 from tonle.inventory import Inventory, InventoryError, load_from_nornir_config
 from tonle.lab import Lab, LabError, LabStatus
 from tonle.plan import PlanError
@@ -207,6 +209,86 @@ def cmd_drift(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+# ---- emergency disconnect -------------------------------------------------------------------------
+
+def _probe(args: argparse.Namespace) -> Any:
+    from tonle.disconnect import lab_peer_probe  # noqa: PLC0415
+
+    return lab_peer_probe(args.config, args.state_dir) if args.target == "lab" else None
+
+
+def _print_outcome(out: Any) -> int:
+    rec = out.record
+    for line in out.detail:
+        print(f"  {line}")
+    if out.status == "dry-run":
+        print("dry run: nothing changed")
+        return EXIT_OK
+    if out.status == "needs approval":
+        print(f"REFUSED {rec.id}: over the blast-radius limit. A second, different operator may approve within the "
+              f"approval time (until {rec.approval_expires_at}): tonle approve {rec.id}")
+        return EXIT_FAILED
+    if out.status == "failed":
+        print(f"FAILED {rec.id}: rolled back, nothing changed on the devices")
+        return EXIT_FAILED
+    when = f" in {out.seconds_to_verified:.2f}s" if out.seconds_to_verified is not None else ""
+    extra = f"; restores itself at {rec.expires_at} (tonle restore {rec.id} earlier)" if out.status == "active" else ""
+    print(f"{out.status.upper()} {rec.id}: verified{when}{extra}")
+    return EXIT_OK
+
+
+def _duration(text: str) -> int:
+    """90s, 30m, 2h or a bare number of minutes -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        return int(float(text[:-1]) * units[text[-1]]) if text[-1:] in units else int(float(text) * 60)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 90s, 30m, 2h)") from None
+
+
+def cmd_disconnect(args: argparse.Namespace) -> int:
+    from tonle.disconnect import disconnect, parse_scope  # noqa: PLC0415
+
+    given = [(k, v) for k, v in (("session", ",".join(args.session or [])), ("peer-as", args.peer_as),
+                                 ("link", args.link),
+                                 ("prefix", args.prefix), ("site-upstreams", args.site_upstreams)) if v]
+    if len(given) != 1:
+        raise DisconnectError("name exactly one scope: --session, --peer-as, --link, --prefix or --site-upstreams")
+    out = disconnect(args.config, args.state_dir, parse_scope(*given[0]), reason=args.reason or "",
+                     ticket=args.ticket or "", ttl_seconds=args.ttl, graceful=args.graceful,
+                     graceful_wait=args.graceful_wait, dry_run=args.dry_run, lab=args.target == "lab",
+                     peer_probe=None if args.dry_run else _probe(args), progress=lambda m: print(f"  .. {m}"))
+    return _print_outcome(out)
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from tonle.disconnect import approve, get  # noqa: PLC0415
+
+    args.target = get(args.state_dir, args.id).target
+    return _print_outcome(approve(args.config, args.state_dir, args.id, peer_probe=_probe(args),
+                                  progress=lambda m: print(f"  .. {m}")))
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from tonle.disconnect import get, restore  # noqa: PLC0415
+
+    args.target = get(args.state_dir, args.id).target
+    return _print_outcome(restore(args.config, args.state_dir, args.id, peer_probe=_probe(args),
+                                  progress=lambda m: print(f"  .. {m}")))
+
+
+def cmd_disconnects(args: argparse.Namespace) -> int:
+    from tonle.disconnect import records  # noqa: PLC0415
+
+    recs = records(args.state_dir, None if args.all else "active")
+    recs += [] if args.all else records(args.state_dir, "pending-approval")
+    print(f"{'id':<22} {'status':<17} {'scope':<34} {'ticket':<10} {'operator':<10} {'expires':<20} reason")
+    for r in recs:
+        print(f"{r.id:<22} {r.status:<17} {r.scope_kind + ' ' + r.scope_value:<34} {r.ticket:<10} "
+              f"{r.operator:<10} {r.expires_at or r.approval_expires_at or '-':<20} {r.reason}")
+    return EXIT_OK
+
+
 # ---- parser -------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -253,6 +335,32 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--on-window-close", choices=("rollback", "confirm"), default="rollback")
     apply.set_defaults(func=cmd_apply)
 
+    dis = sub.add_parser("disconnect", help="emergency disconnect of one scope (guarded, audited, time-limited)")
+    scope = dis.add_argument_group("scope (exactly one)")
+    scope.add_argument("--session", action="append",
+                       help="one BGP session: DEVICE:PEER_IP (repeat for an explicit list)")
+    scope.add_argument("--peer-as", help="every session with this peer AS")
+    scope.add_argument("--link", help="one point-to-point link (NAME) or one port (DEVICE:INTERFACE)")
+    scope.add_argument("--prefix", help="remote-triggered blackhole of one prefix (RFC 7999) at every upstream")
+    scope.add_argument("--site-upstreams", help="every upstream session of one site (SITE)")
+    dis.add_argument("--reason", help="why (required)")
+    dis.add_argument("--ticket", help="incident or change ticket (required)")
+    dis.add_argument("--ttl", type=_duration, help="until it restores itself: 90s, 30m, 2h (default: policy.yaml)")
+    dis.add_argument("--graceful", action="store_true", help="send RFC 8326 GRACEFUL_SHUTDOWN first, then shut")
+    dis.add_argument("--graceful-wait", type=float, default=30.0, help="seconds between the two (default 30)")
+    dis.add_argument("--dry-run", action="store_true", help="print what would go dark; change nothing")
+    dis.add_argument("--target", choices=("lab", "production"), default="lab")
+    dis.set_defaults(func=cmd_disconnect)
+    appr = sub.add_parser("approve", help="second-operator approval of a refused disconnect")
+    appr.add_argument("id")
+    appr.set_defaults(func=cmd_approve)
+    rest = sub.add_parser("restore", help="undo an active disconnect now")
+    rest.add_argument("id")
+    rest.set_defaults(func=cmd_restore)
+    lst = sub.add_parser("disconnects", help="active and pending disconnects")
+    lst.add_argument("--all", action="store_true", help="every record, restored and expired included")
+    lst.set_defaults(func=cmd_disconnects)
+
     audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="sub", required=True)
     show = audit.add_parser("show", help="recent entries")
     show.add_argument("--limit", type=int, default=50)
@@ -295,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabError as exc:
         _err(str(exc))
         return EXIT_FAILED
-    except PlanError as exc:
+    except (PlanError, DisconnectError) as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -68,11 +68,23 @@ class Bogons(_Model):
     ipv6: list[ipaddress.IPv6Network] = Field(default_factory=list)
 
 
+class Guard(_Model):
+    """Blast-radius limits of disruptive actions; above them a second operator must approve."""
+
+    max_site_share: Annotated[float, Field(gt=0, le=1)] = 0.25  # of a site's external sessions
+    protect_last_site_upstream: bool = True
+    protect_last_international_path: bool = True
+    approval_minutes: Annotated[int, Field(ge=1, le=1440)] = 30  # an approval request expires
+    default_ttl_minutes: Annotated[int, Field(ge=1, le=10080)] = 60
+    max_ttl_minutes: Annotated[int, Field(ge=1, le=10080)] = 1440
+
+
 class PolicyFile(_Model):
     communities: PerKind
     local_preference: PerKind
     max_length: MaxLength = MaxLength()
     bogons: Bogons = Bogons()
+    guard: Guard = Guard()
 
 
 # ---- qos.yaml ----------------------------------------------------------------------------------------

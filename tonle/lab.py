@@ -29,7 +29,7 @@ from typing import Any
 from napalm_frr import tc
 from tonle.intent import Intent, load_intent
 from tonle.inventory import Inventory, Session
-from tonle.render import lab_external_config, render_device
+from tonle.render import RTBH_DISCARD_V4, RTBH_DISCARD_V6, lab_external_config, render_device
 
 FRR_BIN = Path("/usr/lib/frr")
 SSHD = Path("/usr/sbin/sshd")
@@ -326,7 +326,14 @@ class Lab:
                 _ip_batch(self.ns(pt.node), cmds)
             state.setdefault("wired", {}).setdefault(name, []).extend(ends)
         for node in (n for n in nodes if n in inv.peers):
-            _ip_batch(self.ns(node), [f"addr add {p[1]}/{p.prefixlen} dev lo" for p in inv.peers[node].announces])
+            cmds = [f"addr add {p[1]}/{p.prefixlen} dev lo" for p in inv.peers[node].announces]
+            if inv.peers[node].type == "upstream":
+                # The carrier's discard port for remote-triggered blackhole: next hops on it lead nowhere.
+                cmds += ["link add rtbh0 type veth peer name rtbh1", "link set rtbh0 up", "link set rtbh1 up",
+                         "addr add 198.51.100.254/31 dev rtbh0", "addr add 2001:db8:ffff::/127 dev rtbh0",
+                         f"neigh add {RTBH_DISCARD_V4} lladdr 02:00:00:00:06:66 dev rtbh0 nud permanent",
+                         f"neigh add {RTBH_DISCARD_V6} lladdr 02:00:00:00:06:66 dev rtbh0 nud permanent"]
+            _ip_batch(self.ns(node), cmds)
         say("starting FRR and sshd")
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(self._start_node, nodes))

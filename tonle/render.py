@@ -13,6 +13,9 @@ from tonle.inventory import Inventory, Peer
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 PLATFORMS = ("frr", "ios", "eos", "junos")
+# Where a simulated carrier sends blackholed traffic: a next hop on its discard port (tonle.lab makes it).
+RTBH_DISCARD_V4 = "198.51.100.255"
+RTBH_DISCARD_V6 = "2001:db8:ffff::1"
 
 
 def tc_rate(mbps: float) -> str:
@@ -72,4 +75,5 @@ def lab_external_config(inv: Inventory, peer: Peer, md5_keys: dict[str, str]) ->
     return environment().get_template("lab/external.conf.j2").render(
         peer=peer, sessions=inv.device_sessions(peer.name), router_id=first_v4 or "198.18.255.255",
         md5_key=md5_keys.get(peer.md5_key_env or "", ""),
+        rtbh_discard_v4=RTBH_DISCARD_V4, rtbh_discard_v6=RTBH_DISCARD_V6,
     )

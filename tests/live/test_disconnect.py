@@ -1,0 +1,209 @@
+"""Emergency disconnect against a lab of the reference inventory: scope, guard, approval, TTL, RTBH, audit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, lab_copy, require_root, unique_lab_name, wait_until
+from tonle.audit import AuditLog
+from tonle.cli import main
+from tonle.disconnect import (
+    DisconnectError,
+    Scope,
+    active_overrides,
+    approve,
+    disconnect,
+    lab_peer_probe,
+    records,
+    restore,
+)
+from tonle.inventory import load_from_nornir_config
+from tonle.lab import Lab
+from tonle.plan import Selection, make_plan
+from tonle.statedb import StateDB
+
+
+class Ref:
+    def __init__(self, root: Path) -> None:
+        self.config = root / "nornir.yaml"
+        self.state = root / "state"
+        self.lab = Lab(load_from_nornir_config(self.config), self.state)
+
+    def disconnect(self, kind: str, value: str, **kw: Any) -> Any:
+        kw.setdefault("reason", "test")
+        kw.setdefault("ticket", "T-1")
+        kw.setdefault("ttl_seconds", 600)
+        return disconnect(self.config, self.state, Scope(kind, value),
+                          peer_probe=lab_peer_probe(self.config, self.state), **kw)
+
+    def restore(self, rid: str) -> Any:
+        return restore(self.config, self.state, rid, peer_probe=lab_peer_probe(self.config, self.state))
+
+    def state_of(self, node: str, peer_ip: str) -> str:
+        summary = json.loads(self.lab.vtysh(node, "show bgp vrf default summary json"))
+        fam = summary["ipv6Unicast" if ":" in peer_ip else "ipv4Unicast"]
+        return str(fam["peers"][peer_ip]["state"])
+
+    def routes(self, node: str) -> dict[str, Any]:
+        return json.loads(self.lab.vtysh(node, "show ip bgp json")).get("routes", {})  # type: ignore[no-any-return]
+
+    def running(self, node: str) -> str:
+        return self.lab.vtysh(node, "show running-config")
+
+    def fib(self, node: str, ip: str) -> str:
+        return subprocess.run(self.lab.in_node(node, ["ip", "route", "get", ip]), capture_output=True, text=True,
+                              check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def ref(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ref]:
+    require_root()
+    src = tmp_path_factory.mktemp("refsrc")
+    shutil.copytree(ROOT / "inventory", src / "inventory")
+    shutil.copy(ROOT / "nornir.yaml", src)
+    r = Ref(lab_copy(src, tmp_path_factory.mktemp("dis"), unique_lab_name("d")).parent)
+    r.lab.up(timeout=90)
+    wait_until(lambda: "198.18.0.0/22" in r.routes("th-carrier"), what="routes at the Thai carrier")
+    try:
+        yield r
+    finally:
+        r.lab.down()
+
+
+def test_bad_input_is_refused_and_changes_nothing(ref: Ref, capsys: pytest.CaptureFixture[str]) -> None:
+    before = ref.running("poi-iig-1")
+    args = ["--config", str(ref.config), "--state-dir", str(ref.state), "disconnect"]
+    cases = [
+        (["--peer-as", "65549", "--reason", "r", "--ticket", "t"], "--peer-as 65549: no session with this AS"),
+        (["--session", "203.0.113.65", "--reason", "r", "--ticket", "t"],
+         "--session 203.0.113.65: ambiguous, on pnh-iig-1, pnh-iig-2"),
+        (["--session", "poi-iig-1:198.51.100.5", "--ticket", "t"], "--reason is required"),
+        (["--session", "poi-iig-1:198.51.100.5", "--reason", "r"], "--ticket is required"),
+        (["--reason", "r", "--ticket", "t"], "name exactly one scope"),
+        (["--prefix", "198.19.4.0/24", "--reason", "r", "--ticket", "t"], "not inside the operator's"),
+        (["--link", "dix-pnh", "--reason", "r", "--ticket", "t"], "a shared fabric; name one port"),
+    ]
+    for extra, message in cases:
+        assert main([*args, *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert ref.running("poi-iig-1") == before
+    assert records(ref.state) == []
+
+
+def test_dry_run_shows_what_goes_dark_and_changes_nothing(ref: Ref) -> None:
+    out = ref.disconnect("site-upstreams", "POI", dry_run=True)
+    assert out.status == "dry-run" and out.record is None
+    assert out.blast.sessions == ["poi-iig-1:198.51.100.13", "poi-iig-1:198.51.100.5",
+                                  "poi-iig-1:2001:db8:0:2::5", "poi-iig-1:2001:db8:0:2::d"]
+    assert "the last upstream of POI goes dark" in out.blast.violations
+    assert "198.19.4.0/24" in out.blast.prefixes and "198.19.9.0/24" in out.blast.prefixes
+    assert ref.state_of("th-carrier", "198.51.100.4") == "Established"
+    assert records(ref.state) == []
+
+
+def test_one_upstream_session_at_poipet_goes_down_and_restores_by_itself(ref: Ref) -> None:
+    assert "198.18.0.0/22" in ref.routes("th-carrier")
+    out = ref.disconnect("session", "poi-iig-1:198.51.100.5", reason="route leak from the Thai carrier",
+                         ticket="INC-1", ttl_seconds=8)
+    assert out.status == "active", out.detail
+    print(f"time to verified effect: {out.seconds_to_verified:.2f}s")
+    # Verified from the carrier's own namespace: session down, our routes withdrawn over IPv4.
+    assert ref.state_of("th-carrier", "198.51.100.4") != "Established"
+    assert "198.18.0.0/22" not in ref.routes("th-carrier")
+    assert ref.state_of("th-carrier", "2001:db8:0:2::4") == "Established"  # the IPv6 session is out of scope
+    # A plan knows the session is down on purpose: nothing to change.
+    overrides = [o for r in records(ref.state, "active") for o in r.overrides]
+    assert overrides[0]["kind"] == "session" and "INC-1" in overrides[0]["message"]
+    plan = make_plan(ref.config, ref.state, Selection(hosts=("poi-iig-1",)), lab=True,
+                     overrides=active_overrides(ref.state))
+    assert plan.changed == [], plan.text()
+    wait_until(lambda: records(ref.state)[0].status == "expired", timeout=40, what="the TTL to restore it")
+    wait_until(lambda: "198.18.0.0/22" in ref.routes("th-carrier"), what="our routes back at the carrier")
+    assert ref.state_of("th-carrier", "198.51.100.4") == "Established"
+    assert [e.action for e in AuditLog(StateDB(ref.state)).entries()][-3:] == ["disconnect", "plan", "expiry"]
+
+
+def test_site_upstreams_need_a_second_operator(ref: Ref, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TONLE_OPERATOR", "alice")
+    out = ref.disconnect("site-upstreams", "BVT", reason="attack over the Vietnamese border link", ticket="INC-2")
+    assert out.status == "needs approval"
+    assert "the last upstream of BVT goes dark" in out.blast.violations
+    assert ref.state_of("vn-carrier", "198.51.100.6") == "Established"  # nothing changed
+    rid = out.record.id
+    with pytest.raises(DisconnectError, match="alice requested it and cannot approve it"):
+        approve(ref.config, ref.state, rid)
+    monkeypatch.setenv("TONLE_OPERATOR", "bob")
+    done = approve(ref.config, ref.state, rid, peer_probe=lab_peer_probe(ref.config, ref.state))
+    assert done.status == "active" and done.record.approver == "bob", done.detail
+    assert ref.state_of("vn-carrier", "198.51.100.6") != "Established"
+    assert ref.state_of("vn-carrier", "198.51.100.10") == "Established"  # its PNH session is another site
+    assert ref.restore(rid).status == "restored"
+    assert ref.state_of("vn-carrier", "198.51.100.6") == "Established"
+    actions = [(e.action, e.actor) for e in AuditLog(StateDB(ref.state)).entries()][-5:]
+    assert actions == [("disconnect-refused", "alice"), ("approval-refused", "alice"), ("approve", "bob"),
+                       ("disconnect", "bob"), ("restore", "bob")]
+
+
+def test_every_international_session_is_refused_without_approval(ref: Ref, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TONLE_OPERATOR", "alice")
+    ups = sorted({f"{s.node}:{s.peer_ip}" for s in ref.lab.inv.sessions() if s.kind == "upstream"})
+    out = ref.disconnect("session", ",".join(ups), dry_run=False, reason="national emergency drill", ticket="DR-1")
+    assert out.status == "needs approval"
+    assert "the country's last international path goes dark" in out.blast.violations
+    assert out.blast.national["upstream_left"] == 0
+    # An approval that comes too late is refused, and nothing changes.
+    db = sqlite3.connect(ref.state / "tonle.db")
+    db.execute("UPDATE disconnects SET approval_expires_at = '2000-01-01T00:00:00+00:00' WHERE id = ?",
+               (out.record.id,))
+    db.commit()
+    db.close()
+    monkeypatch.setenv("TONLE_OPERATOR", "bob")
+    with pytest.raises(DisconnectError, match="the approval request expired"):
+        approve(ref.config, ref.state, out.record.id)
+    assert ref.state_of("th-carrier", "198.51.100.4") == "Established"
+
+
+def test_blackhole_drops_only_that_prefix(ref: Ref) -> None:
+    assert "dev rtbh0" not in ref.fib("th-carrier", "198.18.16.1")
+    out = ref.disconnect("prefix", "198.18.16.1/32", reason="DDoS against an ISP customer", ticket="INC-3")
+    assert out.status == "active", out.detail
+    assert out.blast.prefixes == ["198.18.16.1/32"] and out.blast.sessions == []
+    for carrier in ("th-carrier", "th-carrier-b", "vn-carrier", "sg-carrier", "hk-carrier", "global-transit"):
+        assert "dev rtbh0" in ref.fib(carrier, "198.18.16.1"), carrier
+        assert "dev rtbh0" not in ref.fib(carrier, "198.18.16.2"), carrier  # the rest of the /24 flows
+    assert "198.18.16.1/32" not in ref.routes("isp-mekong")  # never towards the DIX
+    assert ref.restore(out.record.id).status == "restored"
+    assert "dev rtbh0" not in ref.fib("th-carrier", "198.18.16.1")
+
+
+def test_audit_log_verifies_and_detects_an_edit(ref: Ref, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--config", str(ref.config), "--state-dir", str(ref.state), "audit"]
+    assert main([*args, "verify"]) == 0
+    assert "chain intact" in capsys.readouterr().out
+    db_file = ref.state / "tonle.db"
+    backup = db_file.read_bytes()
+    db = sqlite3.connect(db_file)
+    seq = db.execute("SELECT seq FROM audit WHERE action = 'disconnect' LIMIT 1").fetchone()[0]
+    db.execute("UPDATE audit SET details = replace(details, 'INC-1', 'INC-9') WHERE seq = ?", (seq,))
+    db.commit()
+    db.close()
+    assert main([*args, "verify"]) == 1
+    assert f"entry {seq}: content does not match its hash (edited)" in capsys.readouterr().err
+    db_file.write_bytes(backup)
+    db = sqlite3.connect(db_file)
+    db.execute("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)")
+    db.commit()
+    db.close()
+    assert main([*args, "verify"]) == 1
+    assert "entries removed from the end" in capsys.readouterr().err
+    db_file.write_bytes(backup)
+    assert main([*args, "verify"]) == 0

@@ -1,0 +1,680 @@
+"""Emergency disconnect: scoped, guarded, audited, reversible, verified, fast.
+
+A disconnect is intent: a record in the state database (scope, reason, ticket, operator, TTL) whose
+overrides are merged into the rendered configs, so plans and drift audits know the session is down on
+purpose. It is pushed on the emergency fast path: only the targeted devices, no window, commit with a
+revert timer, verify, confirm (or roll back every touched device). A blast-radius guard refuses what
+would take down too much unless a second, different operator approves in time. Restore removes it;
+expiry restores it by itself.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from nornir.core import Nornir
+
+from tonle.audit import AuditLog, operator_identity
+from tonle.intent import (
+    BlackholeOverride,
+    Intent,
+    InterfaceOverride,
+    Override,
+    SessionOverride,
+    device_intent,
+    load_intent,
+    override_from_dict,
+    override_to_dict,
+)
+from tonle.inventory import Inventory, Session
+from tonle.nornir_init import init_nornir
+from tonle.render import render_intent
+from tonle.statedb import StateDB
+from tonle.tasks.change import commit_device, confirm_device, rollback_device
+from tonle.tasks.validate import bgp_snapshot
+
+SCOPES = ("session", "peer-as", "link", "prefix", "site-upstreams")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS disconnects (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    ticket TEXT NOT NULL,
+    scope_kind TEXT NOT NULL,
+    scope_value TEXT NOT NULL,
+    target TEXT NOT NULL,
+    ttl_seconds INTEGER NOT NULL,
+    graceful INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    expires_at TEXT,
+    approval_expires_at TEXT,
+    approver TEXT,
+    restored_at TEXT,
+    overrides TEXT NOT NULL,
+    devices TEXT NOT NULL,
+    blast TEXT NOT NULL
+);
+"""
+Progress = Callable[[str], None]
+
+
+class DisconnectError(Exception):
+    """Bad input or a refused action; one line, nothing changed."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value}"
+
+
+@dataclass
+class Resolution:
+    """What a scope means on the network."""
+
+    overrides: list[Override]
+    sessions: list[Session]  # device-side sessions that go down
+    devices: list[str]  # devices to push
+    blackholes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BlastRadius:
+    """What goes dark, and whether that is over the guard's limits."""
+
+    sessions: list[str]
+    prefixes: list[str]
+    sites: dict[str, dict[str, Any]]  # site -> external/upstream sessions total, dark after, share, capacity
+    national: dict[str, Any]
+    violations: list[str]
+
+    def lines(self) -> list[str]:
+        out = [f"sessions going down ({len(self.sessions)}): {', '.join(self.sessions) or 'none'}"]
+        if self.prefixes:
+            out.append(f"prefixes going dark ({len(self.prefixes)}): {', '.join(self.prefixes)}")
+        for site, v in sorted(self.sites.items()):
+            if v["dark_after"] > v["dark_before"]:
+                out.append(f"site {site}: {v['dark_after']}/{v['external']} external sessions dark "
+                           f"({v['share']:.0%}), upstream sessions left {v['upstream_left']}/{v['upstream']}, "
+                           f"international capacity left {v['capacity_left_mbps']:g}/{v['capacity_mbps']:g} Mbit/s")
+        n = self.national
+        out.append(f"nation: international sessions left {n['upstream_left']}/{n['upstream']}, capacity left "
+                   f"{n['capacity_left_mbps']:g}/{n['capacity_mbps']:g} Mbit/s ({n['capacity_share_dark']:.0%} dark)")
+        out += [f"OVER LIMIT: {v}" for v in self.violations]
+        return out
+
+
+@dataclass
+class DisconnectRecord:
+    id: str
+    created_at: str
+    operator: str
+    reason: str
+    ticket: str
+    scope_kind: str
+    scope_value: str
+    target: str
+    ttl_seconds: int
+    graceful: bool
+    status: str  # pending-approval | active | restored | expired | failed
+    expires_at: str | None
+    approval_expires_at: str | None
+    approver: str | None
+    restored_at: str | None
+    overrides: list[dict[str, Any]]
+    devices: list[str]
+    blast: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    """What a disconnect, approval or restore did."""
+
+    record: DisconnectRecord | None
+    status: str  # dry-run | needs approval | active | restored | expired | failed
+    blast: BlastRadius | None = None
+    seconds_to_verified: float | None = None
+    detail: list[str] = field(default_factory=list)
+
+
+# ---- storage ---------------------------------------------------------------------------------------
+
+@contextmanager
+def _serialized(state_dir: Path) -> Iterator[None]:
+    """One disruptive action at a time per state directory: the guard must see every other action."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / "disconnect.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _db(state_dir: Path) -> StateDB:
+    db = StateDB(state_dir)
+    with db.connect() as c:
+        c.executescript(SCHEMA)
+    return db
+
+
+def _row(r: Any) -> DisconnectRecord:
+    d = dict(r)
+    for k in ("overrides", "devices", "blast"):
+        d[k] = json.loads(d[k])
+    d["graceful"] = bool(d["graceful"])
+    return DisconnectRecord(**d)
+
+
+def _save(db: StateDB, rec: DisconnectRecord) -> None:
+    d = asdict(rec)
+    for k in ("overrides", "devices", "blast"):
+        d[k] = json.dumps(d[k])
+    d["graceful"] = int(d["graceful"])
+    cols = ", ".join(d)
+    with db.connect() as c:
+        c.execute(f"INSERT OR REPLACE INTO disconnects ({cols}) VALUES ({', '.join('?' * len(d))})",  # noqa: S608
+                  tuple(d.values()))
+
+
+def records(state_dir: Path, status: str | None = None) -> list[DisconnectRecord]:
+    """Disconnect records, newest first (optionally of one status)."""
+    db = _db(state_dir)
+    with db.connect() as c:
+        rows = c.execute("SELECT * FROM disconnects ORDER BY created_at DESC").fetchall()
+    recs = [_row(r) for r in rows]
+    return [r for r in recs if status is None or r.status == status]
+
+
+def get(state_dir: Path, disconnect_id: str) -> DisconnectRecord:
+    for r in records(state_dir):
+        if r.id == disconnect_id:
+            return r
+    raise DisconnectError(f"no disconnect {disconnect_id!r} (see `tonle disconnects`)")
+
+
+def active_overrides(state_dir: Path) -> list[Override]:
+    """Overrides of every active disconnect: merged into rendered configs by plan, apply and drift."""
+    return [override_from_dict(o) for r in records(state_dir, "active") for o in r.overrides]
+
+
+# ---- scope and guard -----------------------------------------------------------------------------------
+
+def parse_scope(kind: str, value: str) -> Scope:
+    if kind not in SCOPES:
+        raise DisconnectError(f"unknown scope {kind!r} (one of {', '.join(SCOPES)})")
+    if not value.strip():
+        raise DisconnectError(f"--{kind}: a value is required")
+    return Scope(kind, value.strip())
+
+
+def resolve(intent: Intent, scope: Scope) -> Resolution:
+    """Turn a scope into overrides and the sessions that go down. Refuses anything ambiguous or empty."""
+    inv = intent.inv
+    dev_sessions = [s for s in inv.sessions() if not s.external]
+    if scope.kind == "session":
+        # DEVICE:PEER_IP (IPv6 too: device names have no colon), or PEER_IP alone when it is unique;
+        # several sessions are an explicit comma-separated list, never a pattern.
+        sessions = []
+        for item in (i.strip() for i in scope.value.split(",")):
+            head, _, tail = item.partition(":")
+            device, ip = (head, tail) if head in inv.devices else ("", item)
+            matches = [s for s in dev_sessions if str(s.peer_ip) == ip and (not device or s.node == device)]
+            if not matches:
+                raise DisconnectError(f"--session {item}: no such BGP session (DEVICE:PEER_IP)")
+            if len(matches) > 1:
+                raise DisconnectError(f"--session {item}: ambiguous, on {', '.join(s.node for s in matches)}; "
+                                      "name the device (DEVICE:PEER_IP)")
+            sessions += [m for m in matches if m not in sessions]
+        overrides: list[Override] = [SessionOverride(s.node, str(s.peer_ip), shutdown=True) for s in sessions]
+    elif scope.kind == "peer-as":
+        try:
+            asn = int(scope.value.upper().removeprefix("AS"))
+        except ValueError:
+            raise DisconnectError(f"--peer-as {scope.value}: not an AS number") from None
+        sessions = [s for s in dev_sessions if s.peer_asn == asn and s.kind != "ibgp"]
+        if not sessions:
+            raise DisconnectError(f"--peer-as {asn}: no session with this AS")
+        overrides = [SessionOverride(s.node, str(s.peer_ip), shutdown=True) for s in sessions]
+    elif scope.kind == "link":
+        device, _, name = scope.value.rpartition(":")
+        if device:  # DEVICE:INTERFACE (production or lab name)
+            if device not in inv.devices:
+                raise DisconnectError(f"--link {scope.value}: unknown device {device!r}")
+            ports = [p for p in inv.ports[device] if name in (p.interface, p.lab_ifname)]
+            if not ports:
+                raise DisconnectError(f"--link {scope.value}: {device} has no interface {name!r}")
+            link = ports[0].link
+            ends = [device]
+        else:
+            link = name
+            if link not in inv.links:
+                raise DisconnectError(f"--link {link}: unknown link")
+            ends = [ep.node for ep in inv.links[link].endpoints if ep.node in inv.devices]
+            if inv.links[link].kind == "lan":
+                raise DisconnectError(f"--link {link}: a shared fabric; name one port (DEVICE:INTERFACE)")
+        sessions = [s for s in dev_sessions if s.link == link and s.node in ends]
+        overrides = [InterfaceOverride(d, link) for d in ends]
+    elif scope.kind == "prefix":
+        try:
+            net = ipaddress.ip_network(scope.value)
+        except ValueError:
+            raise DisconnectError(f"--prefix {scope.value}: not a prefix (e.g. 198.18.16.1/32)") from None
+        ours = list(inv.operator.prefixes) + [p for peer in inv.peers.values() if peer.type == "isp"
+                                              for p in peer.announces]
+        if not any(net.version == o.version and net.subnet_of(o) for o in ours):  # type: ignore[arg-type]
+            raise DisconnectError(f"--prefix {net}: not inside the operator's or a domestic ISP's address space")
+        if net.prefixlen < (24 if net.version == 4 else 48):
+            raise DisconnectError(f"--prefix {net}: too wide for a blackhole (at least /24 or /48)")
+        borders = sorted(d for d, dv in inv.devices.items() if dv.role == "iig-border"
+                         and any(s.kind == "upstream" for s in inv.device_sessions(d)))
+        return Resolution([BlackholeOverride(str(net))], [], borders, [str(net)])
+    else:  # site-upstreams
+        if scope.value not in inv.sites:
+            raise DisconnectError(f"--site-upstreams {scope.value}: unknown site")
+        sessions = [s for s in dev_sessions if s.kind == "upstream" and inv.devices[s.node].site == scope.value]
+        if not sessions:
+            raise DisconnectError(f"--site-upstreams {scope.value}: the site has no upstream session")
+        overrides = [SessionOverride(s.node, str(s.peer_ip), shutdown=True) for s in sessions]
+    return Resolution(overrides, sessions, sorted({s.node for s in sessions}))
+
+
+def _key(s: Session) -> str:
+    return f"{s.node}:{s.peer_ip}"
+
+
+def dark_sessions(intent: Intent, overrides: list[Override]) -> set[str]:
+    """device:peer_ip of every session these overrides take down."""
+    out = set()
+    for o in overrides:
+        if isinstance(o, SessionOverride) and o.shutdown:
+            out.add(f"{o.device}:{o.peer_ip}")
+        elif isinstance(o, InterfaceOverride):
+            out |= {_key(s) for s in intent.inv.device_sessions(o.device) if s.link == o.link}
+    return out
+
+
+def blast_radius(intent: Intent, res: Resolution, active: list[Override]) -> BlastRadius:
+    """What goes dark with this action on top of the active disconnects, and what the guard says."""
+    inv, guard = intent.inv, intent.policy.guard
+    before = dark_sessions(intent, active)
+    after = before | {_key(s) for s in res.sessions}
+    ext = [s for s in inv.sessions() if not s.external and s.neighbor in inv.peers]
+    sites: dict[str, dict[str, Any]] = {}
+    for site in inv.sites:
+        mine = [s for s in ext if inv.devices[s.node].site == site]
+        up = [s for s in mine if s.kind == "upstream"]
+        cap = _capacity(inv, up, set())
+        sites[site] = {
+            "external": len(mine), "dark_before": sum(_key(s) in before for s in mine),
+            "dark_after": sum(_key(s) in after for s in mine),
+            "share": (sum(_key(s) in after for s in mine) / len(mine)) if mine else 0.0,
+            "upstream": len(up), "upstream_left": sum(_key(s) not in after for s in up),
+            "capacity_mbps": cap, "capacity_left_mbps": _capacity(inv, up, after),
+        }
+    ups = [s for s in ext if s.kind == "upstream"]
+    cap_all = _capacity(inv, ups, set())
+    national = {"upstream": len(ups), "upstream_left": sum(_key(s) not in after for s in ups),
+                "capacity_mbps": cap_all, "capacity_left_mbps": _capacity(inv, ups, after)}
+    national["capacity_share_dark"] = 1 - national["capacity_left_mbps"] / cap_all if cap_all else 0.0
+    violations = []
+    for site, v in sites.items():
+        if v["dark_after"] <= v["dark_before"]:
+            continue
+        if v["share"] > guard.max_site_share:
+            violations.append(f"{v['dark_after']} of {v['external']} external sessions at {site} dark "
+                              f"({v['share']:.0%} > {guard.max_site_share:.0%})")
+        if guard.protect_last_site_upstream and v["upstream"] and not v["upstream_left"]:
+            violations.append(f"the last upstream of {site} goes dark")
+    if guard.protect_last_international_path and ups and not national["upstream_left"]:
+        violations.append("the country's last international path goes dark")
+    gone = set(res.blackholes)
+    for peer in inv.peers.values():  # a network whose every session is dark: its prefixes go dark here
+        peer_sessions = [_key(s) for s in ext if s.neighbor == peer.name]
+        if peer_sessions and all(k in after for k in peer_sessions) \
+                and not all(k in before for k in peer_sessions):
+            gone |= {str(p) for p in peer.announces}
+    return BlastRadius(sorted(_key(s) for s in res.sessions), sorted(gone), sites, national, violations)
+
+
+def _capacity(inv: Inventory, sessions: list[Session], dark: set[str]) -> float:
+    """Capacity of the links carrying `sessions` that still have a session not in `dark`."""
+    links: dict[str, bool] = {}
+    for s in sessions:
+        links[s.link] = links.get(s.link, False) or _key(s) not in dark
+    return float(sum((inv.links[ln].capacity_mbps or 0) for ln, alive in links.items() if alive))
+
+
+# ---- the fast path ------------------------------------------------------------------------------------
+
+@dataclass
+class _Push:
+    nr: Nornir
+    intent: Intent
+    lab: bool
+
+
+def _open(config_file: Path, state_dir: Path, lab: bool) -> _Push:
+    nr, inv = init_nornir(config_file, state_dir, lab=lab)
+    return _Push(nr, load_intent(inv), lab)
+
+
+def _run(nr: Nornir, hosts: list[str], task: Any, **kw: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    res = nr.filter(filter_func=lambda h: h.name in hosts).run(task=task, on_failed=True, **kw)
+    ok: dict[str, Any] = {}
+    bad = {h: "task did not run" for h in hosts if h not in res}
+    for h, m in res.items():
+        if m.failed:
+            exc = m[0].exception
+            bad[h] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if exc and str(exc).strip() else ''}"
+        else:
+            ok[h] = m[0].result
+    return ok, bad
+
+
+def _push(p: _Push, devices: list[str], overrides: list[Override], verify: Callable[[], list[str]],
+          timeout: float, say: Progress) -> list[str]:
+    """Commit the devices' configs with `overrides`, verify, confirm; on any failure roll back. Problems."""
+    platform = "frr" if p.lab else None
+    configs = {d: render_intent(device_intent(p.intent, d, overrides), platform or p.intent.inv.devices[d].platform)
+               for d in devices}
+    _, bad = _run(p.nr, devices, commit_device, configs=configs, revert_in=120)
+    touched = [d for d in devices if d not in bad]
+    problems = [f"{d}: commit failed: {r}" for d, r in bad.items()]
+    if not problems:
+        deadline = time.monotonic() + timeout
+        while True:
+            problems = verify()
+            if not problems or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    if problems:
+        say("verification failed: rolling back " + ", ".join(touched))
+        _run(p.nr, touched, rollback_device)
+        return problems
+    _, bad = _run(p.nr, touched, confirm_device)
+    return [f"{d}: confirm failed: {r}" for d, r in bad.items()]
+
+
+def _verifier(p: _Push, res: Resolution, down: bool, peer_probe: PeerProbe | None) -> Callable[[], list[str]]:
+    """Checks that the action took effect: our side (NAPALM), and the peer's side when a probe is given."""
+    def check() -> list[str]:
+        problems = []
+        targets: dict[str, set[str]] = {}
+        for s in res.sessions:
+            targets.setdefault(s.node, set()).add(str(s.peer_ip))
+        if targets:
+            snaps, bad = _run(p.nr, list(targets), bgp_snapshot)
+            problems += [f"{d}: {r}" for d, r in bad.items()]
+            for d, ips in targets.items():
+                for ip in ips:
+                    st = snaps.get(d, {}).get(ip)
+                    if st is None:
+                        problems.append(f"{d} {ip}: not configured")
+                    elif down and (st["enabled"] or st["up"]):
+                        problems.append(f"{d} {ip}: still {'up' if st['up'] else 'enabled'}")
+                    elif not down and not st["up"]:
+                        problems.append(f"{d} {ip}: not Established yet")
+        if peer_probe is not None:
+            problems += peer_probe(res, down)
+        return problems
+    return check
+
+
+PeerProbe = Callable[[Resolution, bool], list[str]]
+
+
+def lab_peer_probe(config_file: Path, state_dir: Path) -> PeerProbe:
+    """In the lab, look from the other side: the peer's session and, for a blackhole, the upstreams' FIB."""
+    from tonle.inventory import load_from_nornir_config  # noqa: PLC0415
+    from tonle.lab import Lab  # noqa: PLC0415
+
+    lab = Lab(load_from_nornir_config(config_file), state_dir)
+    inv = lab.inv
+
+    def probe(res: Resolution, down: bool) -> list[str]:
+        problems = []
+        by_peer: dict[str, set[str]] = {}
+        for s in res.sessions:
+            if s.neighbor in inv.peers:
+                by_peer.setdefault(s.neighbor, set()).add(str(s.local_ip))
+        for peer, ips in by_peer.items():
+            summary = json.loads(lab.vtysh(peer, "show bgp vrf default summary json") or "{}")
+            for ip in ips:
+                fam = summary.get("ipv6Unicast" if ":" in ip else "ipv4Unicast", {})
+                state = fam.get("peers", {}).get(ip, {}).get("state", "Missing")
+                if down and state == "Established":
+                    problems.append(f"{peer} still has its session to {ip} Established")
+                if not down and state != "Established":
+                    problems.append(f"{peer}: session to {ip} is {state}")
+        for prefix in res.blackholes:
+            host = str(ipaddress.ip_network(prefix)[0])
+            for up in (p for p in inv.peers.values() if p.type == "upstream"):
+                out = subprocess.run(lab.in_node(up.name, ["ip", "route", "get", host]), capture_output=True,
+                                     text=True, check=False).stdout
+                discarded = " dev rtbh0 " in out
+                if down != discarded:
+                    problems.append(f"{up.name}: traffic to {host} is {'still forwarded' if down else 'discarded'}")
+        return problems
+    return probe
+
+
+# ---- the verbs ------------------------------------------------------------------------------------------
+
+def disconnect(config_file: Path, state_dir: Path, scope: Scope, **kw: Any) -> Outcome:
+    """Disconnect what `scope` names (see the module docstring for the rules); serialized per state dir."""
+    with _serialized(state_dir):
+        return _disconnect(config_file, state_dir, scope, **kw)
+
+
+def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, reason: str, ticket: str,
+               ttl_seconds: int | None, graceful: bool = False, graceful_wait: float = 30.0,
+               dry_run: bool = False, lab: bool = True, peer_probe: PeerProbe | None = None,
+               progress: Progress | None = None, verify_timeout: float = 20.0) -> Outcome:
+    say = progress or (lambda _m: None)
+    t0 = time.monotonic()
+    if not reason.strip():
+        raise DisconnectError("--reason is required (why, in words the NOC review will understand)")
+    if not ticket.strip():
+        raise DisconnectError("--ticket is required (the incident or change ticket)")
+    from tonle.inventory import load_from_nornir_config  # noqa: PLC0415
+
+    intent = load_intent(load_from_nornir_config(config_file))
+    guard = intent.policy.guard
+    ttl = guard.default_ttl_minutes * 60 if ttl_seconds is None else ttl_seconds
+    if not 1 <= ttl <= guard.max_ttl_minutes * 60:
+        raise DisconnectError(f"--ttl {ttl}s: between 1 second and {guard.max_ttl_minutes} minutes")
+    _expire_due(config_file, state_dir, lab=lab, progress=say)
+    res = resolve(intent, scope)
+    active = active_overrides(state_dir)
+    already = dark_sessions(intent, active)
+    if res.sessions and all(_key(s) in already for s in res.sessions):
+        raise DisconnectError(f"{scope}: already disconnected (see `tonle disconnects`)")
+    blast = blast_radius(intent, res, active)
+    if dry_run:
+        return Outcome(None, "dry-run", blast, detail=blast.lines())
+    now = datetime.now(UTC)
+    msg = f"{ticket}: {reason}"[:80]
+    overrides = [_with_message(o, msg) for o in res.overrides]
+    rec = DisconnectRecord(
+        id=f"D{now:%Y%m%d%H%M%S}{secrets.token_hex(2)}", created_at=now.isoformat(timespec="seconds"),
+        operator=operator_identity(), reason=reason, ticket=ticket, scope_kind=scope.kind, scope_value=scope.value,
+        target="lab" if lab else "production", ttl_seconds=ttl, graceful=graceful, status="pending-approval",
+        expires_at=None, approval_expires_at=None, approver=None, restored_at=None,
+        overrides=[override_to_dict(o) for o in overrides], devices=res.devices, blast=asdict(blast))
+    db = _db(state_dir)
+    audit = AuditLog(db)
+    if blast.violations:
+        rec.approval_expires_at = (now + timedelta(minutes=guard.approval_minutes)).isoformat(timespec="seconds")
+        _save(db, rec)
+        audit.append("disconnect-refused", rec.id, {"scope": str(scope), "reason": reason, "ticket": ticket,
+                                                    "violations": blast.violations, "needs": "second operator"})
+        return Outcome(rec, "needs approval", blast, detail=blast.lines())
+    return _activate(config_file, state_dir, rec, res, blast, graceful_wait, peer_probe, say, t0, verify_timeout)
+
+
+def _with_message(o: Override, msg: str) -> Override:
+    if isinstance(o, SessionOverride):
+        return SessionOverride(o.device, o.peer_ip, o.shutdown, msg, o.graceful)
+    if isinstance(o, InterfaceOverride):
+        return InterfaceOverride(o.device, o.link, msg)
+    return BlackholeOverride(o.prefix, msg)
+
+
+def _activate(config_file: Path, state_dir: Path, rec: DisconnectRecord, res: Resolution, blast: BlastRadius,
+              graceful_wait: float, peer_probe: PeerProbe | None, say: Progress, t0: float,
+              verify_timeout: float) -> Outcome:
+    db = _db(state_dir)
+    audit = AuditLog(db)
+    p = _open(config_file, state_dir, rec.target == "lab")
+    try:
+        mine = [override_from_dict(o) for o in rec.overrides]
+        others = active_overrides(state_dir)
+        if rec.graceful and res.sessions:  # RFC 8326: ask the peers to move traffic away first
+            soft: list[Override] = [SessionOverride(o.device, o.peer_ip, graceful=True)
+                                    for o in mine if isinstance(o, SessionOverride)]
+            say(f"graceful shutdown: announcing GRACEFUL_SHUTDOWN, waiting {graceful_wait:.0f}s")
+            problems = _push(p, res.devices, others + soft, lambda: [], verify_timeout, say)
+            if problems:
+                return _failed(db, audit, rec, blast, problems)
+            time.sleep(graceful_wait)
+        say(f"pushing to {', '.join(res.devices)}")
+        problems = _push(p, res.devices, others + mine, _verifier(p, res, True, peer_probe), verify_timeout, say)
+        if problems:
+            return _failed(db, audit, rec, blast, problems)
+        elapsed = time.monotonic() - t0
+        rec.status = "active"
+        rec.expires_at = (datetime.now(UTC) + timedelta(seconds=rec.ttl_seconds)).isoformat(timespec="seconds")
+        _save(db, rec)
+        audit.append("disconnect", rec.id, {"scope": f"{rec.scope_kind} {rec.scope_value}", "reason": rec.reason,
+                                            "ticket": rec.ticket, "approver": rec.approver,
+                                            "expires_at": rec.expires_at, "devices": rec.devices,
+                                            "sessions": blast.sessions, "prefixes": blast.prefixes,
+                                            "seconds_to_verified": round(elapsed, 3)})
+        _start_expiry_timer(config_file, state_dir)
+        return Outcome(rec, "active", blast, elapsed, blast.lines())
+    finally:
+        p.nr.close_connections()
+
+
+def _failed(db: StateDB, audit: AuditLog, rec: DisconnectRecord, blast: BlastRadius,
+            problems: list[str]) -> Outcome:
+    rec.status = "failed"
+    _save(db, rec)
+    audit.append("disconnect-failed", rec.id, {"problems": problems, "rolled_back": True})
+    return Outcome(rec, "failed", blast, detail=problems)
+
+
+def approve(config_file: Path, state_dir: Path, disconnect_id: str, **kw: Any) -> Outcome:
+    """A second, different operator approves a refused disconnect within the approval time; it then runs."""
+    with _serialized(state_dir):
+        return _approve(config_file, state_dir, disconnect_id, **kw)
+
+
+def _approve(config_file: Path, state_dir: Path, disconnect_id: str, *, peer_probe: PeerProbe | None = None,
+             progress: Progress | None = None, verify_timeout: float = 20.0) -> Outcome:
+    say = progress or (lambda _m: None)
+    t0 = time.monotonic()
+    rec = get(state_dir, disconnect_id)
+    db = _db(state_dir)
+    audit = AuditLog(db)
+    me = operator_identity()
+    if rec.status != "pending-approval":
+        raise DisconnectError(f"{rec.id} is {rec.status}, not waiting for approval")
+    if me == rec.operator:
+        audit.append("approval-refused", rec.id, {"approver": me, "why": "same operator as the requester"})
+        raise DisconnectError(f"{rec.id}: {me} requested it and cannot approve it; a second operator must "
+                              "(TONLE_OPERATOR identifies who acts)")
+    if rec.approval_expires_at and datetime.fromisoformat(rec.approval_expires_at) <= datetime.now(UTC):
+        rec.status = "expired"
+        _save(db, rec)
+        audit.append("approval-refused", rec.id, {"approver": me, "why": "the approval request expired"})
+        raise DisconnectError(f"{rec.id}: the approval request expired at {rec.approval_expires_at}; "
+                              "request the disconnect again")
+    rec.approver = me
+    audit.append("approve", rec.id, {"approver": me, "requester": rec.operator})
+    from tonle.inventory import load_from_nornir_config  # noqa: PLC0415
+
+    intent = load_intent(load_from_nornir_config(config_file))
+    res = resolve(intent, Scope(rec.scope_kind, rec.scope_value))
+    res.overrides = [override_from_dict(o) for o in rec.overrides]
+    blast = blast_radius(intent, res, active_overrides(state_dir))
+    return _activate(config_file, state_dir, rec, res, blast, 30.0, peer_probe, say, t0, verify_timeout)
+
+
+def restore(config_file: Path, state_dir: Path, disconnect_id: str, **kw: Any) -> Outcome:
+    """Undo an active disconnect: push the devices without it and verify the sessions come back."""
+    with _serialized(state_dir):
+        return _restore(config_file, state_dir, disconnect_id, **kw)
+
+
+def _restore(config_file: Path, state_dir: Path, disconnect_id: str, *, expired: bool = False,
+             peer_probe: PeerProbe | None = None, progress: Progress | None = None,
+             verify_timeout: float = 60.0) -> Outcome:
+    say = progress or (lambda _m: None)
+    t0 = time.monotonic()
+    rec = get(state_dir, disconnect_id)
+    if rec.status != "active":
+        raise DisconnectError(f"{rec.id} is {rec.status}, not active")
+    db = _db(state_dir)
+    audit = AuditLog(db)
+    p = _open(config_file, state_dir, rec.target == "lab")
+    try:
+        res = resolve(p.intent, Scope(rec.scope_kind, rec.scope_value))
+        rest = [override_from_dict(o) for r in records(state_dir, "active") if r.id != rec.id for o in r.overrides]
+        still_dark = dark_sessions(p.intent, rest)
+        res.sessions = [s for s in res.sessions if _key(s) not in still_dark]
+        say(f"restoring {', '.join(rec.devices)}")
+        problems = _push(p, rec.devices, rest, _verifier(p, res, False, peer_probe), verify_timeout, say)
+        if problems:
+            audit.append("restore-failed", rec.id, {"problems": problems, "expired": expired})
+            return Outcome(rec, "failed", detail=problems)
+        rec.status = "expired" if expired else "restored"
+        rec.restored_at = datetime.now(UTC).isoformat(timespec="seconds")
+        _save(db, rec)
+        audit.append("expiry" if expired else "restore", rec.id,
+                     {"scope": f"{rec.scope_kind} {rec.scope_value}", "ticket": rec.ticket,
+                      "seconds_to_verified": round(time.monotonic() - t0, 3)},
+                     actor="tonle-expiry" if expired else None)
+        return Outcome(rec, rec.status, seconds_to_verified=time.monotonic() - t0)
+    finally:
+        p.nr.close_connections()
+
+
+def expire_due(config_file: Path, state_dir: Path, *, lab: bool, progress: Progress | None = None) -> list[Outcome]:
+    """Restore every active disconnect whose TTL has run out."""
+    with _serialized(state_dir):
+        return _expire_due(config_file, state_dir, lab=lab, progress=progress)
+
+
+def _expire_due(config_file: Path, state_dir: Path, *, lab: bool, progress: Progress | None = None) -> list[Outcome]:
+    now = datetime.now(UTC)
+    out = []
+    for rec in records(state_dir, "active"):
+        if rec.expires_at and datetime.fromisoformat(rec.expires_at) <= now and (rec.target == "lab") == lab:
+            probe = lab_peer_probe(config_file, state_dir) if lab else None
+            out.append(_restore(config_file, state_dir, rec.id, expired=True, peer_probe=probe, progress=progress))
+    return out
+
+
+def _start_expiry_timer(config_file: Path, state_dir: Path) -> None:
+    """A detached process that restores disconnects when their TTL runs out (one per state directory)."""
+    subprocess.Popen(
+        [sys.executable, "-m", "tonle.expiry", "--config", str(config_file.resolve()),
+         "--state-dir", str(state_dir.resolve())],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, close_fds=True, env=os.environ.copy())
