@@ -673,6 +673,12 @@ def _expire_due(config_file: Path, state_dir: Path, *, lab: bool, progress: Prog
 
 def _start_expiry_timer(config_file: Path, state_dir: Path) -> None:
     """A detached process that restores disconnects when their TTL runs out (one per state directory)."""
+    with (state_dir / "expiry.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # a timer is running; it re-reads the records and sees this one
+        fcntl.flock(lock, fcntl.LOCK_UN)
     subprocess.Popen(
         [sys.executable, "-m", "tonle.expiry", "--config", str(config_file.resolve()),
          "--state-dir", str(state_dir.resolve())],

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from tonle.disconnect import expire_due, records
 
-POLL = 1.0
 RETRY = 30.0  # after a failed restore (a device unreachable): try again, the disconnect must end
 
 
@@ -33,7 +32,7 @@ def run(config_file: Path, state_dir: Path) -> None:
             due = min(datetime.fromisoformat(r.expires_at or "") for r in active)
             wait = (due - datetime.now(UTC)).total_seconds()
             if wait > 0:
-                time.sleep(min(wait, 30.0, max(POLL, wait)))  # re-read: a restore may come first
+                time.sleep(min(wait, 5.0))  # re-read often: a newer, shorter disconnect may come first
                 continue
             outcomes = [o for lab in {r.target == "lab" for r in active}
                         for o in expire_due(config_file, state_dir, lab=lab)]
