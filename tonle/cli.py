@@ -40,10 +40,15 @@ def _load(args: argparse.Namespace) -> Inventory:
 # ---- inventory ------------------------------------------------------------------------------------
 
 def cmd_inventory_check(args: argparse.Namespace) -> int:
+    from tonle.intent import load_intent  # noqa: PLC0415
+
     inv = _load(args)
+    intent = load_intent(inv)
     sessions = [s for s in inv.sessions() if not s.external]
     print(f"inventory OK: {len(inv.sites)} sites, {len(inv.devices)} devices, {len(inv.peers)} external "
-          f"networks, {len(inv.links)} links, {len(sessions)} BGP sessions on managed devices")
+          f"networks, {len(inv.links)} links, {len(sessions)} BGP sessions on managed devices; intent OK: "
+          f"{len(intent.qos.policies)} QoS policies on {len(intent.qos.attachments)} ports, "
+          f"{len(intent.windows)} change windows")
     return EXIT_OK
 
 

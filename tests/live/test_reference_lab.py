@@ -27,7 +27,7 @@ def test_reference_inventory_lab(tmp_path: Path) -> None:
     try:
         status = lab.up(timeout=90)
         print(f"reference lab up in {time.monotonic() - t0:.1f}s")  # a figure for the log, not a pass/fail
-        assert len([s for n in status.nodes for s in n.sessions]) == len(inv.sessions()) == 96
+        assert len([s for n in status.nodes for s in n.sessions]) == len(inv.sessions()) == 100
         report = collect_facts(config, state, lab=True, hosts=None, save_configs=True)
         assert [d.host for d in report.devices] == sorted(inv.devices)
         assert report.ok, "\n".join(report.lines())

@@ -411,7 +411,7 @@ def test_reference_inventory_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config", str(REPO / "nornir.yaml"), "inventory", "check"]) == 0
     out, err = capsys.readouterr()
     assert err == ""
-    assert out.startswith("inventory OK: 4 sites, 7 devices, 12 external networks, 15 links, ")
+    assert out.startswith("inventory OK: 4 sites, 7 devices, 13 external networks, 16 links, ")
 
 
 def test_reference_inventory_copy_passes(root: Path) -> None:
@@ -423,8 +423,8 @@ def test_reference_inventory_copy_passes(root: Path) -> None:
 def test_reference_counts(ref: Inventory) -> None:
     assert sorted(ref.sites) == ["BVT", "KOS", "PNH", "POI"]
     assert len(ref.devices) == 7
-    assert len(ref.peers) == 12
-    assert len(ref.links) == 15
+    assert len(ref.peers) == 13
+    assert len(ref.links) == 16
     assert ref.operator.asn == 64500
     assert {n for n, d in ref.devices.items() if d.role == "dix-rs"} == {"pnh-dix-rs1", "kos-dix-rs1"}
 
@@ -490,7 +490,7 @@ def test_multihomed_upstream(ref: Inventory) -> None:
 
 def test_sessions_are_symmetric(ref: Inventory) -> None:
     sessions = [s for s in ref.sessions() if not s.external]
-    assert len(sessions) == 68
+    assert len(sessions) == 70
     assert not any(s.kind == "private" for s in sessions)
     # Both sides of every session agree.
     keys = {(s.node, s.neighbor, s.link, s.afi) for s in ref.sessions()}
