@@ -110,13 +110,21 @@ def cmd_facts(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job on the embedded lab: up, status, facts and configs through NAPALM, down."""
+    """The main job on the embedded lab, end to end; the lab comes down at the end (unless --keep)."""
+    from tonle.audit import AuditLog  # noqa: PLC0415 - nornir/napalm start-up only when needed
+    from tonle.disconnect import Scope, disconnect, lab_peer_probe, restore  # noqa: PLC0415
+    from tonle.drift import run_drift  # noqa: PLC0415
+    from tonle.drift_report import summary_lines  # noqa: PLC0415
+    from tonle.plan import Selection, make_plan  # noqa: PLC0415
+    from tonle.report_html import render_html  # noqa: PLC0415
+    from tonle.statedb import StateDB  # noqa: PLC0415
     from tonle.tasks.facts import collect_facts  # noqa: PLC0415
 
     inv = _load(args)
     print(f"== inventory: {len(inv.devices)} devices, {len(inv.peers)} external networks, {len(inv.links)} links")
     lab = Lab(inv, args.state_dir)
     t0 = time.monotonic()
+    ok = False
     try:
         st = lab.up(timeout=args.timeout, progress=lambda m: print(f"== {m}", flush=True))
         _print_status(st)
@@ -124,11 +132,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
         report = collect_facts(args.config, args.state_dir, lab=True, hosts=None, save_configs=True)
         for line in report.lines():
             print(line)
-        ok = report.ok
+        print("== plan: intended configs (rendered from intent) against the devices")
+        plan = make_plan(args.config, args.state_dir, Selection(), lab=True)
+        print(plan.text().splitlines()[0])
+        print("== drift audit")
+        drift = run_drift(args.config, args.state_dir, Selection(), lab=True)
+        for line in summary_lines(drift, details=False):
+            print(line)
+        html = args.state_dir / "reports" / "drift.html"
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(render_html(drift))
+        print(f"HTML report: {html}")
+        print("== emergency disconnect of one upstream session at Poipet (dry run, then for real, then restore)")
+        scope, probe = Scope("session", "poi-iig-1:198.51.100.5"), lab_peer_probe(args.config, args.state_dir)
+        dry = disconnect(args.config, args.state_dir, scope, reason="demo", ticket="DEMO-1", ttl_seconds=600,
+                         dry_run=True)
+        print("\n".join(f"  {line}" for line in dry.detail))
+        out = disconnect(args.config, args.state_dir, scope, reason="demo: route leak drill", ticket="DEMO-1",
+                         ttl_seconds=600, peer_probe=probe)
+        print(f"  {out.status}: verified from both sides in {out.seconds_to_verified or 0:.2f}s")
+        back = restore(args.config, args.state_dir, out.record.id, peer_probe=probe) if out.record else None
+        print(f"  {back.status if back else 'not restored'}: sessions Established again in "
+              f"{(back.seconds_to_verified or 0) if back else 0:.2f}s")
+        problems = AuditLog(StateDB(args.state_dir)).verify()
+        print(f"== audit log: {len(AuditLog(StateDB(args.state_dir)).entries())} entries, "
+              + ("chain intact" if not problems else "; ".join(problems)))
+        ok = (report.ok and not plan.changed and drift.exit_code == 0 and out.status == "active"
+              and back is not None and back.status == "restored" and not problems)
     finally:
         if not args.keep:
             removed = lab.down()
             print(f"== lab down: removed {len(removed)} item(s); total {time.monotonic() - t0:.1f}s")
+    print("== demo " + ("OK" if ok else "FAILED"))
     return EXIT_OK if ok else EXIT_FAILED
 
 
