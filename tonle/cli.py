@@ -329,6 +329,36 @@ def cmd_disconnects(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- NOC playbooks --------------------------------------------------------------------------------
+
+def cmd_playbook(args: argparse.Namespace) -> int:
+    """Ansible playbooks through ansible-runner. Exit 0 ok, 1 the run failed (reason printed), 2 bad input."""
+    from tonle.playbook import PlaybookError, list_playbooks, parse_extra_vars, run_playbook  # noqa: PLC0415
+
+    if args.sub == "list":
+        for name, about in list_playbooks().items():
+            print(f"{name:<14} {about}")
+        return EXIT_OK
+
+    def ask(plan_id: str, _text: str) -> tuple[bool, str]:
+        if not sys.stdin.isatty():
+            return False, f"plan {plan_id} not approved: no terminal to ask; review it, then -e auto_approve=true"
+        answer = input(f"Apply plan {plan_id}? Type yes to approve: ").strip()
+        return answer == "yes", "approved at the terminal" if answer == "yes" else f"plan {plan_id} not approved"
+
+    try:
+        result = run_playbook(args.name, args.config, args.state_dir, limit=args.limit,
+                              extravars=parse_extra_vars(args.extra_vars or []), target=args.target,
+                              progress=lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True), approver=ask)
+    except PlaybookError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    print(f"playbook {result.name}: {result.status} (rc {result.rc}); artifacts {result.artifacts}")
+    if not result.ok:
+        print(f"FAILED: {result.reason()}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
 # ---- parser -------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -422,6 +452,16 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("--remediate", action="store_true", help="make a plan for the drifting devices (not applied)")
     drift.add_argument("--history", type=int, nargs="?", const=20, metavar="N", help="show the last N audits")
     drift.set_defaults(func=cmd_drift)
+
+    pb = sub.add_parser("playbook", help="NOC Ansible playbooks (ansible-runner)").add_subparsers(dest="sub",
+                                                                                                 required=True)
+    pb.add_parser("list", help="the playbooks in playbooks/").set_defaults(func=cmd_playbook)
+    pbrun = pb.add_parser("run", help="run one playbook; progress live, recorded in the audit log")
+    pbrun.add_argument("name", help="playbook name (tonle playbook list)")
+    pbrun.add_argument("--limit", help="Ansible host pattern, e.g. r1, site_pnh, role_dix_rs")
+    pbrun.add_argument("-e", "--extra-vars", action="append", metavar="KEY=VALUE", help="extra variable (repeatable)")
+    pbrun.add_argument("--target", choices=("lab", "production"), default="lab")
+    pbrun.set_defaults(func=cmd_playbook)
 
     demo = sub.add_parser("demo", help="main job on the embedded lab: up, status, NAPALM facts/configs, down")
     demo.add_argument("--timeout", type=float, default=60.0)
