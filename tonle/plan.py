@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tonle.audit import AuditLog, now_iso, operator_identity
+from tonle.disconnect import active_overrides
 from tonle.intent import Intent, Override, load_intent, override_to_dict
 from tonle.inventory import Inventory
 from tonle.nornir_init import init_nornir
@@ -119,8 +120,10 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: bool,
-              overrides: Iterable[Override] = ()) -> Plan:
+              overrides: Iterable[Override] | None = None) -> Plan:
     """Render, diff and save a plan for the selected devices.
+
+    `overrides` default to the active emergency disconnects: a plan never undoes one.
 
     Raises:
         InventoryError: invalid inventory or intent.
@@ -129,6 +132,8 @@ def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
     nr, inv = init_nornir(config_file, state_dir, lab=lab)
     intent = load_intent(inv)
     hosts = selection.apply(inv)
+    if overrides is None:
+        overrides = active_overrides(state_dir)
     overrides = list(overrides)
     platform = "frr" if lab else None
     results = nr.filter(filter_func=lambda h: h.name in hosts).run(

@@ -120,12 +120,12 @@ def test_one_upstream_session_at_poipet_goes_down_and_restores_by_itself(ref: Re
     assert ref.state_of("th-carrier", "198.51.100.4") != "Established"
     assert "198.18.0.0/22" not in ref.routes("th-carrier")
     assert ref.state_of("th-carrier", "2001:db8:0:2::4") == "Established"  # the IPv6 session is out of scope
-    # A plan knows the session is down on purpose: nothing to change.
+    # A plan knows the session is down on purpose: nothing to change (it does not undo the disconnect).
     overrides = [o for r in records(ref.state, "active") for o in r.overrides]
     assert overrides[0]["kind"] == "session" and "INC-1" in overrides[0]["message"]
-    plan = make_plan(ref.config, ref.state, Selection(hosts=("poi-iig-1",)), lab=True,
-                     overrides=active_overrides(ref.state))
+    plan = make_plan(ref.config, ref.state, Selection(hosts=("poi-iig-1",)), lab=True)
     assert plan.changed == [], plan.text()
+    assert plan.overrides == [overrides[0]] and active_overrides(ref.state)
     wait_until(lambda: records(ref.state)[0].status == "expired", timeout=40, what="the TTL to restore it")
     wait_until(lambda: "198.18.0.0/22" in ref.routes("th-carrier"), what="our routes back at the carrier")
     assert ref.state_of("th-carrier", "198.51.100.4") == "Established"
