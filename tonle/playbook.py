@@ -164,6 +164,8 @@ class _Events:
         self.say, self.approval, self.approver, self.audit, self.run_id = say, approval, approver, audit, run_id
         self.failed: list[FailedTask] = []
         self.errors: list[str] = []
+        self.items: dict[tuple[str, str], list[str]] = {}  # failed loop items, by host and task
+        self.skipped: set[str] = set()
 
     def __call__(self, event: dict[str, Any]) -> bool:
         kind = event.get("event", "")
@@ -182,9 +184,14 @@ class _Events:
             self._lines(res)
             if data.get("task_action") in ("tonle_plan", "tonle.tonle_plan"):
                 self._approve(res)
+        elif kind == "runner_item_on_failed":  # the task's own message is only "One or more items failed"
+            self.items.setdefault((host, task), []).append(_msg(res))
+        elif kind == "runner_on_skipped" and task not in self.skipped:
+            self.skipped.add(task)
+            self.say("    skipped")
         elif kind == "runner_on_failed":
             ignored = data.get("ignore_errors")
-            msg = _msg(res)
+            msg = "; ".join(self.items.pop((host, task), [])) or _msg(res)
             self.say(f"    {'failed (ignored)' if ignored else 'FAILED'}: {host} - {msg}")
             self._lines(res)
             if not ignored:

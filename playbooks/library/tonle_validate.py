@@ -61,8 +61,10 @@ def check_once(nr: Any, intent: Any, hosts: list[str], overrides: list[Any]) -> 
         multi = res.get(h)
         if multi is None or multi.failed:
             exc = multi[0].exception if multi is not None else None
-            last = str(exc).strip().splitlines()[-1] if exc and str(exc).strip() else "no answer"
-            out[h] = [f"unreachable: {type(exc).__name__ if exc else 'error'}: {last}"]
+            lines = [ln.strip() for ln in str(exc or "").splitlines() if ln.strip()] or ["no answer"]
+            # netmiko puts the cause first and the device settings last: keep both, drop the advice between
+            why = lines[0] if len(lines) == 1 else f"{lines[0]} ({lines[-1]})"
+            out[h] = [f"unreachable: {type(exc).__name__ if exc else 'error'}: {why}"]
             continue
         out[h] = check(device_intent(intent, h, overrides), {}, multi[0].result)
     return out
