@@ -7,6 +7,8 @@ touched device is rolled back (their revert timers are the safety net if this pr
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +74,27 @@ class _Refused(Exception):
     pass
 
 
+class _Abort:
+    """Ctrl-C during an apply: remembered, acted on between steps (never mid-command on a device)."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self._old: Any = None
+
+    def __enter__(self) -> _Abort:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, lambda *_: self.requested.set())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+    def check(self) -> None:
+        if self.requested.is_set():
+            raise KeyboardInterrupt
+
+
 class _GateFailed(Exception):
     pass
 
@@ -128,66 +151,70 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
     overrides = [override_from_dict(o) for o in plan.overrides]
     run_id = db.start_run(plan.id, now_iso(), operator_identity())
     touched: list[str] = []
-    try:
-        report.stages = _stages(plan, intent, opts)
-        hosts = [h for st in report.stages for h in st]
-        close_at = _check_window(intent, hosts, opts)
-        intents = {h: device_intent(intent, h, overrides) for h in hosts}
-        configs = _verify_fresh(plan, intents, nr, hosts)
-        audit.append("apply-start", plan.id, {"stages": report.stages, "emergency": opts.emergency,
-                                              "revert_in": opts.revert_in})
-        say(f"pre-change snapshot of {len(hosts)} device(s)")
-        pre, bad = _run(nr, hosts, bgp_snapshot)
-        if bad:
-            raise _Refused("cannot take the pre-change snapshot: " + "; ".join(f"{h}: {r}" for h, r in bad.items()))
-        sources = {h: validation_source(intents[h], inv.directory) for h in hosts}
-        for n, stage in enumerate(report.stages):
-            label = "canary" if n == 0 else f"batch {n}"
-            if close_at is not None and opts.now() >= close_at:
-                _window_closed(report, nr, touched, opts, audit, say)
-                return report
-            say(f"{label}: committing {', '.join(stage)} (reverts in {opts.revert_in}s unless confirmed)")
-            _, bad = _run(nr, stage, commit_device, configs=configs, revert_in=opts.revert_in)
-            touched += [h for h in stage if h not in bad]
-            for h in stage:
-                report.devices[h] = "commit refused, device restored" if h in bad else "committed"
-                if h not in bad:
-                    audit.append("commit", h, {"plan": plan.id, "revert_in": opts.revert_in})
+    with _Abort() as abort:
+        try:
+            report.stages = _stages(plan, intent, opts)
+            hosts = [h for st in report.stages for h in st]
+            close_at = _check_window(intent, hosts, opts)
+            intents = {h: device_intent(intent, h, overrides) for h in hosts}
+            configs = _verify_fresh(plan, intents, nr, hosts)
+            audit.append("apply-start", plan.id, {"stages": report.stages, "emergency": opts.emergency,
+                                                  "revert_in": opts.revert_in})
+            say(f"pre-change snapshot of {len(hosts)} device(s)")
+            pre, bad = _run(nr, hosts, bgp_snapshot)
             if bad:
-                report.problems.update({h: [r] for h, r in bad.items()})
-                raise _GateFailed(f"commit failed on {', '.join(bad)}")
-            say(f"{label}: validating (up to {opts.settle:.0f}s)")
-            problems = _validate(nr, stage, intents, pre, configs, sources, opts, report)
-            if problems:
-                report.problems.update(problems)
-                raise _GateFailed(f"validation failed on {', '.join(problems)}")
-            say(f"{label}: healthy")
-        _, bad = _run(nr, touched, confirm_device)
-        for h in touched:
-            report.devices[h] = f"confirm failed: {bad[h]}" if h in bad else "confirmed"
-        report.outcome = "confirmed" if not bad else "rolled back"
-        if bad:  # a device reverted by itself (run slower than revert_in): keep the fleet consistent
-            report.reason = "confirmation failed on " + ", ".join(bad)
-            _rollback(nr, [h for h in touched if h not in bad], report, audit, say)
-        else:
-            audit.append("confirm", plan.id, {"devices": touched})
-            db.set_plan_status(plan.id, "applied")
-    except _Refused as exc:
-        report.outcome, report.reason = "refused", str(exc)
-        audit.append("apply-refused", plan.id, {"reason": str(exc)})
-    except _GateFailed as exc:
-        report.outcome, report.reason = "rolled back", str(exc)
-        audit.append("validation-failed", plan.id, {"reason": str(exc), "problems": report.problems})
-        _rollback(nr, touched, report, audit, say)
-        db.set_plan_status(plan.id, "rolled back")
-    except KeyboardInterrupt:
-        report.outcome, report.reason = "aborted", "interrupted (Ctrl-C); every touched device rolled back"
-        _rollback(nr, touched, report, audit, say)
-        db.set_plan_status(plan.id, "aborted")
-    finally:
-        nr.close_connections()
-        report.seconds = time.monotonic() - t0
-        db.finish_run(run_id, now_iso(), report.outcome, {"reason": report.reason, "devices": report.devices})
+                raise _Refused("cannot take the pre-change snapshot: " + "; ".join(f"{h}: {r}" for h, r in bad.items()))
+            sources = {h: validation_source(intents[h], inv.directory) for h in hosts}
+            for n, stage in enumerate(report.stages):
+                abort.check()
+                label = "canary" if n == 0 else f"batch {n}"
+                if close_at is not None and opts.now() >= close_at:
+                    _window_closed(report, nr, touched, opts, audit, say)
+                    return report
+                say(f"{label}: committing {', '.join(stage)} (reverts in {opts.revert_in}s unless confirmed)")
+                _, bad = _run(nr, stage, commit_device, configs=configs, revert_in=opts.revert_in)
+                touched += [h for h in stage if h not in bad]
+                for h in stage:
+                    report.devices[h] = "commit refused, device restored" if h in bad else "committed"
+                    if h not in bad:
+                        audit.append("commit", h, {"plan": plan.id, "revert_in": opts.revert_in})
+                if bad:
+                    report.problems.update({h: [r] for h, r in bad.items()})
+                    raise _GateFailed(f"commit failed on {', '.join(bad)}")
+                abort.check()
+                say(f"{label}: validating (up to {opts.settle:.0f}s)")
+                problems = _validate(nr, stage, intents, pre, configs, sources, opts, report, abort)
+                if problems:
+                    report.problems.update(problems)
+                    raise _GateFailed(f"validation failed on {', '.join(problems)}")
+                say(f"{label}: healthy")
+            abort.check()
+            _, bad = _run(nr, touched, confirm_device)
+            for h in touched:
+                report.devices[h] = f"confirm failed: {bad[h]}" if h in bad else "confirmed"
+            report.outcome = "confirmed" if not bad else "rolled back"
+            if bad:  # a device reverted by itself (run slower than revert_in): keep the fleet consistent
+                report.reason = "confirmation failed on " + ", ".join(bad)
+                _rollback(nr, [h for h in touched if h not in bad], report, audit, say)
+            else:
+                audit.append("confirm", plan.id, {"devices": touched})
+                db.set_plan_status(plan.id, "applied")
+        except _Refused as exc:
+            report.outcome, report.reason = "refused", str(exc)
+            audit.append("apply-refused", plan.id, {"reason": str(exc)})
+        except _GateFailed as exc:
+            report.outcome, report.reason = "rolled back", str(exc)
+            audit.append("validation-failed", plan.id, {"reason": str(exc), "problems": report.problems})
+            _rollback(nr, touched, report, audit, say)
+            db.set_plan_status(plan.id, "rolled back")
+        except KeyboardInterrupt:
+            report.outcome, report.reason = "aborted", "interrupted (Ctrl-C); every touched device rolled back"
+            _rollback(nr, touched, report, audit, say)
+            db.set_plan_status(plan.id, "aborted")
+        finally:
+            nr.close_connections()
+            report.seconds = time.monotonic() - t0
+            db.finish_run(run_id, now_iso(), report.outcome, {"reason": report.reason, "devices": report.devices})
     return report
 
 
@@ -219,7 +246,7 @@ def _verify_fresh(plan: Plan, intents: dict[str, DeviceIntent], nr: Nornir, host
 
 def _validate(nr: Nornir, stage: list[str], intents: dict[str, DeviceIntent], pre: dict[str, Snapshot],
               configs: dict[str, str], sources: dict[str, Any], opts: ApplyOptions,
-              report: ApplyReport) -> dict[str, list[str]]:
+              report: ApplyReport, abort: _Abort) -> dict[str, list[str]]:
     """Poll the gates until they hold for `opts.hold` seconds or `opts.settle` runs out; problems left by host."""
     start = time.monotonic()
     deadline, passing_since = start + max(opts.settle, opts.hold), None
@@ -248,6 +275,7 @@ def _validate(nr: Nornir, stage: list[str], intents: dict[str, DeviceIntent], pr
             passing_since = now
         if (passing_since is not None and now - passing_since >= opts.hold) or now >= deadline:
             return problems
+        abort.check()
         time.sleep(1)
 
 

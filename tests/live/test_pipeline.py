@@ -6,7 +6,9 @@ The tests share one lab and run in order; each leaves intent and devices consist
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -184,6 +186,29 @@ def test_window_closing_mid_run_rolls_back_every_touched_device(pipe: Pipe) -> N
     assert report.devices == {"r2": "rolled back"}  # r1 was never started
     assert {h: pipe.running(h) for h in ("r1", "r2")} == before
     pipe.edit("policy.yaml", lambda d: d["communities"].update({"domestic": 200}))
+
+
+def test_ctrl_c_during_apply_rolls_back_and_leaves_nothing_pending(pipe: Pipe) -> None:
+    pipe.window(open_now=True)
+    before = pipe.running("r2")
+    pipe.edit("peers.yaml", lambda d: pipe.peer(d, "up1").update({"asn": 65539}))  # never comes up
+    plan = pipe.plan()
+    proc = subprocess.Popen([sys.executable, "-m", "tonle.cli", "--config", str(pipe.config), "apply", plan.id,
+                             "--settle", "60"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:  # wait until the change is committed and the gates are being polled
+        lines.append(line)
+        if "validating" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out = "".join(lines) + proc.communicate(timeout=60)[0]
+    assert proc.returncode == 1, out
+    assert "ABORTED - interrupted (Ctrl-C); every touched device rolled back" in out
+    assert "r2: rolled back" in out, out
+    assert pipe.running("r2") == before
+    assert not list((pipe.state / "napalm_frr").glob("*/pending.json"))  # no revert timer left armed
+    pipe.edit("peers.yaml", lambda d: pipe.peer(d, "up1").update({"asn": 65538}))
 
 
 def _iperf(pipe: Pipe, tos: int, mbps: float, port: int, seconds: int = 5) -> subprocess.Popen[str]:
