@@ -72,7 +72,7 @@ def main() -> None:
     for d in report.devices:
         if d.ok and d.config_file:
             stamp.mkdir(parents=True, exist_ok=True)
-            files[d.host] = shutil.copy2(d.config_file, stamp / f"{d.host}.conf")
+            files[d.host] = str(shutil.copy2(d.config_file, stamp / f"{d.host}.conf"))
     failed = [f"{d.host}: {d.error}" for d in report.devices if not d.ok]
     if failed:
         module.fail_json(msg="cannot back up " + "; ".join(failed), files=files, changed=bool(files))

@@ -176,6 +176,26 @@ def test_disconnect_over_the_limit_is_refused_like_the_cli(noc: Noc, capsys: pyt
     assert [e.actor for e in refused[-2:]] == ["noc-alice", "noc-alice"]
 
 
+def test_backup_then_blackhole_and_restore(noc: Noc, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out = noc.run(capsys, "backup")
+    assert rc == 0, out
+    saved = re.search(r"3 running config\(s\) saved in (\S+)", out)
+    assert saved, out
+    assert sorted(p.name for p in Path(saved.group(1)).iterdir()) == ["r1.conf", "r2.conf", "rs1.conf"]
+    assert "router bgp 64500" in (Path(saved.group(1)) / "r2.conf").read_text()
+    # Within the guard's limits (no session goes dark): it runs, verified from the upstream's side.
+    rc, out = noc.run(capsys, "disconnect", "-e", "scope_kind=prefix", "-e", "scope_value=198.18.16.1/32",
+                      "-e", "reason=DDoS against an ISP customer", "-e", "ticket=INC-8", "-e", "ttl=10m")
+    assert rc == 0, out
+    active = records(noc.state, "active")
+    assert [(r.scope_value, r.operator) for r in active] == [("198.18.16.1/32", "noc-alice")]
+    assert f"ACTIVE {active[0].id}: verified" in out
+    rc, out = noc.run(capsys, "restore", "-e", f"disconnect_id={active[0].id}")
+    assert rc == 0, out
+    assert f"RESTORED {active[0].id}: verified" in out
+    assert records(noc.state, "active") == []
+
+
 def test_missing_disconnect_variables_are_named(noc: Noc, capsys: pytest.CaptureFixture[str]) -> None:
     rc, out = noc.run(capsys, "disconnect", "-e", "scope_kind=session", "-e", "ttl=5m")
     assert rc == 1, out
