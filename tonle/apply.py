@@ -21,6 +21,7 @@ from nornir.core import Nornir
 from tonle.audit import AuditLog, now_iso, operator_identity
 from tonle.intent import DeviceIntent, Intent, device_intent, load_intent, override_from_dict, windows_open
 from tonle.nornir_init import init_nornir
+from tonle.nornir_init import run_on as _run
 from tonle.plan import Plan, PlanError, load_plan
 from tonle.render import render_intent
 from tonle.statedb import StateDB
@@ -97,22 +98,6 @@ class _Abort:
 
 class _GateFailed(Exception):
     pass
-
-
-def _run(nr: Nornir, hosts: list[str], task: Any, **kwargs: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """Run a task on some hosts; (results by host, failure reasons by host)."""
-    # on_failed: a host that failed an earlier task (e.g. a gate) must still be validated and rolled back.
-    res = nr.filter(filter_func=lambda h: h.name in hosts).run(task=task, on_failed=True, **kwargs)
-    ok: dict[str, Any] = {}
-    bad = {h: "task did not run on this host" for h in hosts if h not in res}
-    for h, multi in res.items():
-        if multi.failed:
-            exc = multi[0].exception
-            last = str(exc).strip().splitlines()[-1] if exc and str(exc).strip() else "failed"
-            bad[h] = f"{type(exc).__name__}: {last}" if exc else str(multi[0].result)
-        else:
-            ok[h] = multi[0].result
-    return ok, bad
 
 
 def _stages(plan: Plan, intent: Intent, opts: ApplyOptions) -> list[list[str]]:

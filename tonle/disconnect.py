@@ -41,6 +41,7 @@ from tonle.intent import (
 )
 from tonle.inventory import Inventory, Session
 from tonle.nornir_init import init_nornir
+from tonle.nornir_init import run_on as _run
 from tonle.render import render_intent
 from tonle.statedb import StateDB
 from tonle.tasks.change import commit_device, confirm_device, rollback_device
@@ -371,19 +372,6 @@ class _Push:
 def _open(config_file: Path, state_dir: Path, lab: bool) -> _Push:
     nr, inv = init_nornir(config_file, state_dir, lab=lab)
     return _Push(nr, load_intent(inv), lab)
-
-
-def _run(nr: Nornir, hosts: list[str], task: Any, **kw: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    res = nr.filter(filter_func=lambda h: h.name in hosts).run(task=task, on_failed=True, **kw)
-    ok: dict[str, Any] = {}
-    bad = {h: "task did not run" for h in hosts if h not in res}
-    for h, m in res.items():
-        if m.failed:
-            exc = m[0].exception
-            bad[h] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if exc and str(exc).strip() else ''}"
-        else:
-            ok[h] = m[0].result
-    return ok, bad
 
 
 def _push(p: _Push, devices: list[str], overrides: list[Override], verify: Callable[[], list[str]],

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, time, timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, Field, PositiveFloat, field_validator, model_validator
+from pydantic import AfterValidator, Field, PositiveFloat, model_validator
 
 from tonle.inventory import (
     Device,
@@ -25,6 +25,7 @@ from tonle.inventory import (
     Peer,
     Prefix,
     Session,
+    Timezone,
     _Loader,
     _Model,
 )
@@ -146,21 +147,12 @@ class Weekly(_Model):
 class Window(_Model):
     name: str
     description: str = ""
-    timezone: str
+    timezone: Timezone
     weekly: Weekly | None = None
     start: datetime | None = None  # one-off window (naive: local to `timezone`)
     end: datetime | None = None
     sites: list[str] | None = None  # None: every site
     roles: list[str] | None = None  # None: every role
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {v!r}") from None
-        return v
 
     @model_validator(mode="after")
     def _shape(self) -> Window:

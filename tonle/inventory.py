@@ -117,6 +117,17 @@ Prefix = Annotated[
 Name = Annotated[str, AfterValidator(_check_name)]
 
 
+def _check_tz(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {v!r}") from None
+    return v
+
+
+Timezone = Annotated[str, AfterValidator(_check_tz)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -183,18 +194,9 @@ class Host(_NornirEntry):
 
 class Site(_Model):
     name: str
-    timezone: str
+    timezone: Timezone
     exchange: bool = False
     description: str = ""
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {v!r}") from None
-        return v
 
 
 class Endpoint(_Model):

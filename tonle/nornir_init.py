@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from nornir import InitNornir
 from nornir.core import Nornir
@@ -51,3 +52,22 @@ def init_nornir(config_file: Path, state_dir: Path, *, lab: bool) -> tuple[Norni
         defaults.username = os.environ.get("TONLE_USERNAME", defaults.username)
         defaults.password = os.environ.get("TONLE_PASSWORD", defaults.password)
     return nr, inv
+
+
+def run_on(nr: Nornir, hosts: list[str], task: Any, **kwargs: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Run a task on some hosts: (results by host, one-line failure reasons by host).
+
+    `on_failed`: a host that failed an earlier task (e.g. a validation gate) must still be checked or
+    rolled back; a host the run skipped counts as a failure, never as a success.
+    """
+    res = nr.filter(filter_func=lambda h: h.name in hosts).run(task=task, on_failed=True, **kwargs)
+    ok: dict[str, Any] = {}
+    bad = {h: "task did not run on this host" for h in hosts if h not in res}
+    for h, multi in res.items():
+        if multi.failed:
+            exc = multi[0].exception
+            last = str(exc).strip().splitlines()[-1] if exc and str(exc).strip() else "failed"
+            bad[h] = f"{type(exc).__name__}: {last}" if exc else str(multi[0].result)
+        else:
+            ok[h] = multi[0].result
+    return ok, bad
