@@ -57,20 +57,22 @@ def main() -> None:
     try:
         lab.up(timeout=90)
         time.sleep(3)
-        one, ten, raw = [], [], []
+        one: list[float] = []
+        ten: list[float] = []
+        raw: list[float] = []
         for _ in range(args.runs):
             os.environ["TONLE_OPERATOR"] = "alice"
             out = disconnect(config, state, Scope("session", ONE), reason="bench", ticket="B-1", ttl_seconds=600,
                              peer_probe=probe)
-            assert out.status == "active", out.detail
+            assert out.record and out.status == "active" and out.seconds_to_verified is not None, out.detail
             one.append(out.seconds_to_verified)
             assert restore(config, state, out.record.id, peer_probe=probe).status == "restored"
             req = disconnect(config, state, Scope("session", TEN), reason="bench", ticket="B-2", ttl_seconds=600,
                              peer_probe=probe)
-            assert req.status == "needs approval", req.status
+            assert req.record and req.status == "needs approval", req.status
             os.environ["TONLE_OPERATOR"] = "bob"
             out = approve(config, state, req.record.id, peer_probe=probe)
-            assert out.status == "active", out.detail
+            assert out.record and out.status == "active" and out.seconds_to_verified is not None, out.detail
             ten.append(out.seconds_to_verified)
             assert restore(config, state, out.record.id, peer_probe=probe).status == "restored"
             raw.append(_napalm_script(lab))

@@ -59,7 +59,7 @@ def require_root() -> None:
         pytest.fail("the live tier needs root (network namespaces); run the suite as root like CI does")
 
 
-def _used_networks() -> list[ipaddress.IPv4Network]:
+def _used_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     out = subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"], capture_output=True, text=True,
                          check=True).stdout
     nets = []

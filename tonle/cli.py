@@ -258,32 +258,20 @@ def _probe(args: argparse.Namespace) -> Any:
 
 
 def _print_outcome(out: Any) -> int:
-    rec = out.record
     for line in out.detail:
         print(f"  {line}")
-    if out.status == "dry-run":
-        print("dry run: nothing changed")
-        return EXIT_OK
-    if out.status == "needs approval":
-        print(f"REFUSED {rec.id}: over the blast-radius limit. A second, different operator may approve within the "
-              f"approval time (until {rec.approval_expires_at}): tonle approve {rec.id}")
-        return EXIT_FAILED
-    if out.status == "failed":
-        print(f"FAILED {rec.id}: rolled back, nothing changed on the devices")
-        return EXIT_FAILED
-    when = f" in {out.seconds_to_verified:.2f}s" if out.seconds_to_verified is not None else ""
-    extra = f"; restores itself at {rec.expires_at} (tonle restore {rec.id} earlier)" if out.status == "active" else ""
-    print(f"{out.status.upper()} {rec.id}: verified{when}{extra}")
-    return EXIT_OK
+    ok, line = out.verdict()
+    print(line)
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def _duration(text: str) -> int:
-    """90s, 30m, 2h or a bare number of minutes -> seconds."""
-    units = {"s": 1, "m": 60, "h": 3600}
+    from tonle.disconnect import duration_seconds  # noqa: PLC0415
+
     try:
-        return int(float(text[:-1]) * units[text[-1]]) if text[-1:] in units else int(float(text) * 60)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 90s, 30m, 2h)") from None
+        return duration_seconds(text)
+    except DisconnectError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_disconnect(args: argparse.Namespace) -> int:

@@ -154,6 +154,32 @@ class Outcome:
     seconds_to_verified: float | None = None
     detail: list[str] = field(default_factory=list)
 
+    def verdict(self) -> tuple[bool, str]:
+        """(succeeded, one line for the operator) — the same words from the CLI and from a playbook."""
+        rec = self.record
+        if self.status == "dry-run" or rec is None:
+            return True, "dry run: nothing changed"
+        if self.status == "needs approval":
+            return False, (f"REFUSED {rec.id}: over the blast-radius limit. A second, different operator may "
+                           f"approve within the approval time (until {rec.approval_expires_at}): "
+                           f"tonle approve {rec.id}")
+        if self.status == "failed":
+            return False, f"FAILED {rec.id}: rolled back, nothing changed on the devices"
+        when = f" in {self.seconds_to_verified:.2f}s" if self.seconds_to_verified is not None else ""
+        extra = (f"; restores itself at {rec.expires_at} (tonle restore {rec.id} earlier)"
+                 if self.status == "active" else "")
+        return True, f"{self.status.upper()} {rec.id}: verified{when}{extra}"
+
+
+def duration_seconds(text: str) -> int:
+    """90s, 30m, 2h or a bare number of minutes -> seconds."""
+    t = text.strip()
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        return int(float(t[:-1]) * units[t[-1]]) if t[-1:] in units else int(float(t) * 60)
+    except ValueError:
+        raise DisconnectError(f"{t!r} is not a duration (e.g. 90s, 30m, 2h)") from None
+
 
 # ---- storage ---------------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tonle.audit import AuditLog, operator_identity
+from tonle.disconnect import DisconnectError, Outcome, duration_seconds
 from tonle.statedb import StateDB
 
 REPO = Path(__file__).resolve().parent.parent
@@ -322,24 +323,12 @@ def parse_duration(text: str | int | None) -> int | None:
     """90s, 30m, 2h or a bare number of minutes -> seconds (as `tonle disconnect --ttl`)."""
     if text is None or str(text).strip() == "":
         return None
-    t = str(text).strip()
-    units = {"s": 1, "m": 60, "h": 3600}
     try:
-        return int(float(t[:-1]) * units[t[-1]]) if t[-1:] in units else int(float(t) * 60)
-    except ValueError:
-        raise PlaybookError(f"{t!r} is not a duration (e.g. 90s, 30m, 2h)") from None
+        return duration_seconds(str(text))
+    except DisconnectError as exc:
+        raise PlaybookError(str(exc)) from None
 
 
-def disconnect_outcome(out: Any) -> tuple[bool, str]:
+def disconnect_outcome(out: Outcome) -> tuple[bool, str]:
     """(succeeded, the line the CLI prints) for a disconnect, approval or restore outcome."""
-    rec = out.record
-    if out.status == "dry-run":
-        return True, "dry run: nothing changed"
-    if out.status == "needs approval":
-        return False, (f"REFUSED {rec.id}: over the blast-radius limit. A second, different operator may approve "
-                       f"within the approval time (until {rec.approval_expires_at}): tonle approve {rec.id}")
-    if out.status == "failed":
-        return False, f"FAILED {rec.id}: rolled back, nothing changed on the devices"
-    when = f" in {out.seconds_to_verified:.2f}s" if out.seconds_to_verified is not None else ""
-    extra = f"; restores itself at {rec.expires_at} (tonle restore {rec.id} earlier)" if out.status == "active" else ""
-    return True, f"{out.status.upper()} {rec.id}: verified{when}{extra}"
+    return out.verdict()
