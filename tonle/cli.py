@@ -405,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     dis.add_argument("--ticket", help="incident or change ticket (required)")
     dis.add_argument("--ttl", type=_duration, help="until it restores itself: 90s, 30m, 2h (default: policy.yaml)")
     dis.add_argument("--graceful", action="store_true", help="send RFC 8326 GRACEFUL_SHUTDOWN first, then shut")
-    dis.add_argument("--graceful-wait", type=float, default=30.0, help="seconds between the two (default 30)")
+    dis.add_argument("--graceful-wait", type=float, default=30.0,
+                     help="seconds between the two (default 30; more than FRR's 5 s route-map delay)")
     dis.add_argument("--dry-run", action="store_true", help="print what would go dark; change nothing")
     dis.add_argument("--target", choices=("lab", "production"), default="lab")
     dis.set_defaults(func=cmd_disconnect)

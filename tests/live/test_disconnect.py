@@ -6,6 +6,8 @@ import json
 import shutil
 import sqlite3
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,6 +172,30 @@ def test_every_international_session_is_refused_without_approval(ref: Ref, monke
     with pytest.raises(DisconnectError, match="the approval request expired"):
         approve(ref.config, ref.state, out.record.id)
     assert ref.state_of("th-carrier", "198.51.100.4") == "Established"
+
+
+def test_graceful_disconnect_signals_graceful_shutdown_first(ref: Ref) -> None:
+    seen: list[str] = []
+
+    def watch() -> None:  # from the carrier's side, while the disconnect waits before shutting
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not seen:
+            route = json.loads(ref.lab.vtysh("th-carrier-b", "show ip bgp 198.18.0.0/22 json"))
+            for path in route.get("paths", []):
+                if "graceful-shutdown" in path.get("community", {}).get("string", ""):
+                    seen.append(path["community"]["string"])
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    # FRR applies a changed route-map after its 5 s delay timer: the wait must be longer than that.
+    out = ref.disconnect("session", "poi-iig-1:198.51.100.13", graceful=True, graceful_wait=8,
+                         reason="planned carrier maintenance", ticket="CHG-7")
+    watcher.join()
+    assert out.status == "active", out.detail
+    assert seen, "the carrier never saw GRACEFUL_SHUTDOWN on our routes before the session went down"
+    assert ref.state_of("th-carrier-b", "198.51.100.12") != "Established"
+    assert ref.restore(out.record.id).status == "restored"
 
 
 def test_blackhole_drops_only_that_prefix(ref: Ref) -> None:
