@@ -685,6 +685,18 @@ def _expire_due(config_file: Path, state_dir: Path, *, lab: bool, progress: Prog
     return out
 
 
+def end_with_lab(state_dir: Path, recs: list[DisconnectRecord]) -> None:
+    """The lab these disconnects were on is gone: nothing left to restore; close them in the record."""
+    with _serialized(state_dir):
+        db = _db(state_dir)
+        for rec in recs:
+            rec.status = "ended"
+            rec.restored_at = datetime.now(UTC).isoformat(timespec="seconds")
+            _save(db, rec)
+            AuditLog(db).append("disconnect-ended", rec.id, {"why": "the lab was taken down"},
+                                actor="tonle-expiry")
+
+
 def _start_expiry_timer(config_file: Path, state_dir: Path) -> None:
     """A detached process that restores disconnects when their TTL runs out (one per state directory)."""
     with (state_dir / "expiry.lock").open("a") as lock:

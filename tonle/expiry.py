@@ -13,7 +13,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tonle.disconnect import expire_due, records
+from tonle.disconnect import end_with_lab, expire_due, records
+from tonle.inventory import InventoryError, load_from_nornir_config
+from tonle.lab import Lab
 
 RETRY = 30.0  # after a failed restore (a device unreachable): try again, the disconnect must end
 
@@ -27,6 +29,10 @@ def run(config_file: Path, state_dir: Path) -> None:
             return  # another timer serves this state directory
         while True:
             active = [r for r in records(state_dir, "active") if r.expires_at]
+            on_lab = [r for r in active if r.target == "lab"]
+            if on_lab and not _lab_up(config_file, state_dir):
+                end_with_lab(state_dir, on_lab)  # nothing to restore, and no process left waiting
+                continue
             if not active:
                 return
             due = min(datetime.fromisoformat(r.expires_at or "") for r in active)
@@ -38,6 +44,14 @@ def run(config_file: Path, state_dir: Path) -> None:
                         for o in expire_due(config_file, state_dir, lab=lab)]
             if any(o.status == "failed" for o in outcomes):
                 time.sleep(RETRY)
+
+
+def _lab_up(config_file: Path, state_dir: Path) -> bool:
+    try:
+        lab = Lab(load_from_nornir_config(config_file), state_dir)
+    except InventoryError:
+        return False  # the inventory (a test's temporary copy, say) is gone
+    return lab.state_file.exists()
 
 
 def main() -> None:

@@ -233,3 +233,19 @@ def test_audit_log_verifies_and_detects_an_edit(ref: Ref, capsys: pytest.Capture
     assert "entries removed from the end" in capsys.readouterr().err
     db_file.write_bytes(backup)
     assert main([*args, "verify"]) == 0
+
+
+def test_lab_down_ends_active_disconnects_and_their_timer(ref: Ref) -> None:
+    # Last test of the module: it takes the lab down.
+    out = ref.disconnect("session", "poi-iig-1:198.51.100.5", reason="left active on purpose", ticket="T-9")
+    assert out.status == "active"
+
+    def timers() -> list[str]:
+        return subprocess.run(["pgrep", "-f", f"tonle.expiry .*{ref.state}"], capture_output=True, text=True,
+                              check=False).stdout.split()
+
+    assert timers(), "an active disconnect has its expiry timer"
+    ref.lab.down()
+    wait_until(lambda: not timers(), timeout=20, what="the expiry timer to end with the lab")
+    assert records(ref.state)[0].status == "ended"
+    assert AuditLog(StateDB(ref.state)).entries()[-1].action == "disconnect-ended"
