@@ -47,7 +47,8 @@ class FactsReport:
                 ([f"not established: {', '.join(d.missing)}"] if d.missing else [])
                 + ([f"not in inventory: {', '.join(d.unexpected)}"] if d.unexpected else [])
             ) or "matches inventory"
-            out.append(f"{d.host:<13} {d.os_version[:28]:<28} {d.uptime:>6.0f}s {d.established:>7}/{d.expected:<7} "
+            uptime = f"{d.uptime:>6.0f}s" if d.uptime >= 0 else "      -"  # FRR does not report one
+            out.append(f"{d.host:<13} {d.os_version[:28]:<28} {uptime} {d.established:>7}/{d.expected:<7} "
                        f"{d.config_lines:>5} ln  {notes}")
         good = sum(d.ok and not d.missing and not d.unexpected for d in self.devices)
         out.append(f"{good}/{len(self.devices)} devices reachable with every BGP session as the inventory says")
@@ -77,7 +78,8 @@ def collect_facts(config_file: Path, state_dir: Path, *, lab: bool, hosts: list[
     nr, inv = init_nornir(config_file, state_dir, lab=lab)
     if hosts:
         nr = nr.filter(filter_func=lambda h: h.name in hosts)
-    results = nr.run(task=napalm_get, getters=GETTERS)
+    # Backups never hold secrets (TCP-MD5 keys): NAPALM's sanitized config.
+    results = nr.run(task=napalm_get, getters=GETTERS, getters_options={"config": {"sanitized": True}})
     backup_dir = state_dir / "backups" / ("lab" if lab else "production")
     devices = []
     for host, multi in sorted(results.items()):

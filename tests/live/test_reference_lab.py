@@ -31,9 +31,13 @@ def test_reference_inventory_lab(tmp_path: Path) -> None:
         report = collect_facts(config, state, lab=True, hosts=None, save_configs=True)
         assert [d.host for d in report.devices] == sorted(inv.devices)
         assert report.ok, "\n".join(report.lines())
+        keys = list(lab.md5_keys().values())
+        assert keys, "the reference inventory has a TCP-MD5 peer"
         for d in report.devices:
             assert d.expected == len(inv.device_sessions(d.host)) and d.established == d.expected
-            assert Path(d.config_file).read_text().count(f"hostname {d.host}\n") == 1
+            backup = Path(d.config_file).read_text()
+            assert backup.count(f"hostname {d.host}\n") == 1
+            assert not any(k in backup for k in keys), f"{d.host}: a secret in a backup"
     finally:
         lab.down()
     assert not [ns for ns in lab.all_namespaces() if Path("/run/netns", ns).exists()]
