@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     pbrun.add_argument("--target", choices=("lab", "production"), default="lab")
     pbrun.set_defaults(func=cmd_playbook)
 
-    demo = sub.add_parser("demo", help="main job on the embedded lab: up, status, NAPALM facts/configs, down")
+    demo = sub.add_parser("demo", help="main job on the embedded lab: up, facts, plan, drift, disconnect, audit, down")
     demo.add_argument("--timeout", type=float, default=60.0)
     demo.add_argument("--keep", action="store_true", help="leave the lab up at the end")
     demo.set_defaults(func=cmd_demo)
