@@ -87,6 +87,19 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
     return EXIT_OK if st.up and not st.down_sessions() else EXIT_FAILED
 
 
+def cmd_lab_export(args: argparse.Namespace) -> int:
+    from tonle.lab_export import export_containerlab  # noqa: PLC0415
+
+    inv = _load(args)
+    keys = Lab(inv, args.state_dir).md5_keys()  # the running lab's, else the environment's
+    for var, key in keys.items():
+        os.environ.setdefault(var, key)
+    out = args.output or args.state_dir / "lab-export" / inv.lab.name
+    path = export_containerlab(inv, out, keys)
+    print(f"containerlab topology: {path} (configs under {out / 'configs'}; they hold the lab's TCP-MD5 keys)")
+    return EXIT_OK
+
+
 def cmd_lab_credentials(args: argparse.Namespace) -> int:
     creds = Lab(_load(args), args.state_dir).credentials()
     if args.export:
@@ -366,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = lab.add_parser("status", help="devices, management addresses, BGP sessions")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_lab_status)
+    export = lab.add_parser("export", help="write a containerlab topology of the lab (for hosts with Docker)")
+    export.add_argument("--output", type=Path, help="directory (default: <state dir>/lab-export/<lab>)")
+    export.set_defaults(func=cmd_lab_export)
     creds = lab.add_parser("credentials", help="the lab's generated login")
     creds.add_argument("--export", action="store_true", help="print shell exports including the password")
     creds.set_defaults(func=cmd_lab_credentials)
