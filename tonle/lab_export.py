@@ -28,8 +28,8 @@ def export_containerlab(inv: Inventory, out_dir: Path, md5_keys: dict[str, str] 
     """
     intent = load_intent(inv)
     # Both ends of a TCP-MD5 session need the key: the devices' side reads the environment too.
-    keys = {p.md5_key_env: os.environ[p.md5_key_env] for p in inv.peers.values()
-            if p.md5_key_env and p.md5_key_env in os.environ} | (md5_keys or {})
+    keys = (md5_keys or {}) | {p.md5_key_env: os.environ[p.md5_key_env] for p in inv.peers.values()
+                               if p.md5_key_env and p.md5_key_env in os.environ}
     nodes: dict[str, dict[str, Any]] = {}
     for name in [*inv.devices, *inv.peers]:
         conf = (render_device(intent, name, "frr") if name in inv.devices
