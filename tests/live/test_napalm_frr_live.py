@@ -195,3 +195,7 @@ def test_napalm_command_line(small_lab: LabHandle) -> None:
     ).stdout
     data = json.loads(out)
     check_getter("get_bgp_neighbors", data)
+    # The sessions are the inventory's, all up.
+    expected = {str(s.peer_ip) for s in small_lab.inv.device_sessions("r1")}
+    assert set(data["global"]["peers"]) == expected
+    assert all(p["is_up"] for p in data["global"]["peers"].values())
