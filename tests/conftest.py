@@ -11,7 +11,9 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -88,6 +90,26 @@ def lab_copy(src: Path, dest: Path, name: str) -> Path:
         host["hostname"] = str(free[int(ipaddress.ip_address(host["hostname"])) - int(old[0])])
     hosts_file.write_text(yaml.safe_dump(hosts, sort_keys=False))
     return dest / "nornir.yaml"
+
+
+# A QoS policy for the small topology: r2's port towards the upstream shaped at 20 Mbit/s.
+SMALL_QOS: dict[str, Any] = {
+    "classes": {"voice": {"dscp": ["ef"]}, "business": {"dscp": ["af31"]}, "best-effort": {"default": True}},
+    "policies": {"egress": {"classes": [
+        {"class": "voice", "priority": True, "guaranteed_percent": 20, "max_percent": 20},
+        {"class": "business", "guaranteed_percent": 25, "max_percent": 25},
+        {"class": "best-effort", "guaranteed_percent": 55, "max_percent": 100}]}},
+    "attachments": [{"device": "r2", "link": "r2-up1", "policy": "egress", "shape_mbps": 20}],
+}
+
+
+def write_window(inv_dir: Path, *, open_now: bool) -> None:
+    """One one-off change window: open now (started an hour ago) or starting tomorrow."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    start = now - timedelta(hours=1) if open_now else now + timedelta(days=1)
+    windows = [{"name": "test-window", "timezone": "UTC", "start": start.isoformat(timespec="minutes"),
+                "end": (start + timedelta(hours=2)).isoformat(timespec="minutes")}]
+    (inv_dir / "windows.yaml").write_text(yaml.safe_dump({"windows": windows}))
 
 
 def unique_lab_name(prefix: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import SMALL, lab_copy, require_root, unique_lab_name
+from tests.conftest import SMALL, SMALL_QOS, lab_copy, require_root, unique_lab_name
 from tonle.apply import ApplyOptions, apply_plan
 from tonle.cli import main
 from tonle.drift import EXTRA, MISSING, DriftReport, run_drift
@@ -28,14 +28,7 @@ from tonle.inventory import load_from_nornir_config
 from tonle.lab import Lab
 from tonle.plan import Selection, load_plan
 
-QOS = {
-    "classes": {"voice": {"dscp": ["ef"]}, "business": {"dscp": ["af31"]}, "best-effort": {"default": True}},
-    "policies": {"egress": {"classes": [
-        {"class": "voice", "priority": True, "guaranteed_percent": 20, "max_percent": 20},
-        {"class": "business", "guaranteed_percent": 25, "max_percent": 25},
-        {"class": "best-effort", "guaranteed_percent": 55, "max_percent": 100}]}},
-    "attachments": [{"device": "r2", "link": "r2-up1", "policy": "egress", "shape_mbps": 20}],
-}
+QOS = SMALL_QOS
 BUSINESS = "class replace dev eth2 parent 1:1 classid 1:20 htb rate {r}kbit ceil {r}kbit prio 1"
 NEIGHBOR = "neighbor 192.0.2.99 remote-as 65999"
 PREFIX_LINE = "ip prefix-list PL-BOGONS-V4 seq 10 permit 10.0.0.0/8 le 32"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import SMALL, lab_copy, require_root, unique_lab_name, wait_until
+from tests.conftest import SMALL, SMALL_QOS, lab_copy, require_root, unique_lab_name, wait_until, write_window
 from tonle.apply import ApplyOptions, ApplyReport, apply_plan
 from tonle.audit import AuditLog
 from tonle.cli import main
@@ -52,11 +52,7 @@ class Pipe:
         return next(p for p in data["peers"] if p["name"] == name)
 
     def window(self, open_now: bool) -> None:
-        now = datetime.now(UTC).replace(tzinfo=None)
-        start = now - timedelta(hours=1) if open_now else now + timedelta(days=1)
-        windows = [{"name": "test-window", "timezone": "UTC", "start": start.isoformat(timespec="minutes"),
-                    "end": (start + timedelta(hours=2)).isoformat(timespec="minutes")}]
-        (self.inv_dir / "windows.yaml").write_text(yaml.safe_dump({"windows": windows}))
+        write_window(self.inv_dir, open_now=open_now)
 
     def plan(self, **sel: tuple[str, ...]) -> Plan:
         return make_plan(self.config, self.state, Selection(**sel), lab=True)
@@ -228,15 +224,7 @@ def _received(proc: subprocess.Popen[str]) -> tuple[float, float]:
 
 
 def test_qos_push_shapes_real_traffic(pipe: Pipe) -> None:
-    qos = {
-        "classes": {"voice": {"dscp": ["ef"]}, "business": {"dscp": ["af31"]}, "best-effort": {"default": True}},
-        "policies": {"egress": {"classes": [
-            {"class": "voice", "priority": True, "guaranteed_percent": 20, "max_percent": 20},
-            {"class": "business", "guaranteed_percent": 25, "max_percent": 25},
-            {"class": "best-effort", "guaranteed_percent": 55, "max_percent": 100}]}},
-        "attachments": [{"device": "r2", "link": "r2-up1", "policy": "egress", "shape_mbps": 20}],
-    }
-    (pipe.inv_dir / "qos.yaml").write_text(yaml.safe_dump(qos, sort_keys=False))
+    (pipe.inv_dir / "qos.yaml").write_text(yaml.safe_dump(SMALL_QOS, sort_keys=False))
     pipe.window(open_now=True)
     plan = pipe.plan()
     assert [d.host for d in plan.changed] == ["r2"]

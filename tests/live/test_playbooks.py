@@ -12,14 +12,13 @@ import re
 import signal
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import SMALL, lab_copy, require_root, unique_lab_name
+from tests.conftest import SMALL, lab_copy, require_root, unique_lab_name, write_window
 from tonle.audit import AuditLog
 from tonle.cli import main
 from tonle.disconnect import records
@@ -53,11 +52,7 @@ class Noc:
         return str(summary["ipv4Unicast"]["peers"]["198.51.100.1"]["state"])
 
     def window(self, open_now: bool) -> None:
-        now = datetime.now(UTC).replace(tzinfo=None)
-        start = now - timedelta(hours=1) if open_now else now + timedelta(days=1)
-        windows = [{"name": "test-window", "timezone": "UTC", "start": start.isoformat(timespec="minutes"),
-                    "end": (start + timedelta(hours=2)).isoformat(timespec="minutes")}]
-        (self.inv_dir / "windows.yaml").write_text(yaml.safe_dump({"windows": windows}))
+        write_window(self.inv_dir, open_now=open_now)
 
     def prepend(self, n: int) -> None:
         path = self.inv_dir / "peers.yaml"
