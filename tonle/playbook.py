@@ -18,12 +18,14 @@ Ansible modules stay thin and say exactly what the CLI says.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +33,9 @@ from typing import Any
 
 from tonle.audit import AuditLog, operator_identity
 from tonle.disconnect import DisconnectError, Outcome, duration_seconds
+from tonle.inventory import InventoryError
+from tonle.lab import LabError
+from tonle.plan import PlanError
 from tonle.statedb import StateDB
 
 REPO = Path(__file__).resolve().parent.parent
@@ -308,6 +313,19 @@ def _stdout_errors(artifacts: Path) -> list[str]:
 
 
 # ---- helpers of the Ansible modules (playbooks/library) ------------------------------------------------
+
+@contextmanager
+def api_errors(module: Any) -> Iterator[None]:
+    """The project's API inside an Ansible module: what it prints goes to stderr (stdout carries the
+    module's JSON answer), and its one-line errors become the task's failure message."""
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    except InventoryError as exc:
+        module.fail_json(msg="; ".join(exc.problems))
+    except (PlanError, LabError, PlaybookError, DisconnectError) as exc:
+        module.fail_json(msg=str(exc))
+
 
 def module_paths(config: str | None, state_dir: str | None, target: str | None) -> tuple[Path, Path, bool]:
     """Config file, state dir and lab flag of a module: its parameters, else the run's environment."""

@@ -3,17 +3,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-
 from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
     from tonle.apply import ApplyOptions, apply_plan
-    from tonle.inventory import InventoryError
-    from tonle.lab import LabError
-    from tonle.plan import PlanError, load_plan
-    from tonle.playbook import PlaybookError, module_paths
+    from tonle.plan import load_plan
+    from tonle.playbook import api_errors, module_paths
 
     IMPORT_ERROR = None
 except ImportError as _exc:
@@ -75,22 +70,18 @@ def main() -> None:
         module.fail_json(msg=f"cannot import tonle ({IMPORT_ERROR}): run with the project's venv "
                               "python (ansible_python_interpreter)")
     p = module.params
-    try:
+    with api_errors(module):
         config, state, _ = module_paths(p["config"], p["state_dir"], None)  # the plan knows its target
-        if module.check_mode:
-            plan = load_plan(state, p["plan"])
-            module.exit_json(changed=bool(plan.changed), outcome="check mode", devices={},
-                             msg=f"check mode: would apply plan {plan.id} to "
-                                 f"{', '.join(d.host for d in plan.changed) or 'no device'}")
-        steps: list[str] = []
-        opts = ApplyOptions(canary=p["canary"], batch_size=p["batch_size"], revert_in=p["revert_in"],
-                            settle=p["settle"], hold=p["hold"], on_window_close=p["on_window_close"])
-        with contextlib.redirect_stdout(sys.stderr):
-            report = apply_plan(config, state, p["plan"], opts, progress=steps.append)
-    except InventoryError as exc:
-        module.fail_json(msg="; ".join(exc.problems))
-    except (PlanError, LabError, PlaybookError) as exc:
-        module.fail_json(msg=str(exc))
+        plan = load_plan(state, p["plan"])
+    if module.check_mode:  # answered outside api_errors: the module's JSON goes to stdout
+        module.exit_json(changed=bool(plan.changed), outcome="check mode", devices={},
+                         msg=f"check mode: would apply plan {plan.id} to "
+                             f"{', '.join(d.host for d in plan.changed) or 'no device'}")
+    steps: list[str] = []
+    opts = ApplyOptions(canary=p["canary"], batch_size=p["batch_size"], revert_in=p["revert_in"],
+                        settle=p["settle"], hold=p["hold"], on_window_close=p["on_window_close"])
+    with api_errors(module):
+        report = apply_plan(config, state, p["plan"], opts, progress=steps.append)
     lines = report.lines()
     result = {"outcome": report.outcome, "devices": report.devices, "problems": report.problems,
               "steps": steps, "lines": lines[1:], "msg": lines[0]}

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import sys
 from datetime import UTC, datetime
 
 from ansible.module_utils.basic import AnsibleModule
@@ -13,10 +11,9 @@ from ansible.module_utils.basic import AnsibleModule
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
     from tonle.tasks.facts import collect_facts
 
-    from tonle.inventory import InventoryError, load_from_nornir_config
-    from tonle.lab import LabError
-    from tonle.plan import PlanError, Selection
-    from tonle.playbook import PlaybookError, module_paths
+    from tonle.inventory import load_from_nornir_config
+    from tonle.plan import Selection
+    from tonle.playbook import api_errors, module_paths
 
     IMPORT_ERROR = None
 except ImportError as _exc:
@@ -58,15 +55,10 @@ def main() -> None:
         module.fail_json(msg=f"cannot import tonle ({IMPORT_ERROR}): run with the project's venv "
                               "python (ansible_python_interpreter)")
     p = module.params
-    try:
+    with api_errors(module):
         config, state, lab = module_paths(p["config"], p["state_dir"], p["target"])
         hosts = Selection(hosts=tuple(p["hosts"])).apply(load_from_nornir_config(config))
-        with contextlib.redirect_stdout(sys.stderr):
-            report = collect_facts(config, state, lab=lab, hosts=hosts, save_configs=True)
-    except InventoryError as exc:
-        module.fail_json(msg="; ".join(exc.problems))
-    except (PlanError, LabError, PlaybookError) as exc:
-        module.fail_json(msg=str(exc))
+        report = collect_facts(config, state, lab=lab, hosts=hosts, save_configs=True)
     stamp = state / "backups" / ("lab" if lab else "production") / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     files = {}
     for d in report.devices:

@@ -3,16 +3,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-
 from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
-    from tonle.disconnect import DisconnectError, disconnect, lab_peer_probe, parse_scope
-    from tonle.inventory import InventoryError
-    from tonle.lab import LabError
-    from tonle.playbook import PlaybookError, disconnect_outcome, module_paths, parse_duration
+    from tonle.disconnect import disconnect, lab_peer_probe, parse_scope
+    from tonle.playbook import api_errors, disconnect_outcome, module_paths, parse_duration
 
     IMPORT_ERROR = None
 except ImportError as _exc:
@@ -83,18 +78,13 @@ def main() -> None:
     p = module.params
     dry = p["dry_run"] or module.check_mode
     steps: list[str] = []
-    try:
+    with api_errors(module):
         config, state, lab = module_paths(p["config"], p["state_dir"], p["target"])
-        with contextlib.redirect_stdout(sys.stderr):
-            out = disconnect(config, state, parse_scope(p["scope_kind"], p["scope_value"]), reason=p["reason"],
-                             ticket=p["ticket"], ttl_seconds=parse_duration(p["ttl"]), graceful=p["graceful"],
-                             graceful_wait=p["graceful_wait"], dry_run=dry, lab=lab,
-                             peer_probe=lab_peer_probe(config, state) if lab and not dry else None,
-                             progress=steps.append)
-    except InventoryError as exc:
-        module.fail_json(msg="; ".join(exc.problems))
-    except (DisconnectError, LabError, PlaybookError) as exc:
-        module.fail_json(msg=str(exc))
+        out = disconnect(config, state, parse_scope(p["scope_kind"], p["scope_value"]), reason=p["reason"],
+                         ticket=p["ticket"], ttl_seconds=parse_duration(p["ttl"]), graceful=p["graceful"],
+                         graceful_wait=p["graceful_wait"], dry_run=dry, lab=lab,
+                         peer_probe=lab_peer_probe(config, state) if lab and not dry else None,
+                         progress=steps.append)
     ok, line = disconnect_outcome(out)
     result = {"id": out.record.id if out.record else None, "status": out.status, "lines": list(out.detail),
               "steps": steps, "msg": line}

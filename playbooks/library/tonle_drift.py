@@ -3,17 +3,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-
 from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
     from tonle import drift, drift_report
-    from tonle.inventory import InventoryError
-    from tonle.lab import LabError
-    from tonle.plan import PlanError, Selection
-    from tonle.playbook import PlaybookError, module_paths
+    from tonle.plan import Selection
+    from tonle.playbook import api_errors, module_paths
 
     IMPORT_ERROR = None
 except ImportError as _exc:
@@ -63,15 +58,10 @@ def main() -> None:
         module.fail_json(msg=f"cannot import tonle ({IMPORT_ERROR}): run with the project's venv "
                               "python (ansible_python_interpreter)")
     p = module.params
-    try:
+    with api_errors(module):
         config, state, lab = module_paths(p["config"], p["state_dir"], p["target"])
-        with contextlib.redirect_stdout(sys.stderr):
-            report = drift.run_drift(config, state, Selection(hosts=tuple(p["hosts"])), lab=lab,
-                                     workers=p["workers"])
-    except InventoryError as exc:
-        module.fail_json(msg="; ".join(exc.problems))
-    except (PlanError, LabError, PlaybookError) as exc:
-        module.fail_json(msg=str(exc))
+        report = drift.run_drift(config, state, Selection(hosts=tuple(p["hosts"])), lab=lab,
+                                 workers=p["workers"])
     result = {"report_id": report.id, "exit_code": report.exit_code, "drifting": report.drifting,
               "devices": {d.host: d.status for d in report.devices},
               "lines": drift_report.summary_lines(report)}

@@ -3,16 +3,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-
 from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
-    from tonle.inventory import InventoryError
-    from tonle.lab import LabError
-    from tonle.plan import PlanError, Selection, make_plan
-    from tonle.playbook import PlaybookError, module_paths
+    from tonle.plan import Selection, make_plan
+    from tonle.playbook import api_errors, module_paths
 
     IMPORT_ERROR = None
 except ImportError as _exc:
@@ -59,16 +54,10 @@ def main() -> None:
         module.fail_json(msg=f"cannot import tonle ({IMPORT_ERROR}): run with the project's venv "
                               "python (ansible_python_interpreter)")
     p = module.params
-    try:
+    with api_errors(module):
         config, state, lab = module_paths(p["config"], p["state_dir"], p["target"])
-        # Modules answer in JSON on stdout: anything the API prints goes to stderr.
-        with contextlib.redirect_stdout(sys.stderr):
-            plan = make_plan(config, state, Selection(tuple(p["sites"]), tuple(p["roles"]), tuple(p["hosts"])),
-                             lab=lab)
-    except InventoryError as exc:
-        module.fail_json(msg="; ".join(exc.problems))
-    except (PlanError, LabError, PlaybookError) as exc:
-        module.fail_json(msg=str(exc))
+        plan = make_plan(config, state, Selection(tuple(p["sites"]), tuple(p["roles"]), tuple(p["hosts"])),
+                         lab=lab)
     changed = [d.host for d in plan.changed]
     module.exit_json(changed=False, plan_id=plan.id, changed_devices=changed, lines=plan.text().splitlines(),
                      msg=f"plan {plan.id}: {len(changed)} of {len(plan.devices)} device(s) change"

@@ -3,16 +3,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-
 from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
-    from tonle.disconnect import DisconnectError, get, lab_peer_probe, restore
-    from tonle.inventory import InventoryError
-    from tonle.lab import LabError
-    from tonle.playbook import PlaybookError, disconnect_outcome, module_paths
+    from tonle.disconnect import get, lab_peer_probe, restore
+    from tonle.playbook import api_errors, disconnect_outcome, module_paths
 
     IMPORT_ERROR = None
 except ImportError as _exc:
@@ -51,16 +46,11 @@ def main() -> None:
                               "python (ansible_python_interpreter)")
     p = module.params
     steps: list[str] = []
-    try:
+    with api_errors(module):
         config, state, _ = module_paths(p["config"], p["state_dir"], None)
         lab = get(state, p["id"]).target == "lab"  # the record knows where it was made, as for the CLI
-        with contextlib.redirect_stdout(sys.stderr):
-            out = restore(config, state, p["id"], peer_probe=lab_peer_probe(config, state) if lab else None,
-                          progress=steps.append)
-    except InventoryError as exc:
-        module.fail_json(msg="; ".join(exc.problems))
-    except (DisconnectError, LabError, PlaybookError) as exc:
-        module.fail_json(msg=str(exc))
+        out = restore(config, state, p["id"], peer_probe=lab_peer_probe(config, state) if lab else None,
+                      progress=steps.append)
     ok, line = disconnect_outcome(out)
     result = {"id": p["id"], "status": out.status, "lines": list(out.detail), "steps": steps, "msg": line}
     if not ok:

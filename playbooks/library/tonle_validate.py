@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import time
 from typing import Any
 
@@ -15,11 +13,9 @@ try:  # the project's API: only with the project's interpreter (ansible_python_i
 
     from tonle.disconnect import active_overrides
     from tonle.intent import device_intent, load_intent
-    from tonle.inventory import InventoryError
-    from tonle.lab import LabError
     from tonle.nornir_init import init_nornir
-    from tonle.plan import PlanError, Selection
-    from tonle.playbook import PlaybookError, module_paths
+    from tonle.plan import Selection
+    from tonle.playbook import api_errors, module_paths
     from tonle.validate import check
 
     IMPORT_ERROR = None
@@ -80,25 +76,20 @@ def main() -> None:
         module.fail_json(msg=f"cannot import tonle ({IMPORT_ERROR}): run with the project's venv "
                               "python (ansible_python_interpreter)")
     p = module.params
-    try:
+    with api_errors(module):
         config, state, lab = module_paths(p["config"], p["state_dir"], p["target"])
-        with contextlib.redirect_stdout(sys.stderr):
-            nr, inv = init_nornir(config, state, lab=lab)
-            hosts = Selection(hosts=tuple(p["hosts"])).apply(inv)
-            intent, overrides = load_intent(inv), active_overrides(state)
-            deadline = time.monotonic() + p["wait"]
-            try:
-                while True:
-                    found = check_once(nr, intent, hosts, overrides)
-                    if not any(found.values()) or time.monotonic() >= deadline:
-                        break
-                    time.sleep(1)
-            finally:
-                nr.close_connections()
-    except InventoryError as exc:
-        module.fail_json(msg="; ".join(exc.problems))
-    except (PlanError, LabError, PlaybookError) as exc:
-        module.fail_json(msg=str(exc))
+        nr, inv = init_nornir(config, state, lab=lab)
+        hosts = Selection(hosts=tuple(p["hosts"])).apply(inv)
+        intent, overrides = load_intent(inv), active_overrides(state)
+        deadline = time.monotonic() + p["wait"]
+        try:
+            while True:
+                found = check_once(nr, intent, hosts, overrides)
+                if not any(found.values()) or time.monotonic() >= deadline:
+                    break
+                time.sleep(1)
+        finally:
+            nr.close_connections()
     bad = {h: p for h, p in found.items() if p}
     lines = [f"{h}: {'; '.join(ps) if ps else 'healthy'}" for h, ps in found.items()]
     if bad:
