@@ -290,6 +290,24 @@ def addition_blocks(tool: FRRConfigTool, changes: list[Change]) -> list[list[str
     return blocks
 
 
+def as_shown(change: Change) -> tuple[bool, tuple[str, ...], str]:
+    """What a change does to the device's config, in the device's own words.
+
+    frr-reload.py removes some single-line contexts (``ip route …``) by *adding* ``no ip route …``;
+    a reader wants "this line is on the device and should not be", never the internal ``no`` form.
+
+    Returns:
+        ``(removed, enclosing contexts, line)``.
+    """
+    if change.line is None:
+        header, text = change.ctx_keys[:-1], change.ctx_keys[-1]
+    else:
+        header, text = change.ctx_keys, change.line.strip()
+    if not change.delete and text.startswith("no "):
+        return True, header, text[3:].strip()
+    return change.delete, header, text
+
+
 def format_diff(additions: list[Change], deletions: list[Change]) -> str:
     """Render changes as a unified-diff-like text grouped by context.
 
@@ -309,17 +327,13 @@ def format_diff(additions: list[Change], deletions: list[Change]) -> str:
     filled = {c.ctx_keys for c in additions if c.line is not None}
     created: set[tuple[str, ...]] = set()
     for change in [*deletions, *additions]:
-        marker = "-" if change.delete else "+"
         if change.line is None and not change.delete and change.ctx_keys in filled:
             created.add(change.ctx_keys)
             depth = len(change.ctx_keys) - 1
             groups.setdefault(change.ctx_keys, []).append(f"+{' ' * depth}{change.ctx_keys[-1]}")
             continue
-        if change.line is None:
-            header, text = change.ctx_keys[:-1], change.ctx_keys[-1]
-        else:
-            header, text = change.ctx_keys, change.line.strip()
-        groups.setdefault(header, []).append(f"{marker}{' ' * len(header)}{text}")
+        removed, header, text = as_shown(change)
+        groups.setdefault(header, []).append(f"{'-' if removed else '+'}{' ' * len(header)}{text}")
     out: list[str] = []
     for header, body in groups.items():
         context = header[:-1] if header in created else header

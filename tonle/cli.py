@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from tonle.disconnect import DisconnectError
-from tonle.inventory import Inventory, InventoryError, load_from_nornir_config
-from tonle.lab import Lab, LabError, LabStatus
-from tonle.plan import PlanError
+from tonle.errors import EXIT_FAILED, EXIT_OK, Problems, TonleError
+from tonle.inventory import Inventory, load_from_nornir_config
+from tonle.lab import Lab, LabStatus
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a filter whose reader went away
 
 
 def _default_config() -> Path:
@@ -241,11 +241,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         return EXIT_OK
     lab = args.target == "lab"
     sel = Selection(tuple(args.site or ()), tuple(args.role or ()), tuple(args.host or ()))
-    try:
-        report = drift.run_drift(args.config, args.state_dir, sel, lab=lab, workers=args.workers)
-    except LabError as exc:  # 1 means drift here: an audit that could not run is an error
-        _err(str(exc))
-        return EXIT_BAD_INPUT
+    report = drift.run_drift(args.config, args.state_dir, sel, lab=lab, workers=args.workers)
     print(drift_report.to_json(report) if args.json else "\n".join(drift_report.summary_lines(report)))
     for path, text in ((args.junit, drift_report.junit_xml), (args.html, report_html.render_html)):
         if path:
@@ -334,7 +330,7 @@ def cmd_disconnects(args: argparse.Namespace) -> int:
 
 def cmd_playbook(args: argparse.Namespace) -> int:
     """Ansible playbooks through ansible-runner. Exit 0 ok, 1 the run failed (reason printed), 2 bad input."""
-    from tonle.playbook import PlaybookError, list_playbooks, parse_extra_vars, run_playbook  # noqa: PLC0415
+    from tonle.playbook import list_playbooks, parse_extra_vars, run_playbook  # noqa: PLC0415
 
     if args.sub == "list":
         for name, about in list_playbooks().items():
@@ -347,13 +343,9 @@ def cmd_playbook(args: argparse.Namespace) -> int:
         answer = input(f"Apply plan {plan_id}? Type yes to approve: ").strip()
         return answer == "yes", "approved at the terminal" if answer == "yes" else f"plan {plan_id} not approved"
 
-    try:
-        result = run_playbook(args.name, args.config, args.state_dir, limit=args.limit,
-                              extravars=parse_extra_vars(args.extra_vars or []), target=args.target,
-                              progress=lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True), approver=ask)
-    except PlaybookError as exc:
-        _err(str(exc))
-        return EXIT_BAD_INPUT
+    result = run_playbook(args.name, args.config, args.state_dir, limit=args.limit,
+                          extravars=parse_extra_vars(args.extra_vars or []), target=args.target,
+                          progress=lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True), approver=ask)
     print(f"playbook {result.name}: {result.status} (rc {result.rc}); artifacts {result.artifacts}")
     if not result.ok:
         print(f"FAILED: {result.reason()}")
@@ -480,20 +472,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.config = args.config or _default_config()
     args.state_dir = args.state_dir or _default_state_dir(args.config)
     try:
-        return int(args.func(args))
-    except InventoryError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except LabError as exc:
-        _err(str(exc))
-        return EXIT_FAILED
-    except (PlanError, DisconnectError) as exc:
-        _err(str(exc))
-        return EXIT_BAD_INPUT
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+    except TonleError as exc:
+        prefix = "" if isinstance(exc, Problems) else "tonle: error: "  # problem lines name their file
+        for line in exc.lines():
+            print(f"{prefix}{line}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`tonle plan | head`): stop quietly, as any Unix filter does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE_CLOSED
+    return code
 
 
 if __name__ == "__main__":

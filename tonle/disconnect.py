@@ -14,6 +14,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from typing import Any
 from nornir.core import Nornir
 
 from tonle.audit import AuditLog, operator_identity
+from tonle.errors import BadInput, Refused
 from tonle.intent import (
     BlackholeOverride,
     Intent,
@@ -73,8 +75,12 @@ CREATE TABLE IF NOT EXISTS disconnects (
 Progress = Callable[[str], None]
 
 
-class DisconnectError(Exception):
-    """Bad input or a refused action; one line, nothing changed."""
+class DisconnectError(BadInput):
+    """Bad input (scope, reason, ticket, TTL, unknown id); one line, nothing changed."""
+
+
+class DisconnectRefused(Refused):
+    """A valid request that a rule refuses (already dark, two-person rule, expired approval, wrong state)."""
 
 
 @dataclass(frozen=True)
@@ -171,14 +177,16 @@ class Outcome:
         return True, f"{self.status.upper()} {rec.id}: verified{when}{extra}"
 
 
+_DURATION = re.compile(r"([0-9]{1,7})([smh]?)")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "": 60}  # a bare number is minutes
+
+
 def duration_seconds(text: str) -> int:
-    """90s, 30m, 2h or a bare number of minutes -> seconds."""
-    t = text.strip()
-    units = {"s": 1, "m": 60, "h": 3600}
-    try:
-        return int(float(t[:-1]) * units[t[-1]]) if t[-1:] in units else int(float(t) * 60)
-    except ValueError:
-        raise DisconnectError(f"{t!r} is not a duration (e.g. 90s, 30m, 2h)") from None
+    """90s, 30m, 2h or a bare number of minutes -> seconds (whole numbers only: no inf, nan, 1e9)."""
+    m = _DURATION.fullmatch(text.strip())
+    if m is None:
+        raise DisconnectError(f"{text.strip()[:20]!r} is not a duration (a whole number with s, m or h: 90s, 30m, 2h)")
+    return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
 
 
 # ---- storage ---------------------------------------------------------------------------------------
@@ -234,9 +242,16 @@ def get(state_dir: Path, disconnect_id: str) -> DisconnectRecord:
     raise DisconnectError(f"no disconnect {disconnect_id!r} (see `tonle disconnects`)")
 
 
-def active_overrides(state_dir: Path) -> list[Override]:
-    """Overrides of every active disconnect: merged into rendered configs by plan, apply and drift."""
-    return [override_from_dict(o) for r in records(state_dir, "active") for o in r.overrides]
+def active_overrides(state_dir: Path, *, still_at: datetime | None = None) -> list[Override]:
+    """Overrides of every active disconnect: merged into rendered configs by plan, apply and drift.
+
+    Args:
+        still_at: only those still in force at this time (a due one is about to be restored).
+    """
+    recs = records(state_dir, "active")
+    if still_at is not None:
+        recs = [r for r in recs if not (r.expires_at and datetime.fromisoformat(r.expires_at) <= still_at)]
+    return [override_from_dict(o) for r in recs for o in r.overrides]
 
 
 # ---- scope and guard -----------------------------------------------------------------------------------
@@ -512,12 +527,15 @@ def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, reason: str
     ttl = guard.default_ttl_minutes * 60 if ttl_seconds is None else ttl_seconds
     if not 1 <= ttl <= guard.max_ttl_minutes * 60:
         raise DisconnectError(f"--ttl {ttl}s: between 1 second and {guard.max_ttl_minutes} minutes")
-    _expire_due(config_file, state_dir, lab=lab, progress=say)
+    if dry_run:  # changes nothing anywhere: due disconnects count as restored, none is pushed
+        active = active_overrides(state_dir, still_at=datetime.now(UTC))
+    else:
+        _expire_due(config_file, state_dir, lab=lab, progress=say)
+        active = active_overrides(state_dir)
     res = resolve(intent, scope)
-    active = active_overrides(state_dir)
     already = dark_sessions(intent, active)
     if res.sessions and all(_key(s) in already for s in res.sessions):
-        raise DisconnectError(f"{scope}: already disconnected (see `tonle disconnects`)")
+        raise DisconnectRefused(f"{scope}: already disconnected (see `tonle disconnects`)")
     blast = blast_radius(intent, res, active)
     if dry_run:
         return Outcome(None, "dry-run", blast, detail=blast.lines())
@@ -608,16 +626,16 @@ def _approve(config_file: Path, state_dir: Path, disconnect_id: str, *, peer_pro
     audit = AuditLog(db)
     me = operator_identity()
     if rec.status != "pending-approval":
-        raise DisconnectError(f"{rec.id} is {rec.status}, not waiting for approval")
+        raise DisconnectRefused(f"{rec.id} is {rec.status}, not waiting for approval")
     if me == rec.operator:
         audit.append("approval-refused", rec.id, {"approver": me, "why": "same operator as the requester"})
-        raise DisconnectError(f"{rec.id}: {me} requested it and cannot approve it; a second operator must "
+        raise DisconnectRefused(f"{rec.id}: {me} requested it and cannot approve it; a second operator must "
                               "(TONLE_OPERATOR identifies who acts)")
     if rec.approval_expires_at and datetime.fromisoformat(rec.approval_expires_at) <= datetime.now(UTC):
         rec.status = "expired"
         _save(db, rec)
         audit.append("approval-refused", rec.id, {"approver": me, "why": "the approval request expired"})
-        raise DisconnectError(f"{rec.id}: the approval request expired at {rec.approval_expires_at}; "
+        raise DisconnectRefused(f"{rec.id}: the approval request expired at {rec.approval_expires_at}; "
                               "request the disconnect again")
     rec.approver = me
     audit.append("approve", rec.id, {"approver": me, "requester": rec.operator})
@@ -643,7 +661,7 @@ def _restore(config_file: Path, state_dir: Path, disconnect_id: str, *, expired:
     t0 = time.monotonic()
     rec = get(state_dir, disconnect_id)
     if rec.status != "active":
-        raise DisconnectError(f"{rec.id} is {rec.status}, not active")
+        raise DisconnectRefused(f"{rec.id} is {rec.status}, not active")
     db = _db(state_dir)
     audit = AuditLog(db)
     p = _open(config_file, state_dir, rec.target == "lab")

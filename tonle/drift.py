@@ -37,7 +37,7 @@ from nornir.core.task import Result, Task
 from nornir.plugins.runners import ThreadedRunner
 
 from napalm_frr import tc
-from napalm_frr.diff import Change, FRRConfigTool
+from napalm_frr.diff import Change, FRRConfigTool, as_shown
 from tonle.audit import AuditLog, now_iso, operator_identity
 from tonle.intent import DeviceIntent, Override, device_intent, load_intent, override_from_dict, override_to_dict
 from tonle.nornir_init import init_nornir
@@ -254,18 +254,9 @@ def compare_frr(intended: str, running: str, tool: FRRConfigTool) -> tuple[list[
     # no change for frr-reload either; skip its two local vtysh runs.
     same = frr_lines(want_cfg) == frr_lines(have_cfg)
     additions, deletions = ([], []) if same else tool.replace_changes(want_cfg, have_cfg)
-    diffs: list[LineDiff] = []
-    script: list[str] = []
-    for ch in deletions:
-        cmds = tool.lines(ch)
-        diffs.append(_frr_line(ch, EXTRA, cmds))
-        script += _indented(cmds)
-    for ch in additions:
-        cmds = tool.lines(ch)
-        diffs.append(_frr_line(ch, MISSING, cmds))
-        script += _indented(cmds)
+    diffs = [_frr_line(ch, tool.lines(ch)) for ch in [*deletions, *additions]]
     qos_diffs, qos_script = _compare_tc(tc.by_interface(want_tc), tc.by_interface(have_tc))
-    return diffs + qos_diffs, script + qos_script
+    return diffs + qos_diffs, grouped_script([list(d.remediation) for d in diffs]) + qos_script
 
 
 _FRR_SKIP = {"!", "end", "Building configuration...", "Current configuration:"}
@@ -290,17 +281,29 @@ def frr_lines(text: str) -> Counter[tuple[tuple[str, ...], str]]:
     return out
 
 
-def _frr_line(ch: Change, kind: str, cmds: list[str]) -> LineDiff:
-    if ch.line is None:  # a whole top-level-or-nested context (e.g. one prefix-list line)
-        section, line = ch.ctx_keys[:-1], ch.ctx_keys[-1]
-    else:
-        section, line = ch.ctx_keys, ch.line.strip()
-    return LineDiff(classify(section, line), tuple(section), line, kind, tuple(cmds))
+def _frr_line(ch: Change, cmds: list[str]) -> LineDiff:
+    # The line as it is (or should be) on the device, never frr-reload's internal "no …" addition.
+    removed, section, line = as_shown(ch)
+    return LineDiff(classify(section, line), tuple(section), line, EXTRA if removed else MISSING, tuple(cmds))
 
 
-def _indented(cmds: list[str]) -> list[str]:
-    """Context-entering commands then the command, indented one space per level (vtysh style)."""
-    return [f"{' ' * i}{c}" for i, c in enumerate(cmds)]
+def grouped_script(commands: list[list[str]]) -> list[str]:
+    """Fix commands (each: context-entering commands, then the command) as one vtysh-style script.
+
+    Consecutive commands in the same context share one context line; nested levels are indented one
+    space per level.
+    """
+    script: list[str] = []
+    open_ctx: list[str] = []
+    for cmds in commands:
+        ctx, last = cmds[:-1], cmds[-1]
+        keep = 0
+        while keep < min(len(ctx), len(open_ctx)) and ctx[keep] == open_ctx[keep]:
+            keep += 1
+        script += [f"{' ' * i}{c}" for i, c in enumerate(ctx) if i >= keep]
+        script.append(f"{' ' * len(ctx)}{last}")
+        open_ctx = ctx
+    return script
 
 
 def _tc_identity(cmd: str) -> str:

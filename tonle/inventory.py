@@ -30,6 +30,7 @@ from pydantic import (
     field_validator,
 )
 
+from tonle.errors import Problems
 from tonle.yamlio import YamlFileError, load_yaml
 
 M = TypeVar("M", bound=BaseModel)
@@ -374,12 +375,8 @@ class Inventory:
         return out
 
 
-class InventoryError(Exception):
+class InventoryError(Problems):
     """The inventory is invalid; `problems` holds one line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def _fmt_loc(loc: Iterable[int | str]) -> str:

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from napalm_frr import tc
+from tonle import hostdeps
+from tonle.errors import Failed, Unavailable
 from tonle.intent import Intent, load_intent
 from tonle.inventory import Inventory, Session
 from tonle.render import RTBH_DISCARD_V4, RTBH_DISCARD_V6, lab_external_config, render_device
@@ -40,8 +42,14 @@ TC = Path("/usr/sbin/tc")
 Progress = Callable[[str], None]
 
 
-class LabError(Exception):
+class LabError(Failed):
     """The lab cannot be built, queried or removed; the message is one line."""
+
+
+class LabUnavailable(LabError, Unavailable):
+    """The lab is not up, or this machine cannot run it (not root, a program missing)."""
+
+    exit_code = Unavailable.exit_code
 
 
 @dataclass
@@ -92,7 +100,7 @@ def _run(cmd: list[str], *, input_text: str | None = None, check: bool = True, t
     try:
         proc = subprocess.run(cmd, input=input_text, capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
-        raise LabError(f"command not found: {cmd[0]}") from None
+        raise LabUnavailable(f"command not found: {cmd[0]}") from None
     except subprocess.TimeoutExpired:
         raise LabError(f"timed out after {timeout:.0f}s: {' '.join(cmd[:6])}") from None
     if check and proc.returncode != 0:
@@ -104,13 +112,9 @@ def _run(cmd: list[str], *, input_text: str | None = None, check: bool = True, t
 def preflight() -> None:
     """Refuse early, with a clear reason, when the machine cannot run the lab."""
     if os.geteuid() != 0:
-        raise LabError("the lab needs root (network namespaces, veth links, daemons); run as root")
-    missing = [str(p) for p in (*(FRR_BIN / d for d in DAEMONS), SSHD, TC) if not p.exists()]
-    missing += [b for b in ("ip", "vtysh", "ssh-keygen", "useradd", "chpasswd", "setcap", "unshare")
-                if shutil.which(b) is None]
-    if missing:
-        raise LabError(f"missing {', '.join(missing)}: install Debian packages frr, openssh-server, iproute2 "
-                       "libcap2-bin (the README's set-up does)")
+        raise LabUnavailable("the lab needs root (network namespaces, veth links, daemons); run as root")
+    if lacking := hostdeps.missing():
+        raise LabUnavailable(f"{hostdeps.describe(lacking)}; `./dev setup` installs them")
 
 
 class Lab:
@@ -170,7 +174,7 @@ class Lab:
         try:
             return Credentials(**json.loads(path.read_text()))
         except FileNotFoundError:
-            raise LabError(f"lab {self.name} is not up (no credentials); run `tonle lab up`") from None
+            raise LabUnavailable(f"lab {self.name} is not up (no credentials); run `tonle lab up`") from None
 
     # ---- up -----------------------------------------------------------------------------------
     def up(self, timeout: float = 60, progress: Progress | None = None) -> LabStatus:

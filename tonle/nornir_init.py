@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ from nornir.core.inventory import ConnectionOptions
 from tonle.inventory import Inventory, load_from_nornir_config
 from tonle.lab import Lab
 from tonle.yamlio import load_yaml
+
+# Nornir logs each failed task with its traceback; Tonlé reports failures itself, one line per device.
+logging.getLogger("nornir").addHandler(logging.NullHandler())
 
 
 def init_nornir(config_file: Path, state_dir: Path, *, lab: bool) -> tuple[Nornir, Inventory]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from tonle.audit import AuditLog, now_iso, operator_identity
 from tonle.disconnect import active_overrides
+from tonle.errors import BadInput, Failed
 from tonle.intent import Intent, Override, load_intent, override_to_dict
 from tonle.inventory import Inventory
 from tonle.nornir_init import init_nornir
@@ -21,8 +22,12 @@ from tonle.statedb import StateDB
 from tonle.tasks.change import plan_device
 
 
-class PlanError(Exception):
-    """A plan cannot be made or used; the message is one line."""
+class PlanError(BadInput):
+    """A plan cannot be made or used (bad selection, unknown plan); the message is one line."""
+
+
+class PlanFailed(Failed):
+    """A device could not be planned (unreachable, refused the candidate); one line per device."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +146,7 @@ def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
     failed = [f"{h}: {_reason(r[0].exception)}" for h, r in sorted(results.items()) if r.failed]
     nr.close_connections()
     if failed:
-        raise PlanError("cannot plan " + "; ".join(failed))
+        raise PlanFailed("cannot plan " + "; ".join(failed))
     secrets = secret_values(intent)
     devices = []
     for h in hosts:

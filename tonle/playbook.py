@@ -33,9 +33,7 @@ from typing import Any
 
 from tonle.audit import AuditLog, operator_identity
 from tonle.disconnect import DisconnectError, Outcome, duration_seconds
-from tonle.inventory import InventoryError
-from tonle.lab import LabError
-from tonle.plan import PlanError
+from tonle.errors import BadInput, TonleError
 from tonle.statedb import StateDB
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,7 +49,7 @@ Approver = Callable[[str, str], tuple[bool, str]]
 _SENSITIVE = re.compile(r"pass|secret|token|key", re.IGNORECASE)
 
 
-class PlaybookError(Exception):
+class PlaybookError(BadInput):
     """Bad input (unknown playbook, malformed extra var); one line, nothing ran."""
 
 
@@ -321,10 +319,8 @@ def api_errors(module: Any) -> Iterator[None]:
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield
-    except InventoryError as exc:
-        module.fail_json(msg="; ".join(exc.problems))
-    except (PlanError, LabError, PlaybookError, DisconnectError) as exc:
-        module.fail_json(msg=str(exc))
+    except TonleError as exc:
+        module.fail_json(msg="; ".join(exc.lines()))
 
 
 def module_paths(config: str | None, state_dir: str | None, target: str | None) -> tuple[Path, Path, bool]:

@@ -7,8 +7,10 @@ from typing import Any
 
 import yaml
 
+from tonle.errors import BadInput
 
-class YamlFileError(Exception):
+
+class YamlFileError(BadInput):
     """A YAML file is missing, unreadable or malformed; the message is one line naming the file."""
 
 

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections import Counter
 
 import jinja2
@@ -38,7 +37,6 @@ def bps(mbps: float) -> int:
 
 # ---- FRR --------------------------------------------------------------------------------------------
 
-@pytest.mark.skipif(shutil.which("vtysh") is None, reason="needs the local vtysh binary")
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_frr_vtysh_accepts(name: str) -> None:
     FRRConfigTool().validate(render_intent(case(name).intent, "frr"))

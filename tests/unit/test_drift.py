@@ -3,7 +3,6 @@ hand-modified running config, for every platform; classification, remediation an
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ from tonle.intent import SessionOverride, device_intent, load_intent
 from tonle.inventory import load_from_nornir_config
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
-needs_vtysh = pytest.mark.skipif(shutil.which("vtysh") is None, reason="FRR comparison needs the local vtysh")
 
 
 def golden(platform: str, name: str = "poi-iig-1") -> str:
@@ -66,7 +64,6 @@ def test_classify(section: tuple[str, ...], line: str, feature: str) -> None:
 
 # ---- FRR (frr-reload semantics + tc) ---------------------------------------------------------------
 
-@needs_vtysh
 def test_frr_identical_and_reordered_configs_do_not_drift() -> None:
     intended = golden("frr")
     assert compare(intended, intended, "frr") == ([], [])
@@ -77,7 +74,6 @@ def test_frr_identical_and_reordered_configs_do_not_drift() -> None:
     assert compare(intended, reordered, "frr")[0] == []
 
 
-@needs_vtysh
 def test_frr_neighbour_prefix_list_and_qos_rate_changes() -> None:
     intended = golden("frr")
     running = (intended
@@ -107,7 +103,6 @@ def test_frr_neighbour_prefix_list_and_qos_rate_changes() -> None:
     assert f"tc {new_rate} quantum 1514" in script
 
 
-@needs_vtysh
 def test_frr_extra_qos_interface_is_deleted() -> None:
     intended = golden("frr", "pnh-dix-rs1")
     running = intended + "! tc: qdisc replace dev eth9 root handle 1: htb default 10\n"
@@ -226,3 +221,25 @@ def test_frr_lines_keep_contexts_and_ignore_order() -> None:
     assert frr_lines(a) == frr_lines(b)
     moved = b.replace("  neighbor x activate\n exit-address-family\n", " exit-address-family\n neighbor x activate\n")
     assert frr_lines(a) != frr_lines(moved)  # the same line in another context is a difference
+
+
+def test_frr_out_of_band_static_route_is_an_extra_static_line() -> None:
+    # frr-reload.py removes a static route by *adding* "no ip route …"; the report speaks of the device's line.
+    intended = golden("frr")
+    running = intended.replace("ip route 198.18.0.0/22 blackhole\n",
+                               "ip route 198.18.0.0/22 blackhole\nip route 192.0.2.128/25 Null0\n")
+    diffs, script = compare_frr(intended, running, FRRConfigTool())
+    assert [(d.kind, d.feature, d.line) for d in diffs] == [(EXTRA, "static-routes", "ip route 192.0.2.128/25 Null0")]
+    assert script == ["no ip route 192.0.2.128/25 Null0"]
+
+
+def test_frr_remediation_groups_children_under_one_context_line() -> None:
+    intended = golden("frr")
+    running = intended.replace(" match as-path AP-TH-CARRIER-B-IN\n set local-preference 100\n"
+                               " set community 64500:100 additive\n",
+                               " match as-path AP-TH-CARRIER-B-IN\n", 1)
+    assert running != intended
+    diffs, script = compare_frr(intended, running, FRRConfigTool())
+    assert len(diffs) == 2 and {d.section for d in diffs} == {("route-map RM-TH-CARRIER-B-IN-V4 permit 30",)}
+    assert script.count("route-map RM-TH-CARRIER-B-IN-V4 permit 30") == 1
+    assert sorted(script[1:]) == [" set community 64500:100 additive", " set local-preference 100"]

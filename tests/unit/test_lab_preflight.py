@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tonle import hostdeps
 from tonle import lab as labmod
 from tonle.cli import main
 
@@ -15,20 +16,19 @@ def test_not_root_is_refused(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
     monkeypatch.setattr(labmod.os, "geteuid", lambda: 1000)
     with pytest.raises(labmod.LabError, match="needs root"):
         labmod.preflight()
-    assert main(["--config", str(ROOT / "nornir.yaml"), "lab", "up"]) == 1
+    assert main(["--config", str(ROOT / "nornir.yaml"), "lab", "up"]) == 2  # unavailable
     err = capsys.readouterr().err.strip()
     assert err.startswith("tonle: error: the lab needs root") and "\n" not in err
 
 
-def test_missing_frr_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("program", "package"), [("/nonexistent/frr/zebra", "frr"),
+                                                  ("/nonexistent/frr-reload.py", "frr-pythontools"),
+                                                  ("/nonexistent/sshd", "openssh-server")])
+def test_missing_program_is_named_with_its_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                   program: str, package: str) -> None:
+    req = tmp_path / "host-requirements.txt"
+    req.write_text(f"ip iproute2\n{program}   {package}\n")
     monkeypatch.setattr(labmod.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(labmod, "FRR_BIN", Path("/nonexistent/frr"))
-    with pytest.raises(labmod.LabError, match=r"missing /nonexistent/frr/zebra.*install Debian packages frr"):
-        labmod.preflight()
-
-
-def test_missing_sshd_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(labmod.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(labmod, "SSHD", Path("/nonexistent/sshd"))
-    with pytest.raises(labmod.LabError, match=r"missing /nonexistent/sshd.*openssh-server"):
+    monkeypatch.setattr(hostdeps, "REQUIREMENTS", req)
+    with pytest.raises(labmod.LabUnavailable, match=rf"^missing {program} \(Debian package {package}\);"):
         labmod.preflight()
