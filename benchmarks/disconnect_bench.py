@@ -30,9 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import lab_copy, unique_lab_name  # noqa: E402
-from tonle.disconnect import Scope, approve, disconnect, lab_peer_probe, restore  # noqa: E402
-from tonle.inventory import load_from_nornir_config  # noqa: E402
-from tonle.lab import Lab  # noqa: E402
+from tonle.emergency.disconnect import Scope, approve, disconnect, restore  # noqa: E402
+from tonle.lab.builder import Lab  # noqa: E402
+from tonle.lab.probe import lab_peer_probe  # noqa: E402
+from tonle.source.inventory import load_from_nornir_config  # noqa: E402
 
 ONE = "poi-iig-1:198.51.100.5"
 TEN = ",".join([

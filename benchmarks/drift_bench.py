@@ -46,11 +46,11 @@ from typing import Any
 import ansible_runner
 import yaml
 
-from tonle.drift import run_drift
-from tonle.inventory import load_from_nornir_config
-from tonle.lab import Lab
-from tonle.plan import Selection
-from tonle.render import render_device
+from tonle.change.plan import Selection
+from tonle.compile.render import render_device
+from tonle.drift.audit import run_drift
+from tonle.lab.builder import Lab
+from tonle.source.inventory import load_from_nornir_config
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = REPO / "tests" / "fixtures" / "small"
@@ -207,7 +207,7 @@ _INTENT: dict[int, Any] = {}
 
 
 def load_intent_cached(inv: Any) -> Any:
-    from tonle.intent import load_intent  # noqa: PLC0415
+    from tonle.compile.intent import load_intent  # noqa: PLC0415
 
     return _INTENT.setdefault(id(inv), load_intent(inv))
 

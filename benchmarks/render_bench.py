@@ -41,9 +41,9 @@ from nornir import InitNornir
 from nornir.core.task import Result, Task
 from nornir_jinja2.plugins.tasks import template_file
 
-from tonle.intent import DeviceIntent, Intent, device_intent, load_intent
-from tonle.inventory import load_from_nornir_config
-from tonle.render import TEMPLATES_DIR, environment, render_intent
+from tonle.compile.intent import DeviceIntent, Intent, device_intent, load_intent
+from tonle.compile.render import TEMPLATES_DIR, environment, render_intent
+from tonle.source.inventory import load_from_nornir_config
 
 REPO = Path(__file__).resolve().parent.parent
 PLATFORMS = ("frr", "ios", "eos", "junos")

@@ -13,7 +13,7 @@ from typing import Any
 from nornir.core.task import Result, Task
 from tonle.tasks.render import render_config
 
-from tonle.intent import Intent, Override
+from tonle.compile.intent import Intent, Override
 
 
 def sha256(text: str) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 
 from nornir_napalm.plugins.tasks import napalm_get
 
-from tonle.inventory import Inventory
-from tonle.nornir_init import init_nornir
+from tonle.source.inventory import Inventory
+from tonle.targets.nornir import init_nornir
 
 GETTERS = ["facts", "bgp_neighbors", "config"]
 

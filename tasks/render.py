@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from nornir.core.task import Result, Task
 from nornir_jinja2.plugins.tasks import template_file
 
-from tonle.intent import Intent, Override, device_intent
-from tonle.render import environment, template_name
+from tonle.compile.intent import Intent, Override, device_intent
+from tonle.compile.render import environment, template_name
 
 
 def render_config(task: Task, intent: Intent, platform: str | None = None,

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tonle.inventory import Inventory, load_from_nornir_config
-from tonle.lab import Lab
+from tonle.lab.builder import Lab
+from tonle.source.inventory import Inventory, load_from_nornir_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = Path(__file__).resolve().parent / "fixtures" / "small"

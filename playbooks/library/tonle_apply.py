@@ -1,14 +1,14 @@
 #!/usr/bin/python
-"""Ansible module tonle_apply: apply a saved plan (tonle.apply.apply_plan), like `tonle apply`."""
+"""Ansible module tonle_apply: apply a saved plan (tonle.change.apply.apply_plan), like `tonle apply`."""
 
 from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
-    from tonle.apply import ApplyOptions, apply_plan
-    from tonle.plan import load_plan
-    from tonle.playbook import api_errors, module_paths
+    from tonle.change.apply import ApplyOptions, apply_plan
+    from tonle.change.plan import load_plan
+    from tonle.interfaces.playbook import api_errors, module_paths
 
     IMPORT_ERROR = None
 except ImportError as _exc:

@@ -11,9 +11,9 @@ from ansible.module_utils.basic import AnsibleModule
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
     from tonle.tasks.facts import collect_facts
 
-    from tonle.inventory import load_from_nornir_config
-    from tonle.plan import Selection
-    from tonle.playbook import api_errors, module_paths
+    from tonle.change.plan import Selection
+    from tonle.interfaces.playbook import api_errors, module_paths
+    from tonle.source.inventory import load_from_nornir_config
 
     IMPORT_ERROR = None
 except ImportError as _exc:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
-    from tonle.disconnect import disconnect, lab_peer_probe, parse_scope
-    from tonle.playbook import api_errors, disconnect_outcome, module_paths, parse_duration
+    from tonle.emergency.disconnect import disconnect, parse_scope
+    from tonle.interfaces.playbook import api_errors, disconnect_outcome, module_paths, parse_duration
+    from tonle.lab.probe import lab_peer_probe
 
     IMPORT_ERROR = None
 except ImportError as _exc:
@@ -17,7 +18,7 @@ DOCUMENTATION = r"""
 module: tonle_disconnect
 short_description: Emergency disconnect of one scope (guarded, audited, time-limited)
 description:
-  - Calls C(tonle.disconnect.disconnect) exactly as C(tonle disconnect) does. The blast-radius guard
+  - Calls C(tonle.emergency.disconnect.disconnect) exactly as C(tonle disconnect) does. The blast-radius guard
     applies - an action over the limit is refused (the task fails with the CLI's REFUSED line) and
     waits for a second operator (C(tonle approve ID)). The operator is $TONLE_OPERATOR. In check mode
     (or with I(dry_run)) it only shows what would go dark.

@@ -1,14 +1,15 @@
 #!/usr/bin/python
-"""Ansible module tonle_drift: drift audit of running configs and BGP state against the intent (tonle.drift)."""
+"""Ansible module tonle_drift: drift audit of running configs and BGP state against the intent (tonle.drift.audit)."""
 
 from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
-    from tonle import drift, drift_report
-    from tonle.plan import Selection
-    from tonle.playbook import api_errors, module_paths
+    from tonle.change.plan import Selection
+    from tonle.drift import audit as drift
+    from tonle.drift import report as drift_report
+    from tonle.interfaces.playbook import api_errors, module_paths
 
     IMPORT_ERROR = None
 except ImportError as _exc:
@@ -18,7 +19,7 @@ DOCUMENTATION = r"""
 module: tonle_drift
 short_description: Audit devices for configuration and state drift, like C(tonle drift)
 description:
-  - Runs C(tonle.drift.run_drift) on the selected devices (recorded in the drift history and the
+  - Runs C(tonle.drift.audit.run_drift) on the selected devices (recorded in the drift history and the
     audit log). Fails when a device is unreachable or could not be audited (an audit with a hole in
     it is never clean), and when drift is found unless I(fail_on_drift=false).
 options:

@@ -1,13 +1,13 @@
 #!/usr/bin/python
-"""Ansible module tonle_plan: render, diff and save a change plan (tonle.plan.make_plan), like `tonle plan`."""
+"""Ansible module tonle_plan: render, diff and save a change plan (tonle.change.plan.make_plan), like `tonle plan`."""
 
 from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
-    from tonle.plan import Selection, make_plan
-    from tonle.playbook import api_errors, module_paths
+    from tonle.change.plan import Selection, make_plan
+    from tonle.interfaces.playbook import api_errors, module_paths
 
     IMPORT_ERROR = None
 except ImportError as _exc:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
-    from tonle.disconnect import get, lab_peer_probe, restore
-    from tonle.playbook import api_errors, disconnect_outcome, module_paths
+    from tonle.emergency.disconnect import restore
+    from tonle.interfaces.playbook import api_errors, disconnect_outcome, module_paths
+    from tonle.lab.probe import lab_peer_probe
+    from tonle.state.disconnects import get
 
     IMPORT_ERROR = None
 except ImportError as _exc:
@@ -17,7 +19,7 @@ DOCUMENTATION = r"""
 module: tonle_restore
 short_description: Restore an active Tonlé disconnect
 description:
-  - Calls C(tonle.disconnect.restore) exactly as C(tonle restore) does - pushes the devices without the
+  - Calls C(tonle.emergency.disconnect.restore) exactly as C(tonle restore) does - pushes the devices without the
     disconnect, verifies the sessions come back (from the peer's side too in the lab), audits it.
 options:
   id: {description: The disconnect's id (see tonle disconnects)., type: str, required: true}

@@ -11,12 +11,12 @@ from ansible.module_utils.basic import AnsibleModule
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
     from tonle.tasks.validate import bgp_snapshot
 
-    from tonle.disconnect import active_overrides
-    from tonle.intent import device_intent, load_intent
-    from tonle.nornir_init import init_nornir
-    from tonle.plan import Selection
-    from tonle.playbook import api_errors, module_paths
-    from tonle.validate import check
+    from tonle.change.gates import check
+    from tonle.change.plan import Selection
+    from tonle.compile.intent import device_intent, load_intent
+    from tonle.interfaces.playbook import api_errors, module_paths
+    from tonle.state.disconnects import active_overrides
+    from tonle.targets.nornir import init_nornir
 
     IMPORT_ERROR = None
 except ImportError as _exc:

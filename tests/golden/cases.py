@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from tonle.intent import (
+from tonle.compile.intent import (
     BlackholeOverride,
     DeviceIntent,
     Intent,
@@ -34,8 +34,8 @@ from tonle.intent import (
     device_intent,
     load_intent,
 )
-from tonle.inventory import load_from_nornir_config
-from tonle.render import PLATFORMS
+from tonle.compile.render import PLATFORMS
+from tonle.source.inventory import load_from_nornir_config
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent

@@ -17,7 +17,7 @@ import os
 import pytest
 
 from tests.golden.cases import GOLDEN, PARAMS, case
-from tonle.render import render_intent
+from tonle.compile.render import render_intent
 
 UPDATE = os.environ.get("TONLE_UPDATE_GOLDEN") == "1"
 

@@ -23,8 +23,8 @@ import pytest
 from napalm_frr.diff import FRRConfigTool
 from tests.golden.cases import CASE_NAMES, case, cases
 from tests.golden.configparse import Node, junos_set_lines, parse_indented, unquote
-from tonle.intent import DeviceIntent, Neighbor, QosApplied
-from tonle.render import environment, render_intent
+from tonle.compile.intent import DeviceIntent, Neighbor, QosApplied
+from tonle.compile.render import environment, render_intent
 
 
 def kbps(mbps: float) -> int:

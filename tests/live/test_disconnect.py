@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, lab_copy, require_root, unique_lab_name, wait_until
-from tonle.audit import AuditLog
-from tonle.cli import main
-from tonle.disconnect import (
+from tonle.change.plan import Selection, make_plan
+from tonle.emergency.disconnect import (
     DisconnectError,
     Scope,
     active_overrides,
@@ -27,10 +26,11 @@ from tonle.disconnect import (
     records,
     restore,
 )
-from tonle.inventory import load_from_nornir_config
-from tonle.lab import Lab
-from tonle.plan import Selection, make_plan
-from tonle.statedb import StateDB
+from tonle.interfaces.cli import main
+from tonle.lab.builder import Lab
+from tonle.source.inventory import load_from_nornir_config
+from tonle.state.audit import AuditLog
+from tonle.state.db import StateDB
 
 
 class Ref:
@@ -241,7 +241,7 @@ def test_lab_down_ends_active_disconnects_and_their_timer(ref: Ref) -> None:
     assert out.status == "active"
 
     def timers() -> list[str]:
-        return subprocess.run(["pgrep", "-f", f"tonle.expiry .*{ref.state}"], capture_output=True, text=True,
+        return subprocess.run(["pgrep", "-f", f"tonle.emergency.expiry .*{ref.state}"], capture_output=True, text=True,
                               check=False).stdout.split()
 
     assert timers(), "an active disconnect has its expiry timer"

@@ -21,12 +21,12 @@ import pytest
 import yaml
 
 from tests.conftest import SMALL, SMALL_QOS, lab_copy, require_root, unique_lab_name
-from tonle.apply import ApplyOptions, apply_plan
-from tonle.cli import main
-from tonle.drift import EXTRA, MISSING, DriftReport, run_drift
-from tonle.inventory import load_from_nornir_config
-from tonle.lab import Lab
-from tonle.plan import Selection, load_plan
+from tonle.change.apply import ApplyOptions, apply_plan
+from tonle.change.plan import Selection, load_plan
+from tonle.drift.audit import EXTRA, MISSING, DriftReport, run_drift
+from tonle.interfaces.cli import main
+from tonle.lab.builder import Lab
+from tonle.source.inventory import load_from_nornir_config
 
 QOS = SMALL_QOS
 BUSINESS = "class replace dev eth2 parent 1:1 classid 1:20 htb rate {r}kbit ceil {r}kbit prio 1"

@@ -18,9 +18,9 @@ from netmiko import ConnectHandler
 from netmiko.exceptions import NetmikoAuthenticationException
 
 from tests.conftest import SMALL, LabHandle, lab_copy, require_root, unique_lab_name, wait_until
-from tonle.cli import main
-from tonle.inventory import load_from_nornir_config
-from tonle.lab import Lab, LabError
+from tonle.interfaces.cli import main
+from tonle.lab.builder import Lab, LabError
+from tonle.source.inventory import load_from_nornir_config
 
 
 def test_every_session_of_the_inventory_is_established(small_lab: LabHandle) -> None:
@@ -116,7 +116,7 @@ def test_down_after_crashed_up_leaves_nothing(tmp_path: Path) -> None:
     config = lab_copy(SMALL, tmp_path, unique_lab_name("c"))
     lab = Lab(load_from_nornir_config(config), tmp_path / "state")
     env = {**os.environ, "TONLE_STATE_DIR": str(tmp_path / "state")}
-    proc = subprocess.Popen([sys.executable, "-m", "tonle.cli", "--config", str(config), "lab", "up"],
+    proc = subprocess.Popen([sys.executable, "-m", "tonle", "--config", str(config), "lab", "up"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while not (lab.node_dir("r1") / "bgpd.pid").exists() and time.monotonic() < deadline:

@@ -23,7 +23,7 @@ from nornir_napalm.plugins.tasks import napalm_get
 from napalm_frr import FRRDriver
 from tests.conftest import LabHandle, wait_until
 from tests.napalm_frr.model_check import check_getter
-from tonle.nornir_init import init_nornir
+from tonle.targets.nornir import init_nornir
 
 TEST_PL = "ip prefix-list NAPALM-FRR-TEST seq 5 permit 198.51.100.0/24"
 

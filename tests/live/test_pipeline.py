@@ -19,13 +19,13 @@ import pytest
 import yaml
 
 from tests.conftest import SMALL, SMALL_QOS, lab_copy, require_root, unique_lab_name, wait_until, write_window
-from tonle.apply import ApplyOptions, ApplyReport, apply_plan
-from tonle.audit import AuditLog
-from tonle.cli import main
-from tonle.inventory import load_from_nornir_config
-from tonle.lab import Lab, LabError
-from tonle.plan import Plan, Selection, make_plan
-from tonle.statedb import StateDB
+from tonle.change.apply import ApplyOptions, ApplyReport, apply_plan
+from tonle.change.plan import Plan, Selection, make_plan
+from tonle.interfaces.cli import main
+from tonle.lab.builder import Lab, LabError
+from tonle.source.inventory import load_from_nornir_config
+from tonle.state.audit import AuditLog
+from tonle.state.db import StateDB
 
 
 class Pipe:
@@ -189,7 +189,7 @@ def test_ctrl_c_during_apply_rolls_back_and_leaves_nothing_pending(pipe: Pipe) -
     before = pipe.running("r2")
     pipe.edit("peers.yaml", lambda d: pipe.peer(d, "up1").update({"asn": 65539}))  # never comes up
     plan = pipe.plan()
-    proc = subprocess.Popen([sys.executable, "-m", "tonle.cli", "--config", str(pipe.config), "apply", plan.id,
+    proc = subprocess.Popen([sys.executable, "-m", "tonle", "--config", str(pipe.config), "apply", plan.id,
                              "--settle", "60"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     lines = []

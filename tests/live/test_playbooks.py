@@ -19,12 +19,12 @@ import pytest
 import yaml
 
 from tests.conftest import SMALL, lab_copy, require_root, unique_lab_name, write_window
-from tonle.audit import AuditLog
-from tonle.cli import main
-from tonle.disconnect import records
-from tonle.inventory import load_from_nornir_config
-from tonle.lab import Lab
-from tonle.statedb import StateDB
+from tonle.interfaces.cli import main
+from tonle.lab.builder import Lab
+from tonle.source.inventory import load_from_nornir_config
+from tonle.state.audit import AuditLog
+from tonle.state.db import StateDB
+from tonle.state.disconnects import records
 
 FAST_APPLY = ["-e", "settle=20", "-e", "hold=3", "-e", "revert_in=120"]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from tonle.tasks.facts import collect_facts
 
 from tests.conftest import ROOT, lab_copy, require_root, unique_lab_name
-from tonle.inventory import load_from_nornir_config
-from tonle.lab import Lab
+from tonle.lab.builder import Lab
+from tonle.source.inventory import load_from_nornir_config
 
 
 def test_reference_inventory_lab(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SMALL
-from tonle.ansible_inventory import DEVICES_GROUP, group_name, main, to_ansible
-from tonle.inventory import load_from_nornir_config
+from tonle.interfaces.ansible_inventory import DEVICES_GROUP, group_name, main, to_ansible
+from tonle.source.inventory import load_from_nornir_config
 
 SCRIPT = ROOT / "playbooks" / "inventory" / "tonle_inventory.py"
 

@@ -9,7 +9,8 @@ import pytest
 
 from napalm_frr.diff import FRRConfigTool
 from tests.conftest import SMALL
-from tonle.drift import (
+from tonle.compile.intent import SessionOverride, device_intent, load_intent
+from tonle.drift.audit import (
     EXTRA,
     MISSING,
     LineDiff,
@@ -19,8 +20,7 @@ from tonle.drift import (
     frr_lines,
     state_issues,
 )
-from tonle.intent import SessionOverride, device_intent, load_intent
-from tonle.inventory import load_from_nornir_config
+from tonle.source.inventory import load_from_nornir_config
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tonle import drift
-from tonle.cli import main
-from tonle.drift import (
+from tonle.drift import audit as drift
+from tonle.drift.audit import (
     CLEAN,
     DRIFT,
     ERROR,
@@ -23,8 +22,9 @@ from tonle.drift import (
     LineDiff,
     StateIssue,
 )
-from tonle.drift_report import junit_xml, summary_lines, to_json
-from tonle.report_html import render_html
+from tonle.drift.html import render_html
+from tonle.drift.report import junit_xml, summary_lines, to_json
+from tonle.interfaces.cli import main
 
 
 def device(host: str, site: str, status: str = CLEAN, **kw: object) -> DeviceDrift:

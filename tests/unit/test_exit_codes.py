@@ -1,5 +1,5 @@
 """One exit-code table for every command (README): 0 ok; 1 refused, failed, rolled back or drift found;
-2 bad input, or a device / the lab unreachable. Each row is exercised through `tonle.cli.main`, with no lab."""
+2 bad input, or a device / the lab unreachable. Each row is exercised through the CLI, with no lab."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SMALL
-from tonle.cli import main
-from tonle.disconnect import _db, _save, get, records
 from tonle.errors import BadInput, Failed, Refused, TonleError, Unavailable
+from tonle.interfaces.cli import main
+from tonle.state.disconnects import get, open_db, records, save
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_dry_run_changes_nothing_even_when_a_disconnect_is_due(small: tuple[Path
     (rec,) = records(state, "pending-approval")
     # Make it an active disconnect whose TTL has run out: a non-dry run would restore it first (on devices).
     rec.status, rec.expires_at = "active", (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
-    _save(_db(state), rec)
+    save(open_db(state), rec)
     assert run(config, state, "disconnect", "--site-upstreams", "POI", "--reason", "again", "--ticket", "T-2",
                "--dry-run") == 0
     assert get(state, rec.id).status == "active"  # not restored, not touched
@@ -93,7 +93,7 @@ def test_dry_run_changes_nothing_even_when_a_disconnect_is_due(small: tuple[Path
 
 def test_closed_output_pipe_exits_quietly(small: tuple[Path, Path]) -> None:
     config, state = small
-    proc = subprocess.Popen([sys.executable, "-m", "tonle.cli", "--config", str(config), "--state-dir", str(state),
+    proc = subprocess.Popen([sys.executable, "-m", "tonle", "--config", str(config), "--state-dir", str(state),
                              "inventory", "check"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # the reader goes away before the first line, like `| head -0`

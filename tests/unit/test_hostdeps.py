@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tonle import hostdeps
-from tonle.lab import DAEMONS, FRR_BIN
+from tonle.lab.builder import DAEMONS, FRR_BIN
+from tonle.targets import hostdeps
 
 REPO = Path(__file__).resolve().parents[2]
 CALLS = {"run", "Popen", "check_output", "check_call", "_run", "which"}
@@ -56,7 +56,7 @@ def called_programs() -> dict[str, set[str]]:
 def test_every_program_the_code_runs_is_listed() -> None:
     listed = {r.program for r in hostdeps.requirements()}
     unlisted = {p: sorted(files) for p, files in called_programs().items() if p not in listed}
-    assert not unlisted, f"add these to tonle/host-requirements.txt with their Debian package: {unlisted}"
+    assert not unlisted, f"add these to tonle/targets/host-requirements.txt with their Debian package: {unlisted}"
 
 
 def test_every_listed_program_is_used() -> None:

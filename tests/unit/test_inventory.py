@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tonle.cli import main
-from tonle.inventory import Inventory, InventoryError, load_from_nornir_config
+from tonle.interfaces.cli import main
+from tonle.source.inventory import Inventory, InventoryError, load_from_nornir_config
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "Hunter2-sup3r-s3cret"

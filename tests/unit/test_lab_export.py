@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tonle.cli import main
-from tonle.inventory import load_from_nornir_config
+from tonle.interfaces.cli import main
+from tonle.source.inventory import load_from_nornir_config
 
 
 def test_export_matches_the_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

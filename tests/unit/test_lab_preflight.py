@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tonle import hostdeps
-from tonle import lab as labmod
-from tonle.cli import main
+from tonle.interfaces.cli import main
+from tonle.lab import builder as labmod
+from tonle.targets import hostdeps
 
 
 def test_not_root_is_refused(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tonle.inventory import Device, Inventory, InventoryError, load_from_nornir_config
+from tonle.source.inventory import Device, Inventory, InventoryError, load_from_nornir_config
 
 DEVICES_GROUP = "tonle_devices"
 
@@ -69,9 +69,9 @@ def to_ansible(inv: Inventory, python: str | None = None) -> dict[str, Any]:
 
 
 def default_config() -> Path:
-    """nornir.yaml from $TONLE_CONFIG, else the repository's own (beside `playbooks/`)."""
+    """nornir.yaml from $TONLE_CONFIG (set by `tonle playbook run`), else the working directory's."""
     env = os.environ.get("TONLE_CONFIG")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "nornir.yaml"
+    return Path(env) if env else Path("nornir.yaml")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from tonle.drift import CLEAN, DRIFT, ERROR, EXTRA, FEATURES, UNREACHABLE, DeviceDrift, DriftReport
+from tonle.drift.audit import CLEAN, DRIFT, ERROR, EXTRA, FEATURES, UNREACHABLE, DeviceDrift, DriftReport
 
 _SHORT = {"bgp-neighbors": "bgp-nbr", "static-routes": "static", "interfaces": "intf", "policies": "policy"}
 
@@ -107,7 +107,7 @@ def junit_xml(report: DriftReport) -> str:
 
 
 def history_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """Past drift runs, newest first (from tonle.drift.history)."""
+    """Past drift runs, newest first (from tonle.drift.audit.history)."""
     out = [f"{'run':<32} {'target':<10} {'devices':>7} {'drift':>6} {'unreach':>7} {'exit':>4} {'secs':>7}"]
     for r in rows:
         out.append(f"{r['id']:<32} {r['target']:<10} {r['devices']:>7} {r['drifting']:>6} {r['unreachable']:>7} "

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tonle.audit import AuditLog, now_iso, operator_identity
-from tonle.disconnect import active_overrides
+from tonle.compile.intent import Intent, Override, load_intent, override_to_dict
 from tonle.errors import BadInput, Failed
-from tonle.intent import Intent, Override, load_intent, override_to_dict
-from tonle.inventory import Inventory
-from tonle.nornir_init import init_nornir
-from tonle.statedb import StateDB
+from tonle.source.inventory import Inventory
+from tonle.state.audit import AuditLog, now_iso, operator_identity
+from tonle.state.db import StateDB
+from tonle.state.disconnects import active_overrides
+from tonle.targets.nornir import init_nornir
 from tonle.tasks.change import plan_device
 
 

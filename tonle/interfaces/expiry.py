@@ -13,9 +13,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tonle.disconnect import end_with_lab, expire_due, records
-from tonle.inventory import InventoryError, load_from_nornir_config
-from tonle.lab import Lab
+from tonle.emergency.disconnect import end_with_lab, expire_due
+from tonle.lab.builder import Lab
+from tonle.lab.probe import lab_peer_probe
+from tonle.source.inventory import InventoryError, load_from_nornir_config
+from tonle.state.disconnects import records
 
 RETRY = 30.0  # after a failed restore (a device unreachable): try again, the disconnect must end
 
@@ -41,7 +43,8 @@ def run(config_file: Path, state_dir: Path) -> None:
                 time.sleep(min(wait, 5.0))  # re-read often: a newer, shorter disconnect may come first
                 continue
             outcomes = [o for lab in {r.target == "lab" for r in active}
-                        for o in expire_due(config_file, state_dir, lab=lab)]
+                        for o in expire_due(config_file, state_dir, lab=lab,
+                                            peer_probe=lab_peer_probe(config_file, state_dir) if lab else None)]
             if any(o.status == "failed" for o in outcomes):
                 time.sleep(RETRY)
 

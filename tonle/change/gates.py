@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tonle.intent import DeviceIntent
-from tonle.yamlio import load_yaml
+from tonle.compile.intent import DeviceIntent
+from tonle.source.yamlio import load_yaml
 
 Snapshot = dict[str, dict[str, Any]]  # peer ip -> {up, enabled, remote_as, received, accepted}
 

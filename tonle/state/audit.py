@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tonle.statedb import StateDB
+from tonle.state.db import StateDB
 
 GENESIS = "0" * 64
 

@@ -18,16 +18,16 @@ from typing import Any
 
 from nornir.core import Nornir
 
-from tonle.audit import AuditLog, now_iso, operator_identity
-from tonle.intent import DeviceIntent, Intent, device_intent, load_intent, override_from_dict, windows_open
-from tonle.nornir_init import init_nornir
-from tonle.nornir_init import run_on as _run
-from tonle.plan import Plan, PlanError, load_plan
-from tonle.render import render_intent
-from tonle.statedb import StateDB
+from tonle.change.gates import Snapshot, check, snapshot_diff, validation_source
+from tonle.change.plan import Plan, PlanError, load_plan
+from tonle.compile.intent import DeviceIntent, Intent, device_intent, load_intent, override_from_dict, windows_open
+from tonle.compile.render import render_intent
+from tonle.state.audit import AuditLog, now_iso, operator_identity
+from tonle.state.db import StateDB
+from tonle.targets.nornir import init_nornir
+from tonle.targets.nornir import run_on as _run
 from tonle.tasks.change import commit_device, compliance, confirm_device, fingerprint, rollback_device, sha256
 from tonle.tasks.validate import bgp_snapshot, compliance_report
-from tonle.validate import Snapshot, check, snapshot_diff, validation_source
 
 Progress = Callable[[str], None]
 

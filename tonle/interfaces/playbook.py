@@ -31,13 +31,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tonle.audit import AuditLog, operator_identity
-from tonle.disconnect import DisconnectError, Outcome, duration_seconds
+from tonle.emergency.disconnect import DisconnectError, Outcome, duration_seconds
 from tonle.errors import BadInput, TonleError
-from tonle.statedb import StateDB
+from tonle.resources import playbooks_dir
+from tonle.state.audit import AuditLog, operator_identity
+from tonle.state.db import StateDB
 
-REPO = Path(__file__).resolve().parent.parent
-PLAYBOOKS_DIR = REPO / "playbooks"
+PLAYBOOKS_DIR = playbooks_dir()
 INVENTORY_SCRIPT = PLAYBOOKS_DIR / "inventory" / "tonle_inventory.py"
 LIBRARY_DIR = PLAYBOOKS_DIR / "library"
 APPROVAL_FILE = "approval"  # in the run's private data directory; read by change-window.yml
@@ -325,7 +325,7 @@ def api_errors(module: Any) -> Iterator[None]:
 
 def module_paths(config: str | None, state_dir: str | None, target: str | None) -> tuple[Path, Path, bool]:
     """Config file, state dir and lab flag of a module: its parameters, else the run's environment."""
-    cfg = Path(config or os.environ.get("TONLE_CONFIG") or REPO / "nornir.yaml")
+    cfg = Path(config or os.environ.get("TONLE_CONFIG") or "nornir.yaml")
     state = state_dir or os.environ.get("TONLE_STATE_DIR")
     tgt = target or os.environ.get("TONLE_TARGET") or "lab"
     if tgt not in ("lab", "production"):

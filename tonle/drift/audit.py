@@ -38,36 +38,27 @@ from nornir.plugins.runners import ThreadedRunner
 
 from napalm_frr import tc
 from napalm_frr.diff import Change, FRRConfigTool, as_shown
-from tonle.audit import AuditLog, now_iso, operator_identity
-from tonle.intent import DeviceIntent, Override, device_intent, load_intent, override_from_dict, override_to_dict
-from tonle.nornir_init import init_nornir
-from tonle.plan import Plan, Selection, make_plan, redact, secret_values
-from tonle.render import render_intent
-from tonle.statedb import StateDB
+from tonle.change.gates import Snapshot
+from tonle.change.plan import Plan, Selection, make_plan, redact, secret_values
+from tonle.compile.intent import (
+    DeviceIntent,
+    Override,
+    device_intent,
+    load_intent,
+    override_from_dict,
+    override_to_dict,
+)
+from tonle.compile.render import render_intent
+from tonle.state.audit import AuditLog, now_iso, operator_identity
+from tonle.state.db import StateDB
+from tonle.targets.nornir import init_nornir
 from tonle.tasks.drift import fetch_running_state
-from tonle.validate import Snapshot
 
 FEATURES = ("bgp-neighbors", "bgp", "policies", "qos", "interfaces", "static-routes", "other")
 MISSING, EXTRA = "missing", "extra"  # missing: intended, not running; extra: running, not intended
 CLEAN, DRIFT, UNREACHABLE, ERROR = "clean", "drift", "unreachable", "error"
 EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 DEFAULT_WORKERS = 32
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS drift_runs (
-    id TEXT PRIMARY KEY,
-    started_at TEXT NOT NULL,
-    seconds REAL NOT NULL,
-    operator TEXT NOT NULL,
-    target TEXT NOT NULL,
-    devices INTEGER NOT NULL,
-    drifting INTEGER NOT NULL,
-    unreachable INTEGER NOT NULL,
-    errors INTEGER NOT NULL,
-    exit_code INTEGER NOT NULL,
-    data TEXT NOT NULL
-);
-"""
 
 _POLICY_ROOTS = ("route-map", "ip prefix-list", "ipv6 prefix-list", "bgp as-path", "bgp community-list",
                  "bgp large-community-list", "bgp extcommunity-list", "ip as-path", "ip community-list",
@@ -470,7 +461,7 @@ def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
     t0 = time.monotonic()
     started = now_iso()
     if overrides is None:
-        from tonle.disconnect import active_overrides  # noqa: PLC0415 - owned by the disconnect feature
+        from tonle.state.disconnects import active_overrides  # noqa: PLC0415
 
         overrides = active_overrides(state_dir)
     overrides = list(overrides)
@@ -516,7 +507,6 @@ def save_run(state_dir: Path, report: DriftReport) -> None:
     summary = {d.host: {"status": d.status, "features": d.features, "state_errors": len(d.state_errors),
                         "warnings": len(d.warnings), "error": d.error} for d in report.devices}
     with db.connect() as conn:
-        conn.executescript(SCHEMA)
         conn.execute("INSERT INTO drift_runs (id, started_at, seconds, operator, target, devices, drifting, "
                      "unreachable, errors, exit_code, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                      (report.id, report.started_at, report.seconds, report.operator, report.target,
@@ -531,7 +521,6 @@ def history(state_dir: Path, limit: int = 20) -> list[dict[str, Any]]:
     """The latest drift runs, newest first."""
     db = StateDB(state_dir)
     with db.connect() as conn:
-        conn.executescript(SCHEMA)
         rows = conn.execute("SELECT * FROM drift_runs ORDER BY started_at DESC, rowid DESC LIMIT ?",
                             (limit,)).fetchall()
     return [{**dict(r), "data": json.loads(r["data"])} for r in rows]

@@ -12,7 +12,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
+from tonle.errors import Failed
+
+# Ordered migrations: migration N brings a database from schema version N-1 to N (PRAGMA user_version).
+# Append only; never edit one that has shipped. Each table has one owner module that alone reads and
+# writes it: audit -> state.audit; plans, runs, applied_intents -> state.db; disconnects ->
+# state.disconnects; drift_runs -> drift.audit. (IF NOT EXISTS: databases made before versioning.)
+MIGRATIONS: tuple[str, ...] = (
+    """
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
     ts TEXT NOT NULL,
@@ -40,7 +47,58 @@ CREATE TABLE IF NOT EXISTS runs (
     outcome TEXT,
     data TEXT NOT NULL
 );
-"""
+""",
+    """
+CREATE TABLE IF NOT EXISTS disconnects (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    ticket TEXT NOT NULL,
+    scope_kind TEXT NOT NULL,
+    scope_value TEXT NOT NULL,
+    target TEXT NOT NULL,
+    ttl_seconds INTEGER NOT NULL,
+    graceful INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    expires_at TEXT,
+    approval_expires_at TEXT,
+    approver TEXT,
+    restored_at TEXT,
+    overrides TEXT NOT NULL,
+    devices TEXT NOT NULL,
+    blast TEXT NOT NULL
+);
+""",
+    """
+CREATE TABLE IF NOT EXISTS drift_runs (
+    id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    operator TEXT NOT NULL,
+    target TEXT NOT NULL,
+    devices INTEGER NOT NULL,
+    drifting INTEGER NOT NULL,
+    unreachable INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    exit_code INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+""",
+    """
+CREATE TABLE IF NOT EXISTS applied_intents (
+    device TEXT PRIMARY KEY,
+    plan_id TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    intent TEXT NOT NULL
+);
+""",
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(Failed):
+    """The state file was written by a newer Tonlé; refusing to touch it."""
 
 
 class StateDB:
@@ -50,8 +108,17 @@ class StateDB:
         self.dir = state_dir
         self.path = state_dir / "tonle.db"
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._migrate()
+
+    def _migrate(self) -> None:
         with self.connect() as db:
-            db.executescript(SCHEMA)
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNew(f"{self.path}: schema version {version}, this Tonlé knows up to {SCHEMA_VERSION}")
+            for number, sql in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, sql.split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from tonle.drift import CLEAN, DRIFT, ERROR, EXTRA, FEATURES, UNREACHABLE, DeviceDrift, DriftReport
+from tonle.drift.audit import CLEAN, DRIFT, ERROR, EXTRA, FEATURES, UNREACHABLE, DeviceDrift, DriftReport
 
 TILE_W, TILE_H, GAP, PER_ROW, PANEL_PAD, HEADER = 132, 58, 8, 4, 12, 30
 COLORS = {CLEAN: "#2f9e5b", UNREACHABLE: "#6c6f75", ERROR: "#8e44ad"}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import ipaddress
-import json
 import os
 import re
 import secrets
@@ -28,9 +27,7 @@ from typing import Any
 
 from nornir.core import Nornir
 
-from tonle.audit import AuditLog, operator_identity
-from tonle.errors import BadInput, Refused
-from tonle.intent import (
+from tonle.compile.intent import (
     BlackholeOverride,
     Intent,
     InterfaceOverride,
@@ -41,37 +38,25 @@ from tonle.intent import (
     override_from_dict,
     override_to_dict,
 )
-from tonle.inventory import Inventory, Session
-from tonle.nornir_init import init_nornir
-from tonle.nornir_init import run_on as _run
-from tonle.render import render_intent
-from tonle.statedb import StateDB
+from tonle.compile.render import render_intent
+from tonle.errors import BadInput, Refused
+from tonle.source.inventory import Inventory, Session
+from tonle.state.audit import AuditLog, operator_identity
+from tonle.state.db import StateDB
+from tonle.state.disconnects import (
+    DisconnectRecord,
+    active_overrides,
+    get,
+    open_db,
+    records,
+    save,
+)
+from tonle.targets.nornir import init_nornir
+from tonle.targets.nornir import run_on as _run
 from tonle.tasks.change import commit_device, confirm_device, rollback_device
 from tonle.tasks.validate import bgp_snapshot
 
 SCOPES = ("session", "peer-as", "link", "prefix", "site-upstreams")
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS disconnects (
-    id TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    operator TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    ticket TEXT NOT NULL,
-    scope_kind TEXT NOT NULL,
-    scope_value TEXT NOT NULL,
-    target TEXT NOT NULL,
-    ttl_seconds INTEGER NOT NULL,
-    graceful INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    expires_at TEXT,
-    approval_expires_at TEXT,
-    approver TEXT,
-    restored_at TEXT,
-    overrides TEXT NOT NULL,
-    devices TEXT NOT NULL,
-    blast TEXT NOT NULL
-);
-"""
 Progress = Callable[[str], None]
 
 
@@ -129,28 +114,6 @@ class BlastRadius:
 
 
 @dataclass
-class DisconnectRecord:
-    id: str
-    created_at: str
-    operator: str
-    reason: str
-    ticket: str
-    scope_kind: str
-    scope_value: str
-    target: str
-    ttl_seconds: int
-    graceful: bool
-    status: str  # pending-approval | active | restored | expired | failed
-    expires_at: str | None
-    approval_expires_at: str | None
-    approver: str | None
-    restored_at: str | None
-    overrides: list[dict[str, Any]]
-    devices: list[str]
-    blast: dict[str, Any]
-
-
-@dataclass
 class Outcome:
     """What a disconnect, approval or restore did."""
 
@@ -198,60 +161,6 @@ def _serialized(state_dir: Path) -> Iterator[None]:
     with (state_dir / "disconnect.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
-
-
-def _db(state_dir: Path) -> StateDB:
-    db = StateDB(state_dir)
-    with db.connect() as c:
-        c.executescript(SCHEMA)
-    return db
-
-
-def _row(r: Any) -> DisconnectRecord:
-    d = dict(r)
-    for k in ("overrides", "devices", "blast"):
-        d[k] = json.loads(d[k])
-    d["graceful"] = bool(d["graceful"])
-    return DisconnectRecord(**d)
-
-
-def _save(db: StateDB, rec: DisconnectRecord) -> None:
-    d = asdict(rec)
-    for k in ("overrides", "devices", "blast"):
-        d[k] = json.dumps(d[k])
-    d["graceful"] = int(d["graceful"])
-    cols = ", ".join(d)
-    with db.connect() as c:
-        c.execute(f"INSERT OR REPLACE INTO disconnects ({cols}) VALUES ({', '.join('?' * len(d))})",  # noqa: S608
-                  tuple(d.values()))
-
-
-def records(state_dir: Path, status: str | None = None) -> list[DisconnectRecord]:
-    """Disconnect records, newest first (optionally of one status)."""
-    db = _db(state_dir)
-    with db.connect() as c:
-        rows = c.execute("SELECT * FROM disconnects ORDER BY created_at DESC").fetchall()
-    recs = [_row(r) for r in rows]
-    return [r for r in recs if status is None or r.status == status]
-
-
-def get(state_dir: Path, disconnect_id: str) -> DisconnectRecord:
-    for r in records(state_dir):
-        if r.id == disconnect_id:
-            return r
-    raise DisconnectError(f"no disconnect {disconnect_id!r} (see `tonle disconnects`)")
-
-
-def active_overrides(state_dir: Path, *, still_at: datetime | None = None) -> list[Override]:
-    """Overrides of every active disconnect: merged into rendered configs by plan, apply and drift.
-
-    Args:
-        still_at: only those still in force at this time (a due one is about to be restored).
-    """
-    recs = records(state_dir, "active")
-    if still_at is not None:
-        recs = [r for r in recs if not (r.expires_at and datetime.fromisoformat(r.expires_at) <= still_at)]
-    return [override_from_dict(o) for r in recs for o in r.overrides]
 
 
 # ---- scope and guard -----------------------------------------------------------------------------------
@@ -467,41 +376,6 @@ def _verifier(p: _Push, res: Resolution, down: bool, peer_probe: PeerProbe | Non
 PeerProbe = Callable[[Resolution, bool], list[str]]
 
 
-def lab_peer_probe(config_file: Path, state_dir: Path) -> PeerProbe:
-    """In the lab, look from the other side: the peer's session and, for a blackhole, the upstreams' FIB."""
-    from tonle.inventory import load_from_nornir_config  # noqa: PLC0415
-    from tonle.lab import Lab  # noqa: PLC0415
-
-    lab = Lab(load_from_nornir_config(config_file), state_dir)
-    inv = lab.inv
-
-    def probe(res: Resolution, down: bool) -> list[str]:
-        problems = []
-        by_peer: dict[str, set[str]] = {}
-        for s in res.sessions:
-            if s.neighbor in inv.peers:
-                by_peer.setdefault(s.neighbor, set()).add(str(s.local_ip))
-        for peer, ips in by_peer.items():
-            summary = json.loads(lab.vtysh(peer, "show bgp vrf default summary json") or "{}")
-            for ip in ips:
-                fam = summary.get("ipv6Unicast" if ":" in ip else "ipv4Unicast", {})
-                state = fam.get("peers", {}).get(ip, {}).get("state", "Missing")
-                if down and state == "Established":
-                    problems.append(f"{peer} still has its session to {ip} Established")
-                if not down and state != "Established":
-                    problems.append(f"{peer}: session to {ip} is {state}")
-        for prefix in res.blackholes:
-            host = str(ipaddress.ip_network(prefix)[0])
-            for up in (p for p in inv.peers.values() if p.type == "upstream"):
-                out = subprocess.run(lab.in_node(up.name, ["ip", "route", "get", host]), capture_output=True,
-                                     text=True, check=False).stdout
-                discarded = " dev rtbh0 " in out
-                if down != discarded:
-                    problems.append(f"{up.name}: traffic to {host} is {'still forwarded' if down else 'discarded'}")
-        return problems
-    return probe
-
-
 # ---- the verbs ------------------------------------------------------------------------------------------
 
 def disconnect(config_file: Path, state_dir: Path, scope: Scope, **kw: Any) -> Outcome:
@@ -520,7 +394,7 @@ def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, reason: str
         raise DisconnectError("--reason is required (why, in words the NOC review will understand)")
     if not ticket.strip():
         raise DisconnectError("--ticket is required (the incident or change ticket)")
-    from tonle.inventory import load_from_nornir_config  # noqa: PLC0415
+    from tonle.source.inventory import load_from_nornir_config  # noqa: PLC0415
 
     intent = load_intent(load_from_nornir_config(config_file))
     guard = intent.policy.guard
@@ -530,7 +404,7 @@ def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, reason: str
     if dry_run:  # changes nothing anywhere: due disconnects count as restored, none is pushed
         active = active_overrides(state_dir, still_at=datetime.now(UTC))
     else:
-        _expire_due(config_file, state_dir, lab=lab, progress=say)
+        _expire_due(config_file, state_dir, lab=lab, progress=say, peer_probe=peer_probe)
         active = active_overrides(state_dir)
     res = resolve(intent, scope)
     already = dark_sessions(intent, active)
@@ -548,11 +422,11 @@ def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, reason: str
         target="lab" if lab else "production", ttl_seconds=ttl, graceful=graceful, status="pending-approval",
         expires_at=None, approval_expires_at=None, approver=None, restored_at=None,
         overrides=[override_to_dict(o) for o in overrides], devices=res.devices, blast=asdict(blast))
-    db = _db(state_dir)
+    db = open_db(state_dir)
     audit = AuditLog(db)
     if blast.violations:
         rec.approval_expires_at = (now + timedelta(minutes=guard.approval_minutes)).isoformat(timespec="seconds")
-        _save(db, rec)
+        save(db, rec)
         audit.append("disconnect-refused", rec.id, {"scope": str(scope), "reason": reason, "ticket": ticket,
                                                     "violations": blast.violations, "needs": "second operator"})
         return Outcome(rec, "needs approval", blast, detail=blast.lines())
@@ -570,7 +444,7 @@ def _with_message(o: Override, msg: str) -> Override:
 def _activate(config_file: Path, state_dir: Path, rec: DisconnectRecord, res: Resolution, blast: BlastRadius,
               graceful_wait: float, peer_probe: PeerProbe | None, say: Progress, t0: float,
               verify_timeout: float) -> Outcome:
-    db = _db(state_dir)
+    db = open_db(state_dir)
     audit = AuditLog(db)
     p = _open(config_file, state_dir, rec.target == "lab")
     try:
@@ -591,7 +465,7 @@ def _activate(config_file: Path, state_dir: Path, rec: DisconnectRecord, res: Re
         elapsed = time.monotonic() - t0
         rec.status = "active"
         rec.expires_at = (datetime.now(UTC) + timedelta(seconds=rec.ttl_seconds)).isoformat(timespec="seconds")
-        _save(db, rec)
+        save(db, rec)
         audit.append("disconnect", rec.id, {"scope": f"{rec.scope_kind} {rec.scope_value}", "reason": rec.reason,
                                             "ticket": rec.ticket, "approver": rec.approver,
                                             "expires_at": rec.expires_at, "devices": rec.devices,
@@ -606,7 +480,7 @@ def _activate(config_file: Path, state_dir: Path, rec: DisconnectRecord, res: Re
 def _failed(db: StateDB, audit: AuditLog, rec: DisconnectRecord, blast: BlastRadius,
             problems: list[str]) -> Outcome:
     rec.status = "failed"
-    _save(db, rec)
+    save(db, rec)
     audit.append("disconnect-failed", rec.id, {"problems": problems, "rolled_back": True})
     return Outcome(rec, "failed", blast, detail=problems)
 
@@ -622,7 +496,7 @@ def _approve(config_file: Path, state_dir: Path, disconnect_id: str, *, peer_pro
     say = progress or (lambda _m: None)
     t0 = time.monotonic()
     rec = get(state_dir, disconnect_id)
-    db = _db(state_dir)
+    db = open_db(state_dir)
     audit = AuditLog(db)
     me = operator_identity()
     if rec.status != "pending-approval":
@@ -633,13 +507,13 @@ def _approve(config_file: Path, state_dir: Path, disconnect_id: str, *, peer_pro
                               "(TONLE_OPERATOR identifies who acts)")
     if rec.approval_expires_at and datetime.fromisoformat(rec.approval_expires_at) <= datetime.now(UTC):
         rec.status = "expired"
-        _save(db, rec)
+        save(db, rec)
         audit.append("approval-refused", rec.id, {"approver": me, "why": "the approval request expired"})
         raise DisconnectRefused(f"{rec.id}: the approval request expired at {rec.approval_expires_at}; "
                               "request the disconnect again")
     rec.approver = me
     audit.append("approve", rec.id, {"approver": me, "requester": rec.operator})
-    from tonle.inventory import load_from_nornir_config  # noqa: PLC0415
+    from tonle.source.inventory import load_from_nornir_config  # noqa: PLC0415
 
     intent = load_intent(load_from_nornir_config(config_file))
     res = resolve(intent, Scope(rec.scope_kind, rec.scope_value))
@@ -662,7 +536,7 @@ def _restore(config_file: Path, state_dir: Path, disconnect_id: str, *, expired:
     rec = get(state_dir, disconnect_id)
     if rec.status != "active":
         raise DisconnectRefused(f"{rec.id} is {rec.status}, not active")
-    db = _db(state_dir)
+    db = open_db(state_dir)
     audit = AuditLog(db)
     p = _open(config_file, state_dir, rec.target == "lab")
     try:
@@ -677,7 +551,7 @@ def _restore(config_file: Path, state_dir: Path, disconnect_id: str, *, expired:
             return Outcome(rec, "failed", detail=problems)
         rec.status = "expired" if expired else "restored"
         rec.restored_at = datetime.now(UTC).isoformat(timespec="seconds")
-        _save(db, rec)
+        save(db, rec)
         audit.append("expiry" if expired else "restore", rec.id,
                      {"scope": f"{rec.scope_kind} {rec.scope_value}", "ticket": rec.ticket,
                       "seconds_to_verified": round(time.monotonic() - t0, 3)},
@@ -687,30 +561,31 @@ def _restore(config_file: Path, state_dir: Path, disconnect_id: str, *, expired:
         p.nr.close_connections()
 
 
-def expire_due(config_file: Path, state_dir: Path, *, lab: bool, progress: Progress | None = None) -> list[Outcome]:
+def expire_due(config_file: Path, state_dir: Path, *, lab: bool, progress: Progress | None = None,
+               peer_probe: PeerProbe | None = None) -> list[Outcome]:
     """Restore every active disconnect whose TTL has run out."""
     with _serialized(state_dir):
-        return _expire_due(config_file, state_dir, lab=lab, progress=progress)
+        return _expire_due(config_file, state_dir, lab=lab, progress=progress, peer_probe=peer_probe)
 
 
-def _expire_due(config_file: Path, state_dir: Path, *, lab: bool, progress: Progress | None = None) -> list[Outcome]:
+def _expire_due(config_file: Path, state_dir: Path, *, lab: bool, progress: Progress | None = None,
+                peer_probe: PeerProbe | None = None) -> list[Outcome]:
     now = datetime.now(UTC)
     out = []
     for rec in records(state_dir, "active"):
         if rec.expires_at and datetime.fromisoformat(rec.expires_at) <= now and (rec.target == "lab") == lab:
-            probe = lab_peer_probe(config_file, state_dir) if lab else None
-            out.append(_restore(config_file, state_dir, rec.id, expired=True, peer_probe=probe, progress=progress))
+            out.append(_restore(config_file, state_dir, rec.id, expired=True, peer_probe=peer_probe, progress=progress))
     return out
 
 
 def end_with_lab(state_dir: Path, recs: list[DisconnectRecord]) -> None:
     """The lab these disconnects were on is gone: nothing left to restore; close them in the record."""
     with _serialized(state_dir):
-        db = _db(state_dir)
+        db = open_db(state_dir)
         for rec in recs:
             rec.status = "ended"
             rec.restored_at = datetime.now(UTC).isoformat(timespec="seconds")
-            _save(db, rec)
+            save(db, rec)
             AuditLog(db).append("disconnect-ended", rec.id, {"why": "the lab was taken down"},
                                 actor="tonle-expiry")
 
@@ -724,7 +599,7 @@ def _start_expiry_timer(config_file: Path, state_dir: Path) -> None:
             return  # a timer is running; it re-reads the records and sees this one
         fcntl.flock(lock, fcntl.LOCK_UN)
     subprocess.Popen(
-        [sys.executable, "-m", "tonle.expiry", "--config", str(config_file.resolve()),
+        [sys.executable, "-m", "tonle.interfaces.expiry", "--config", str(config_file.resolve()),
          "--state-dir", str(state_dir.resolve())],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True, close_fds=True, env=os.environ.copy())

@@ -12,10 +12,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tonle.disconnect import DisconnectError
+from tonle.emergency.disconnect import DisconnectError
 from tonle.errors import EXIT_FAILED, EXIT_OK, Problems, TonleError
-from tonle.inventory import Inventory, load_from_nornir_config
-from tonle.lab import Lab, LabStatus
+from tonle.lab.builder import Lab, LabStatus
+from tonle.source.inventory import Inventory, load_from_nornir_config
 
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a filter whose reader went away
 
@@ -40,7 +40,7 @@ def _load(args: argparse.Namespace) -> Inventory:
 # ---- inventory ------------------------------------------------------------------------------------
 
 def cmd_inventory_check(args: argparse.Namespace) -> int:
-    from tonle.intent import load_intent  # noqa: PLC0415
+    from tonle.compile.intent import load_intent  # noqa: PLC0415
 
     inv = _load(args)
     intent = load_intent(inv)
@@ -88,7 +88,7 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_export(args: argparse.Namespace) -> int:
-    from tonle.lab_export import export_containerlab  # noqa: PLC0415
+    from tonle.lab.export import export_containerlab  # noqa: PLC0415
 
     inv = _load(args)
     keys = Lab(inv, args.state_dir).md5_keys()  # the running lab's, else the environment's
@@ -124,13 +124,14 @@ def cmd_facts(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job on the embedded lab, end to end; the lab comes down at the end (unless --keep)."""
-    from tonle.audit import AuditLog  # noqa: PLC0415 - nornir/napalm start-up only when needed
-    from tonle.disconnect import Scope, disconnect, lab_peer_probe, restore  # noqa: PLC0415
-    from tonle.drift import run_drift  # noqa: PLC0415
-    from tonle.drift_report import summary_lines  # noqa: PLC0415
-    from tonle.plan import Selection, make_plan  # noqa: PLC0415
-    from tonle.report_html import render_html  # noqa: PLC0415
-    from tonle.statedb import StateDB  # noqa: PLC0415
+    from tonle.change.plan import Selection, make_plan  # noqa: PLC0415
+    from tonle.drift.audit import run_drift  # noqa: PLC0415
+    from tonle.drift.html import render_html  # noqa: PLC0415
+    from tonle.drift.report import summary_lines  # noqa: PLC0415
+    from tonle.emergency.disconnect import Scope, disconnect, restore  # noqa: PLC0415
+    from tonle.lab.probe import lab_peer_probe  # noqa: PLC0415
+    from tonle.state.audit import AuditLog  # noqa: PLC0415 - nornir/napalm start-up only when needed
+    from tonle.state.db import StateDB  # noqa: PLC0415
     from tonle.tasks.facts import collect_facts  # noqa: PLC0415
 
     inv = _load(args)
@@ -183,7 +184,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---- change pipeline ------------------------------------------------------------------------------
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from tonle.plan import Selection, make_plan  # noqa: PLC0415 - nornir start-up only when needed
+    from tonle.change.plan import Selection, make_plan  # noqa: PLC0415 - nornir start-up only when needed
 
     sel = Selection(tuple(args.site or ()), tuple(args.role or ()), tuple(args.host or ()))
     plan = make_plan(args.config, args.state_dir, sel, lab=args.target == "lab")
@@ -194,7 +195,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from tonle.apply import ApplyOptions, apply_plan  # noqa: PLC0415
+    from tonle.change.apply import ApplyOptions, apply_plan  # noqa: PLC0415
 
     opts = ApplyOptions(canary=args.canary or [], batch_size=args.batch_size, revert_in=args.revert_in,
                         settle=args.settle, hold=args.hold, on_window_close=args.on_window_close)
@@ -206,8 +207,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from tonle.audit import AuditLog  # noqa: PLC0415
-    from tonle.statedb import StateDB  # noqa: PLC0415
+    from tonle.state.audit import AuditLog  # noqa: PLC0415
+    from tonle.state.db import StateDB  # noqa: PLC0415
 
     log = AuditLog(StateDB(args.state_dir))
     if args.sub == "verify":
@@ -233,8 +234,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_drift(args: argparse.Namespace) -> int:
     """Drift audit. Exit 0 clean, 1 drift, 2 error (bad input, lab down, any device unreachable)."""
-    from tonle import drift, drift_report, report_html  # noqa: PLC0415
-    from tonle.plan import Selection  # noqa: PLC0415
+    from tonle.change.plan import Selection  # noqa: PLC0415
+    from tonle.drift import audit as drift  # noqa: PLC0415
+    from tonle.drift import html as report_html  # noqa: PLC0415
+    from tonle.drift import report as drift_report  # noqa: PLC0415
 
     if args.history:
         print("\n".join(drift_report.history_lines(drift.history(args.state_dir, args.history))))
@@ -261,7 +264,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 # ---- emergency disconnect -------------------------------------------------------------------------
 
 def _probe(args: argparse.Namespace) -> Any:
-    from tonle.disconnect import lab_peer_probe  # noqa: PLC0415
+    from tonle.lab.probe import lab_peer_probe  # noqa: PLC0415
 
     return lab_peer_probe(args.config, args.state_dir) if args.target == "lab" else None
 
@@ -275,7 +278,7 @@ def _print_outcome(out: Any) -> int:
 
 
 def _duration(text: str) -> int:
-    from tonle.disconnect import duration_seconds  # noqa: PLC0415
+    from tonle.emergency.disconnect import duration_seconds  # noqa: PLC0415
 
     try:
         return duration_seconds(text)
@@ -284,7 +287,7 @@ def _duration(text: str) -> int:
 
 
 def cmd_disconnect(args: argparse.Namespace) -> int:
-    from tonle.disconnect import disconnect, parse_scope  # noqa: PLC0415
+    from tonle.emergency.disconnect import disconnect, parse_scope  # noqa: PLC0415
 
     given = [(k, v) for k, v in (("session", ",".join(args.session or [])), ("peer-as", args.peer_as),
                                  ("link", args.link),
@@ -299,7 +302,8 @@ def cmd_disconnect(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from tonle.disconnect import approve, get  # noqa: PLC0415
+    from tonle.emergency.disconnect import approve  # noqa: PLC0415
+    from tonle.state.disconnects import get  # noqa: PLC0415
 
     args.target = get(args.state_dir, args.id).target
     return _print_outcome(approve(args.config, args.state_dir, args.id, peer_probe=_probe(args),
@@ -307,7 +311,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from tonle.disconnect import get, restore  # noqa: PLC0415
+    from tonle.emergency.disconnect import restore  # noqa: PLC0415
+    from tonle.state.disconnects import get  # noqa: PLC0415
 
     args.target = get(args.state_dir, args.id).target
     return _print_outcome(restore(args.config, args.state_dir, args.id, peer_probe=_probe(args),
@@ -315,7 +320,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_disconnects(args: argparse.Namespace) -> int:
-    from tonle.disconnect import records  # noqa: PLC0415
+    from tonle.state.disconnects import records  # noqa: PLC0415
 
     recs = records(args.state_dir, None if args.all else "active")
     recs += [] if args.all else records(args.state_dir, "pending-approval")
@@ -330,7 +335,7 @@ def cmd_disconnects(args: argparse.Namespace) -> int:
 
 def cmd_playbook(args: argparse.Namespace) -> int:
     """Ansible playbooks through ansible-runner. Exit 0 ok, 1 the run failed (reason printed), 2 bad input."""
-    from tonle.playbook import list_playbooks, parse_extra_vars, run_playbook  # noqa: PLC0415
+    from tonle.interfaces.playbook import list_playbooks, parse_extra_vars, run_playbook  # noqa: PLC0415
 
     if args.sub == "list":
         for name, about in list_playbooks().items():

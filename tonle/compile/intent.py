@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, PositiveFloat, model_validator
 
-from tonle.inventory import (
+from tonle.source.inventory import (
     Device,
     Inventory,
     InventoryError,

@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from tonle.errors import Problems
-from tonle.yamlio import YamlFileError, load_yaml
+from tonle.source.yamlio import YamlFileError, load_yaml
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -247,7 +247,7 @@ class MaxPrefixes(_Model):
 
 
 class ImportPolicy(_Model):
-    """What we accept from a peer. Unset fields take the peer type's default (see tonle.intent)."""
+    """What we accept from a peer. Unset fields take the peer type's default (see tonle.compile.intent)."""
 
     prefixes: list[Prefix] | None = None  # accept only these (and more-specifics up to the max length)
     as_path: list[AsPathRegex] | None = None  # accepted AS paths; default: must start with the peer's ASN
@@ -256,7 +256,7 @@ class ImportPolicy(_Model):
 
 
 class ExportPolicy(_Model):
-    """What we send a peer, on top of the peer type's default (see tonle.intent)."""
+    """What we send a peer, on top of the peer type's default (see tonle.compile.intent)."""
 
     prepend: Annotated[int, Field(ge=0, le=5)] = 0
     communities: list[Community] = Field(default_factory=list)

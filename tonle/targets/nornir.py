@@ -11,9 +11,9 @@ from nornir import InitNornir
 from nornir.core import Nornir
 from nornir.core.inventory import ConnectionOptions
 
-from tonle.inventory import Inventory, load_from_nornir_config
-from tonle.lab import Lab
-from tonle.yamlio import load_yaml
+from tonle.source.inventory import Inventory, load_from_nornir_config
+from tonle.source.yamlio import load_yaml
+from tonle.targets.target import lab_credentials, lab_md5_keys, production_login
 
 # Nornir logs each failed task with its traceback; Tonlé reports failures itself, one line per device.
 logging.getLogger("nornir").addHandler(logging.NullHandler())
@@ -27,7 +27,7 @@ def init_nornir(config_file: Path, state_dir: Path, *, lab: bool) -> tuple[Norni
 
     Raises:
         InventoryError: the inventory is invalid.
-        LabError: `lab=True` and the lab is not up.
+        LabNotUp: `lab=True` and the lab is not up.
     """
     inv = load_from_nornir_config(config_file)
     cfg = load_yaml(config_file)
@@ -38,9 +38,8 @@ def init_nornir(config_file: Path, state_dir: Path, *, lab: bool) -> tuple[Norni
     defaults = nr.inventory.defaults
     driver_state = str(state_dir / "napalm_frr")
     if lab:
-        lab_obj = Lab(inv, state_dir)
-        creds = lab_obj.credentials()
-        for var, key in lab_obj.md5_keys().items():  # the lab's generated TCP-MD5 keys, unless set already
+        creds = lab_credentials(inv, state_dir)
+        for var, key in lab_md5_keys(inv, state_dir).items():  # the lab's generated TCP-MD5 keys, unless set already
             os.environ.setdefault(var, key)
         defaults.username, defaults.password = creds.username, creds.password
         for host in nr.inventory.hosts.values():
@@ -53,8 +52,8 @@ def init_nornir(config_file: Path, state_dir: Path, *, lab: bool) -> tuple[Norni
                 platform="cisco_ios", extras={"key_file": creds.key_file, "use_keys": True}
             )
     else:
-        defaults.username = os.environ.get("TONLE_USERNAME", defaults.username)
-        defaults.password = os.environ.get("TONLE_PASSWORD", defaults.password)
+        user, password = production_login()
+        defaults.username, defaults.password = user or defaults.username, password or defaults.password
     return nr, inv
 
 

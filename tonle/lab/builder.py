@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from napalm_frr import tc
-from tonle import hostdeps
+from tonle.compile.intent import Intent, load_intent
+from tonle.compile.render import RTBH_DISCARD_V4, RTBH_DISCARD_V6, lab_external_config, render_device
 from tonle.errors import Failed, Unavailable
-from tonle.intent import Intent, load_intent
-from tonle.inventory import Inventory, Session
-from tonle.render import RTBH_DISCARD_V4, RTBH_DISCARD_V6, lab_external_config, render_device
+from tonle.source.inventory import Inventory, Session
+from tonle.targets import hostdeps
+from tonle.targets.target import Credentials, lab_credentials, lab_dir, lab_md5_keys
 
 FRR_BIN = Path("/usr/lib/frr")
 SSHD = Path("/usr/sbin/sshd")
@@ -50,15 +51,6 @@ class LabUnavailable(LabError, Unavailable):
     """The lab is not up, or this machine cannot run it (not root, a program missing)."""
 
     exit_code = Unavailable.exit_code
-
-
-@dataclass
-class Credentials:
-    """Generated per lab; never committed, never logged."""
-
-    username: str
-    password: str = field(repr=False)
-    key_file: str
 
 
 @dataclass
@@ -123,7 +115,7 @@ class Lab:
     def __init__(self, inv: Inventory, state_dir: Path) -> None:
         self.inv = inv
         self.name = inv.lab.name
-        self.state_dir = state_dir / "lab" / self.name
+        self.state_dir = lab_dir(state_dir, self.name)
         self.run_dir = RUN_ROOT / self.name
         self.state_file = self.state_dir / "state.json"
         self.username = f"tnl-{self.name}"
@@ -170,11 +162,7 @@ class Lab:
 
     def credentials(self) -> Credentials:
         """The lab's generated credentials (the lab must be up)."""
-        path = self.state_dir / "credentials.json"
-        try:
-            return Credentials(**json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise LabUnavailable(f"lab {self.name} is not up (no credentials); run `tonle lab up`") from None
+        return lab_credentials(self.inv, self.state_dir.parent.parent)
 
     # ---- up -----------------------------------------------------------------------------------
     def up(self, timeout: float = 60, progress: Progress | None = None) -> LabStatus:
@@ -387,11 +375,7 @@ class Lab:
 
     def md5_keys(self) -> dict[str, str]:
         """The lab's TCP-MD5 keys by environment variable name (empty when the lab is down)."""
-        try:
-            data: dict[str, str] = json.loads((self.state_dir / "md5_keys.json").read_text())
-        except FileNotFoundError:
-            return {}
-        return data
+        return lab_md5_keys(self.inv, self.state_dir.parent.parent)
 
     def _start_node(self, node: str) -> None:
         d = self.node_dir(node)

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import jinja2
 
-from tonle.intent import DeviceIntent, Intent, Override, device_intent
-from tonle.inventory import Inventory, Peer
+from tonle.compile.intent import DeviceIntent, Intent, Override, device_intent
+from tonle.resources import templates_dir
+from tonle.source.inventory import Inventory, Peer
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = templates_dir()
 PLATFORMS = ("frr", "ios", "eos", "junos")
-# Where a simulated carrier sends blackholed traffic: a next hop on its discard port (tonle.lab makes it).
+# Where a simulated carrier sends blackholed traffic: a next hop on its discard port (tonle.lab.builder makes it).
 RTBH_DISCARD_V4 = "198.51.100.255"
 RTBH_DISCARD_V6 = "2001:db8:ffff::1"
 

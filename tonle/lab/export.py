@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from tonle.intent import load_intent
-from tonle.inventory import Inventory
-from tonle.render import lab_external_config, render_device
+from tonle.compile.intent import load_intent
+from tonle.compile.render import lab_external_config, render_device
+from tonle.source.inventory import Inventory
 
 FRR_IMAGE = "quay.io/frrouting/frr:8.4.4"  # the version the embedded lab and the templates target
 DAEMONS = "zebra=yes\nstaticd=yes\nbfdd=yes\nbgpd=yes\nvtysh_enable=yes\n"

@@ -1,0 +1,74 @@
+"""Lab or production: one value, and one place that says how a device of each is reached.
+
+The lab builder (`tonle.lab`, an interface-level package) writes the lab's generated credentials and
+TCP-MD5 keys under `<state dir>/lab/<lab name>/`; this module only reads them, so the verbs reach lab
+devices without knowing how the lab is built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from tonle.errors import Unavailable
+from tonle.source.inventory import Device, Inventory
+
+
+class Target(StrEnum):
+    LAB = "lab"  # every device is its FRR twin in the embedded lab
+    PRODUCTION = "production"  # the real devices, on their own platforms
+
+    @classmethod
+    def of(cls, lab: bool) -> Target:
+        return cls.LAB if lab else cls.PRODUCTION
+
+    def driver(self, device: Device) -> str:
+        """The NAPALM driver / template tree a device is reached with on this target."""
+        return "frr" if self is Target.LAB else device.platform
+
+    def platform_override(self) -> str | None:
+        """The platform every device is rendered for on this target (None: each its own)."""
+        return "frr" if self is Target.LAB else None
+
+
+class LabNotUp(Unavailable):
+    """The lab's generated access files are not there: the lab is not up."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Generated per lab; never committed, never logged."""
+
+    username: str
+    password: str = field(repr=False)
+    key_file: str
+
+
+def lab_dir(state_dir: Path, lab_name: str) -> Path:
+    return state_dir / "lab" / lab_name
+
+
+def lab_credentials(inv: Inventory, state_dir: Path) -> Credentials:
+    path = lab_dir(state_dir, inv.lab.name) / "credentials.json"
+    try:
+        return Credentials(**json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise LabNotUp(f"lab {inv.lab.name} is not up (no credentials); run `tonle lab up`") from None
+
+
+def lab_md5_keys(inv: Inventory, state_dir: Path) -> dict[str, str]:
+    """The lab's TCP-MD5 keys by environment variable name (empty when the lab is down)."""
+    try:
+        data: dict[str, str] = json.loads((lab_dir(state_dir, inv.lab.name) / "md5_keys.json").read_text())
+    except FileNotFoundError:
+        return {}
+    return data
+
+
+def production_login() -> tuple[str | None, str | None]:
+    """Production device login. Until the service holds credentials (issue: tonle serve), the caller's
+    environment gives them; nothing secret is ever in the inventory."""
+    return os.environ.get("TONLE_USERNAME"), os.environ.get("TONLE_PASSWORD")
