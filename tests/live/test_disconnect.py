@@ -16,21 +16,14 @@ import pytest
 
 from tests.conftest import ROOT, lab_copy, require_root, unique_lab_name, wait_until
 from tonle.change.plan import Selection, make_plan
-from tonle.emergency.disconnect import (
-    DisconnectError,
-    Scope,
-    active_overrides,
-    approve,
-    disconnect,
-    lab_peer_probe,
-    records,
-    restore,
-)
+from tonle.emergency.disconnect import DisconnectError, Scope, approve, disconnect, restore
 from tonle.interfaces.cli import main
 from tonle.lab.builder import Lab
+from tonle.lab.probe import lab_peer_probe
 from tonle.source.inventory import load_from_nornir_config
 from tonle.state.audit import AuditLog
 from tonle.state.db import StateDB
+from tonle.state.disconnects import active_overrides, records
 
 
 class Ref:
