@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import ROOT, lab_copy, require_root, unique_lab_name, wait_until
 from tonle.change.plan import Selection, make_plan
-from tonle.emergency.disconnect import DisconnectError, Scope, approve, disconnect, restore
+from tonle.emergency.disconnect import DisconnectRefused, Scope, approve, disconnect, restore
 from tonle.interfaces.cli import main
 from tonle.lab.builder import Lab
 from tonle.lab.probe import lab_peer_probe
@@ -134,7 +134,7 @@ def test_site_upstreams_need_a_second_operator(ref: Ref, monkeypatch: pytest.Mon
     assert "the last upstream of BVT goes dark" in out.blast.violations
     assert ref.state_of("vn-carrier", "198.51.100.6") == "Established"  # nothing changed
     rid = out.record.id
-    with pytest.raises(DisconnectError, match="alice requested it and cannot approve it"):
+    with pytest.raises(DisconnectRefused, match="alice requested it and cannot approve it"):
         approve(ref.config, ref.state, rid)
     monkeypatch.setenv("TONLE_OPERATOR", "bob")
     done = approve(ref.config, ref.state, rid, peer_probe=lab_peer_probe(ref.config, ref.state))
@@ -162,7 +162,7 @@ def test_every_international_session_is_refused_without_approval(ref: Ref, monke
     db.commit()
     db.close()
     monkeypatch.setenv("TONLE_OPERATOR", "bob")
-    with pytest.raises(DisconnectError, match="the approval request expired"):
+    with pytest.raises(DisconnectRefused, match="the approval request expired"):
         approve(ref.config, ref.state, out.record.id)
     assert ref.state_of("th-carrier", "198.51.100.4") == "Established"
 
@@ -234,7 +234,7 @@ def test_lab_down_ends_active_disconnects_and_their_timer(ref: Ref) -> None:
     assert out.status == "active"
 
     def timers() -> list[str]:
-        return subprocess.run(["pgrep", "-f", f"tonle.emergency.expiry .*{ref.state}"], capture_output=True, text=True,
+        return subprocess.run(["pgrep", "-f", f"tonle.interfaces.expiry .*{ref.state}"], capture_output=True, text=True,
                               check=False).stdout.split()
 
     assert timers(), "an active disconnect has its expiry timer"
