@@ -14,6 +14,7 @@ from nornir.core.task import Result, Task
 from tonle.tasks.render import render_config
 
 from tonle.compile.intent import Intent, Override
+from tonle.errors import Refused
 
 
 def sha256(text: str) -> str:
@@ -53,6 +54,48 @@ def commit_device(task: Task, configs: dict[str, str], revert_in: int) -> Result
     """Replace the running config with the host's intended one; it reverts by itself unless confirmed in time."""
     conn = _napalm(task)
     conn.load_replace_candidate(config=configs[task.host.name])
+    conn.commit_config(revert_in=revert_in)
+    return Result(host=task.host, changed=True, result="committed")
+
+
+class UnexpectedChange(Refused):
+    """The candidate would change lines besides those an emergency override changes."""
+
+
+def changed_lines(before: str, after: str) -> set[str]:
+    """Lines (stripped) that differ between two renderings of the same device: what an override changes."""
+    a = {ln.strip() for ln in before.splitlines()}
+    b = {ln.strip() for ln in after.splitlines()}
+    return {ln for ln in a ^ b if ln and ln != "!"}
+
+
+def unexpected_lines(diff: str, allowed: set[str]) -> list[str]:
+    """Added or removed lines of a NAPALM diff that are not in `allowed`."""
+    out = []
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")) or not line.startswith(("+", "-")):
+            continue
+        body = line[1:].strip()
+        if body and body not in allowed:
+            out.append(body)
+    return out
+
+
+def commit_override(task: Task, configs: dict[str, str], allowed: dict[str, set[str]], revert_in: int) -> Result:
+    """Commit an emergency change only if the device's diff is nothing but the override's lines.
+
+    Anything else in the diff (out-of-band drift, or intent that was never applied) is refused before the
+    commit: an emergency must not carry it to the device.
+    """
+    conn = _napalm(task)
+    conn.load_replace_candidate(config=configs[task.host.name])
+    extra = unexpected_lines(str(conn.compare_config()), allowed[task.host.name])
+    if extra:
+        conn.discard_config()
+        first = " ".join(extra[0].split()[:2])  # the kind of line only: a full line may hold a key
+        raise UnexpectedChange(f"the device differs from its last applied config beyond this action "
+                               f"({len(extra)} other line(s), first: {first} …); see `tonle drift`, bring it "
+                               "back through plan and apply, then retry")
     conn.commit_config(revert_in=revert_in)
     return Result(host=task.host, changed=True, result="committed")
 

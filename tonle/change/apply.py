@@ -22,6 +22,8 @@ from tonle.change.gates import Snapshot, check, snapshot_diff, validation_source
 from tonle.change.plan import Plan, PlanError, load_plan
 from tonle.compile.intent import DeviceIntent, Intent, device_intent, load_intent, override_from_dict, windows_open
 from tonle.compile.render import render_intent
+from tonle.source.snapshot import capture
+from tonle.state.applied import record_applied
 from tonle.state.audit import AuditLog, now_iso, operator_identity
 from tonle.state.db import StateDB
 from tonle.targets.nornir import init_nornir
@@ -143,6 +145,7 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
             close_at = _check_window(intent, hosts, opts)
             intents = {h: device_intent(intent, h, overrides) for h in hosts}
             configs = _verify_fresh(plan, intents, nr, hosts)
+            applied_snapshot = capture(inv)  # what the devices will run once confirmed (emergencies start from it)
             audit.append("apply-start", plan.id, {"stages": report.stages, "emergency": opts.emergency,
                                                   "revert_in": opts.revert_in})
             say(f"pre-change snapshot of {len(hosts)} device(s)")
@@ -155,6 +158,8 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
                 label = "canary" if n == 0 else f"batch {n}"
                 if close_at is not None and opts.now() >= close_at:
                     _window_closed(report, nr, touched, opts, audit, say)
+                    confirmed = [h for h in touched if report.devices.get(h) == "confirmed"]
+                    record_applied(db, confirmed, plan.id, applied_snapshot)
                     return report
                 say(f"{label}: committing {', '.join(stage)} (reverts in {opts.revert_in}s unless confirmed)")
                 _, bad = _run(nr, stage, commit_device, configs=configs, revert_in=opts.revert_in)
@@ -183,6 +188,7 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
                 _rollback(nr, [h for h in touched if h not in bad], report, audit, say)
             else:
                 audit.append("confirm", plan.id, {"devices": touched})
+                record_applied(db, touched, plan.id, applied_snapshot)
                 db.set_plan_status(plan.id, "applied")
         except _Refused as exc:
             report.outcome, report.reason = "refused", str(exc)

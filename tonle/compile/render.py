@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import jinja2
 
 from tonle.compile.intent import DeviceIntent, Intent, Override, device_intent
+from tonle.errors import BadInput
 from tonle.resources import templates_dir
 from tonle.source.inventory import Inventory, Peer
 
@@ -35,6 +37,28 @@ def frr_community(value: str) -> str:
     return FRR_COMMUNITY_NAMES.get(value, value)
 
 
+class UnsafeValue(BadInput):
+    """A value would put a control character (a newline: a new config line) into a device config."""
+
+
+# Any C0/C1 control character, and Unicode's line and paragraph separators: each could end a config line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class _Block(str):
+    """The output of a template macro (`{{ m.x(...) | block }}`): several lines on purpose, each value in
+    it already checked when the macro rendered it."""
+
+    __slots__ = ()
+
+
+def _one_line(value: object) -> object:
+    """Jinja2 finalize: every `{{ value }}` is checked, so a field that escaped validation cannot inject."""
+    if value is not None and not isinstance(value, _Block) and _CONTROL.search(str(value)):
+        raise UnsafeValue("a value rendered into a device config holds a control character (newline, tab…)")
+    return value
+
+
 @cache
 def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
     """One Jinja2 environment per templates directory (templates compile once)."""
@@ -45,9 +69,11 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - device configuration, not HTML
+        finalize=_one_line,
     )
     env.filters["tc_rate"] = tc_rate
     env.filters["frr_community"] = frr_community
+    env.filters["block"] = _Block
     return env
 
 
@@ -60,7 +86,10 @@ def template_name(platform: str) -> str:
 
 def render_intent(di: DeviceIntent, platform: str) -> str:
     """Render a compiled device intent with a platform's templates."""
-    return environment().get_template(template_name(platform)).render(d=di)
+    try:
+        return environment().get_template(template_name(platform)).render(d=di)
+    except UnsafeValue as exc:
+        raise UnsafeValue(f"{di.device.name} ({platform}): {exc}; refused, nothing rendered") from None
 
 
 def render_device(intent: Intent, device: str, platform: str | None = None,

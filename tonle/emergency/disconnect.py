@@ -34,11 +34,12 @@ from tonle.compile.intent import (
     Override,
     SessionOverride,
     device_intent,
-    load_intent,
     override_from_dict,
     override_to_dict,
 )
 from tonle.compile.render import render_intent
+from tonle.emergency.applied import applied_device_intents, applied_intent
+from tonle.emergency.fields import check_reason, check_ticket, device_message
 from tonle.errors import BadInput, Refused
 from tonle.source.inventory import Inventory, Session
 from tonle.state.audit import AuditLog, operator_identity
@@ -53,7 +54,8 @@ from tonle.state.disconnects import (
 )
 from tonle.targets.nornir import init_nornir
 from tonle.targets.nornir import run_on as _run
-from tonle.tasks.change import commit_device, confirm_device, rollback_device
+from tonle.targets.target import Target
+from tonle.tasks.change import changed_lines, commit_override, confirm_device, rollback_device
 from tonle.tasks.validate import bgp_snapshot
 
 SCOPES = ("session", "peer-as", "link", "prefix", "site-upstreams")
@@ -315,22 +317,30 @@ def _capacity(inv: Inventory, sessions: list[Session], dark: set[str]) -> float:
 @dataclass
 class _Push:
     nr: Nornir
-    intent: Intent
-    lab: bool
+    intent: Intent  # the latest applied intent: scope resolution and the guard
+    device_intents: dict[str, Intent]  # each touched device's own last applied intent: what is rendered
+    target: Target
 
 
-def _open(config_file: Path, state_dir: Path, lab: bool) -> _Push:
-    nr, inv = init_nornir(config_file, state_dir, lab=lab)
-    return _Push(nr, load_intent(inv), lab)
+def _open(config_file: Path, state_dir: Path, lab: bool, devices: list[str]) -> _Push:
+    nr, _ = init_nornir(config_file, state_dir, lab=lab)  # connections only: the working tree's intent is not used
+    return _Push(nr, applied_intent(state_dir), applied_device_intents(state_dir, devices), Target.of(lab))
 
 
-def _push(p: _Push, devices: list[str], overrides: list[Override], verify: Callable[[], list[str]],
-          timeout: float, say: Progress) -> list[str]:
-    """Commit the devices' configs with `overrides`, verify, confirm; on any failure roll back. Problems."""
-    platform = "frr" if p.lab else None
-    configs = {d: render_intent(device_intent(p.intent, d, overrides), platform or p.intent.inv.devices[d].platform)
-               for d in devices}
-    _, bad = _run(p.nr, devices, commit_device, configs=configs, revert_in=120)
+def _push(p: _Push, devices: list[str], before: list[Override], after: list[Override],
+          verify: Callable[[], list[str]], timeout: float, say: Progress) -> list[str]:
+    """Move the devices from the overrides `before` to `after`, verify, confirm; on any failure roll back.
+
+    Each device is rendered from its own last applied intent; the commit is refused on a device whose
+    candidate diff holds any line besides those the overrides change (see `tasks.change.commit_override`).
+    """
+    def render(d: str, overrides: list[Override]) -> str:
+        di = device_intent(p.device_intents[d], d, overrides)
+        return render_intent(di, p.target.driver(di.device))
+
+    configs = {d: render(d, after) for d in devices}
+    allowed = {d: changed_lines(render(d, before), configs[d]) for d in devices}
+    _, bad = _run(p.nr, devices, commit_override, configs=configs, allowed=allowed, revert_in=120)
     touched = [d for d in devices if d not in bad]
     problems = [f"{d}: commit failed: {r}" for d, r in bad.items()]
     if not problems:
@@ -390,13 +400,8 @@ def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, reason: str
                progress: Progress | None = None, verify_timeout: float = 20.0) -> Outcome:
     say = progress or (lambda _m: None)
     t0 = time.monotonic()
-    if not reason.strip():
-        raise DisconnectError("--reason is required (why, in words the NOC review will understand)")
-    if not ticket.strip():
-        raise DisconnectError("--ticket is required (the incident or change ticket)")
-    from tonle.source.inventory import load_from_nornir_config  # noqa: PLC0415
-
-    intent = load_intent(load_from_nornir_config(config_file))
+    reason, ticket = check_reason(reason), check_ticket(ticket)
+    intent = applied_intent(state_dir)  # never the working tree: see tonle.source.snapshot
     guard = intent.policy.guard
     ttl = guard.default_ttl_minutes * 60 if ttl_seconds is None else ttl_seconds
     if not 1 <= ttl <= guard.max_ttl_minutes * 60:
@@ -414,10 +419,11 @@ def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, reason: str
     if dry_run:
         return Outcome(None, "dry-run", blast, detail=blast.lines())
     now = datetime.now(UTC)
-    msg = f"{ticket}: {reason}"[:80]
-    overrides = [_with_message(o, msg) for o in res.overrides]
+    rec_id = f"D{now:%Y%m%d%H%M%S}{secrets.token_hex(2)}"
+    # The device sees a safe identifier only; the reason and the operator stay in the state and the audit log.
+    overrides = [_with_message(o, device_message(rec_id, ticket)) for o in res.overrides]
     rec = DisconnectRecord(
-        id=f"D{now:%Y%m%d%H%M%S}{secrets.token_hex(2)}", created_at=now.isoformat(timespec="seconds"),
+        id=rec_id, created_at=now.isoformat(timespec="seconds"),
         operator=operator_identity(), reason=reason, ticket=ticket, scope_kind=scope.kind, scope_value=scope.value,
         target="lab" if lab else "production", ttl_seconds=ttl, graceful=graceful, status="pending-approval",
         expires_at=None, approval_expires_at=None, approver=None, restored_at=None,
@@ -446,20 +452,23 @@ def _activate(config_file: Path, state_dir: Path, rec: DisconnectRecord, res: Re
               verify_timeout: float) -> Outcome:
     db = open_db(state_dir)
     audit = AuditLog(db)
-    p = _open(config_file, state_dir, rec.target == "lab")
+    p = _open(config_file, state_dir, rec.target == "lab", res.devices)
     try:
         mine = [override_from_dict(o) for o in rec.overrides]
         others = active_overrides(state_dir)
+        now_on = others
         if rec.graceful and res.sessions:  # RFC 8326: ask the peers to move traffic away first
             soft: list[Override] = [SessionOverride(o.device, o.peer_ip, graceful=True)
                                     for o in mine if isinstance(o, SessionOverride)]
             say(f"graceful shutdown: announcing GRACEFUL_SHUTDOWN, waiting {graceful_wait:.0f}s")
-            problems = _push(p, res.devices, others + soft, lambda: [], verify_timeout, say)
+            problems = _push(p, res.devices, others, others + soft, lambda: [], verify_timeout, say)
             if problems:
                 return _failed(db, audit, rec, blast, problems)
+            now_on = others + soft
             time.sleep(graceful_wait)
         say(f"pushing to {', '.join(res.devices)}")
-        problems = _push(p, res.devices, others + mine, _verifier(p, res, True, peer_probe), verify_timeout, say)
+        problems = _push(p, res.devices, now_on, others + mine, _verifier(p, res, True, peer_probe), verify_timeout,
+                         say)
         if problems:
             return _failed(db, audit, rec, blast, problems)
         elapsed = time.monotonic() - t0
@@ -513,9 +522,7 @@ def _approve(config_file: Path, state_dir: Path, disconnect_id: str, *, peer_pro
                               "request the disconnect again")
     rec.approver = me
     audit.append("approve", rec.id, {"approver": me, "requester": rec.operator})
-    from tonle.source.inventory import load_from_nornir_config  # noqa: PLC0415
-
-    intent = load_intent(load_from_nornir_config(config_file))
+    intent = applied_intent(state_dir)
     res = resolve(intent, Scope(rec.scope_kind, rec.scope_value))
     res.overrides = [override_from_dict(o) for o in rec.overrides]
     blast = blast_radius(intent, res, active_overrides(state_dir))
@@ -538,14 +545,15 @@ def _restore(config_file: Path, state_dir: Path, disconnect_id: str, *, expired:
         raise DisconnectRefused(f"{rec.id} is {rec.status}, not active")
     db = open_db(state_dir)
     audit = AuditLog(db)
-    p = _open(config_file, state_dir, rec.target == "lab")
+    p = _open(config_file, state_dir, rec.target == "lab", rec.devices)
     try:
         res = resolve(p.intent, Scope(rec.scope_kind, rec.scope_value))
         rest = [override_from_dict(o) for r in records(state_dir, "active") if r.id != rec.id for o in r.overrides]
         still_dark = dark_sessions(p.intent, rest)
         res.sessions = [s for s in res.sessions if _key(s) not in still_dark]
         say(f"restoring {', '.join(rec.devices)}")
-        problems = _push(p, rec.devices, rest, _verifier(p, res, False, peer_probe), verify_timeout, say)
+        mine = [override_from_dict(o) for o in rec.overrides]
+        problems = _push(p, rec.devices, rest + mine, rest, _verifier(p, res, False, peer_probe), verify_timeout, say)
         if problems:
             audit.append("restore-failed", rec.id, {"problems": problems, "expired": expired})
             return Outcome(rec, "failed", detail=problems)

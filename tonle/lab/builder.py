@@ -31,6 +31,9 @@ from tonle.compile.intent import Intent, load_intent
 from tonle.compile.render import RTBH_DISCARD_V4, RTBH_DISCARD_V6, lab_external_config, render_device
 from tonle.errors import Failed, Unavailable
 from tonle.source.inventory import Inventory, Session
+from tonle.source.snapshot import capture
+from tonle.state.applied import forget, record_applied
+from tonle.state.db import StateDB
 from tonle.targets import hostdeps
 from tonle.targets.target import Credentials, lab_credentials, lab_dir, lab_md5_keys
 
@@ -115,6 +118,7 @@ class Lab:
     def __init__(self, inv: Inventory, state_dir: Path) -> None:
         self.inv = inv
         self.name = inv.lab.name
+        self.top_state_dir = state_dir
         self.state_dir = lab_dir(state_dir, self.name)
         self.run_dir = RUN_ROOT / self.name
         self.state_file = self.state_dir / "state.json"
@@ -162,7 +166,7 @@ class Lab:
 
     def credentials(self) -> Credentials:
         """The lab's generated credentials (the lab must be up)."""
-        return lab_credentials(self.inv, self.state_dir.parent.parent)
+        return lab_credentials(self.inv, self.top_state_dir)
 
     # ---- up -----------------------------------------------------------------------------------
     def up(self, timeout: float = 60, progress: Progress | None = None) -> LabStatus:
@@ -183,6 +187,7 @@ class Lab:
                 say(f"lab {self.name} up; adding {len(nodes)} node(s) and {sum(map(len, wiring.values()))} "
                     "link end(s) new in the inventory")
                 self._add(nodes, wiring, say)
+                self._record_built(nodes)
             else:
                 say(f"lab {self.name} already up")
         else:
@@ -192,6 +197,7 @@ class Lab:
             try:
                 self._prepare()
                 self._add(sorted(self._nodes(), key=self._order), self._missing({})[1], say)
+                self._record_built(list(self._nodes()))
             except BaseException:
                 with contextlib.suppress(LabError):
                     self.down()
@@ -207,6 +213,12 @@ class Lab:
         say(f"lab {self.name} up: {sum(n.established for n in status.nodes)} sessions Established "
             f"in {time.monotonic() - t0:.1f}s")
         return status
+
+    def _record_built(self, nodes: list[str]) -> None:
+        """The devices just built run the working tree's intent: record it as their applied intent."""
+        devices = [n for n in nodes if n in self.inv.devices]
+        if devices and self.inv.config_file is not None:
+            record_applied(StateDB(self.top_state_dir), devices, "lab-up", capture(self.inv))
 
     def _check_mgmt_network(self) -> None:
         """Refuse a management network that overlaps one of the machine's own networks."""
@@ -375,7 +387,7 @@ class Lab:
 
     def md5_keys(self) -> dict[str, str]:
         """The lab's TCP-MD5 keys by environment variable name (empty when the lab is down)."""
-        return lab_md5_keys(self.inv, self.state_dir.parent.parent)
+        return lab_md5_keys(self.inv, self.top_state_dir)
 
     def _start_node(self, node: str) -> None:
         d = self.node_dir(node)
@@ -531,6 +543,8 @@ class Lab:
             removed.append(f"user {self.username}")
         for f in ("credentials.json", "md5_keys.json", "id_ed25519", "id_ed25519.pub", "state.json"):
             (self.state_dir / f).unlink(missing_ok=True)
+        if state:  # the devices are gone: no intent of theirs is applied any more
+            forget(StateDB(self.top_state_dir), list(self.inv.devices))
         return removed
 
 

@@ -8,6 +8,7 @@ problem is reported as one line naming the file, the host (or entry) and the fie
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import re
@@ -350,6 +351,7 @@ class Inventory:
     peers: dict[str, Peer]
     lab: Lab
     ports: dict[str, list[Port]] = field(default_factory=dict)  # node -> its ports in link order
+    config_file: Path | None = None  # the nornir.yaml it was loaded from (None: loaded from the three files)
 
     def port(self, node: str, link: str) -> Port:
         """The port of `node` on `link`."""
@@ -875,4 +877,4 @@ def load_from_nornir_config(config_file: Path) -> Inventory:
     if problems:
         raise InventoryError(problems)
     files = [root / opts[k] for k in ("host_file", "group_file", "defaults_file")]
-    return load_inventory(*files, root=root)
+    return dataclasses.replace(load_inventory(*files, root=root), config_file=config_file)

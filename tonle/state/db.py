@@ -16,7 +16,8 @@ from tonle.errors import Failed
 
 # Ordered migrations: migration N brings a database from schema version N-1 to N (PRAGMA user_version).
 # Append only; never edit one that has shipped. Each table has one owner module that alone reads and
-# writes it: audit -> state.audit; plans, runs, applied_intents -> state.db; disconnects ->
+# writes it: audit -> state.audit; plans, runs -> state.db; applied_intents, intent_snapshots ->
+# state.applied; disconnects ->
 # state.disconnects; drift_runs -> drift.audit. (IF NOT EXISTS: databases made before versioning.)
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -91,6 +92,10 @@ CREATE TABLE IF NOT EXISTS applied_intents (
     plan_id TEXT NOT NULL,
     applied_at TEXT NOT NULL,
     intent TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS intent_snapshots (
+    sha256 TEXT PRIMARY KEY,
+    data TEXT NOT NULL
 );
 """,
 )
