@@ -1,0 +1,218 @@
+"""Secrets out of everything Tonlé shows or stores: the known key values, and every form a key takes in a
+configuration of each platform.
+
+One pure function, :func:`redact`, used by every output (plans, drift reports, the audit log, Ansible
+events and artifacts, backups, exception messages). It masks, in this order:
+
+1. the known secret values (the inventory's TCP-MD5 keys, read from the environment), anywhere, also
+   in their JSON- and repr-escaped spellings;
+2. crypt-style hashes anywhere, whatever keyword precedes them: ``$1$`` (IOS type 5), ``$5$``, ``$6$``
+   (EOS sha512, Junos), ``$8$``, ``$9$`` (IOS type 8/9 and Junos ``$9$`` reversible encoding), ``$14$``;
+3. the syntactic forms of the platform (or of every platform when it is not known): the word after
+   ``password`` / ``secret`` / ``key-string`` / ``authentication-key`` / ... and their optional
+   encryption type (``password 7 <type7>``, ``secret 9 <hash>``, ``password sha512 <hash>``, Junos
+   ``authentication-key "<anything>";``), SNMP communities and users, pre-shared keys.
+
+Only the secret itself is masked: the keyword, the encryption type and the rest of the line stay, so a
+redacted diff still says what changed. Words that merely contain a keyword (``service
+password-encryption``, ``key chain``, a route-map called ``password``) are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+MASK = "<redacted>"
+PLATFORMS = ("frr", "ios", "eos", "junos")
+_CISCO_LIKE = frozenset({"frr", "ios", "eos"})
+_ALL = frozenset(PLATFORMS)
+
+T = TypeVar("T")
+
+# A secret: a double-quoted string (Junos; escapes allowed, an unterminated one runs to the end of the
+# line) or one word.
+_SECRET = r'(?P<secret>"(?:[^"\\\n]|\\.)*"?|[^\s"]\S*)'  # noqa: S105 - a pattern, not a password
+# Junos: a quoted string, or a bare word that ends the statement (`;`, end of line, `## SECRET-DATA`).
+_JSECRET = r'(?P<secret>"(?:[^"\\\n]|\\.)*"?|[^\s";]+(?=;|[ \t]*$|[ \t]+##))'
+_WS = r"[ \t]+"  # never across a line end
+# Words after which a keyword is a name (a route-map called "password"), not the start of a secret.
+_NAMED = r"(?<!route-map )(?<!prefix-list )(?<!community-list )(?<!access-list )(?<!policy-statement )"
+# Words after `password` that configure a policy, not a password.
+_NOT_A_SECRET = r"(?!(?:minimum|encryption|policy|length|history|expiry|lifetime|\{|\[)(?:\s|$))"  # noqa: S105
+# Start of a configuration line, possibly inside a diff (+/-) or indented.
+_LINE = r"(?:^|(?<=\n))[ \t]*(?:[-+>][ \t]*)?"
+_TYPE = rf"(?:(?:[0-9]|sha512|md5|clear|encrypted){_WS})?"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A secret form: `pattern` has a group `secret` (replaced by MASK); everything else is kept."""
+
+    name: str
+    platforms: frozenset[str]
+    pattern: re.Pattern[str]
+
+
+def _rule(name: str, platforms: Iterable[str], regex: str) -> Rule:
+    return Rule(name, frozenset(platforms), re.compile(regex, re.MULTILINE))
+
+
+RULES: tuple[Rule, ...] = (
+    # neighbor X password K | password zebra | enable password [level N] [0|7] K | username U password 7 K
+    # | isis password md5 K | EOS neighbor X password 0|7 K | enable password sha512 $6$...
+    _rule("password", _CISCO_LIKE,
+          rf"{_NAMED}(?<![\w-])password{_WS}(?:level{_WS}[0-9]+{_WS})?{_TYPE}{_NOT_A_SECRET}{_SECRET}"),
+    # enable secret [0|4|5|8|9] K | username U secret 9 $9$... | EOS secret sha512 $6$...
+    _rule("secret", _CISCO_LIKE,
+          rf"{_NAMED}(?<![\w-])secret{_WS}(?:level{_WS}[0-9]+{_WS})?(?:(?:[0-9]{{1,2}}|sha512|md5){_WS})?"
+          rf"{_SECRET}"),
+    # key chains: key-string [7] K (also HSRP `authentication md5 key-string K`)
+    _rule("key-string", _CISCO_LIKE, rf"(?<![\w-])key-string{_WS}(?:[0-9]{_WS})?{_SECRET}"),
+    # ip ospf authentication-key [7] K | ntp authentication-key 1 md5 [7] K
+    _rule("authentication-key", _CISCO_LIKE,
+          rf"(?<![\w-])authentication-key{_WS}(?:[0-9]{{1,5}}{_WS}md5{_WS})?(?:[0-9]{_WS})?{_SECRET}"),
+    # ip ospf message-digest-key 1 md5 [7] K
+    _rule("message-digest-key", _CISCO_LIKE,
+          rf"(?<![\w-])message-digest-key{_WS}[0-9]+{_WS}md5{_WS}(?:[0-9]{_WS})?{_SECRET}"),
+    # FRR: ipv6 ospf6 authentication keyid 1 hash-algo md5 key K | ip rip authentication string K
+    _rule("ospf6-key", _CISCO_LIKE, rf"(?<![\w-])hash-algo{_WS}\S+{_WS}key{_WS}{_SECRET}"),
+    _rule("rip-string", _CISCO_LIKE, rf"(?<![\w-])authentication{_WS}string{_WS}{_SECRET}"),
+    # IS-IS: area-password [clear|md5] K | domain-password [clear|md5] K
+    _rule("isis-password", _CISCO_LIKE,
+          rf"(?<![\w-])(?:area|domain)-password{_WS}(?:(?:clear|md5|[0-9]){_WS})?{_SECRET}"),
+    # TACACS+/RADIUS: tacacs-server [host H] key [7] K | key 7 K (in a `tacacs server` block) | key K
+    _rule("server-key", _CISCO_LIKE,
+          rf"(?<![\w-])(?:tacacs-server|radius-server|server-private)\b[^\n]*?(?<![\w-])key{_WS}(?:[0-9]{_WS})?"
+          rf"{_SECRET}"),
+    _rule("typed-key", _CISCO_LIKE, rf"(?<![\w-])key{_WS}[0-7]{_WS}{_SECRET}"),
+    _rule("bare-key", _CISCO_LIKE,
+          rf"{_LINE}key{_WS}(?!(?:[0-9]+|chain|generate|zeroize|config-key|pubkey-chain|storage)(?:\s|$)){_SECRET}"),
+    _rule("config-key", _CISCO_LIKE, rf"(?<![\w-])config-key{_WS}password-encrypt{_WS}{_SECRET}"),
+    # IPsec: crypto isakmp key [0|6] K address .. | pre-shared-key [local|remote] [0|6] K
+    _rule("isakmp-key", _CISCO_LIKE, rf"(?<![\w-])isakmp{_WS}key{_WS}(?:[0-9]{_WS})?{_SECRET}"),
+    _rule("pre-shared-key", _CISCO_LIKE,
+          rf"(?<![\w-])pre-shared-key{_WS}(?:(?:local|remote){_WS})?(?:address{_WS}\S+{_WS})?(?:[0-9]{_WS})?"
+          rf"{_SECRET}"),
+    # SNMP: snmp-server community C | snmp-server host H [..] version 1|2c C | v3 auth/priv passwords
+    _rule("snmp-community", _CISCO_LIKE, rf"(?<![\w-])snmp-server{_WS}community{_WS}{_SECRET}"),
+    _rule("snmp-host", _CISCO_LIKE,
+          rf"(?<![\w-])snmp-server{_WS}host{_WS}[^\n]*?version{_WS}(?:1|2c){_WS}{_SECRET}"),
+    _rule("snmp-auth", _CISCO_LIKE, rf"(?<![\w-])auth{_WS}(?:md5|sha\S*){_WS}(?:[0-9]{_WS})?{_SECRET}"),
+    _rule("snmp-priv", _CISCO_LIKE,
+          rf"(?<![\w-])priv{_WS}(?:des\S*|3des|aes(?:{_WS}[0-9]+)?){_WS}(?:[0-9]{_WS})?{_SECRET}"),
+    # Junos: authentication-key "$9$.."; | authentication-key clear; | encrypted-password "$6$..";
+    # | secret "$9$.."; | simple-password ..; | md5 1 key "$9$.."; | pre-shared-key ascii-text "$9$..";
+    _rule("junos-secret", {"junos"},
+          rf"(?<![\w-])(?:authentication-key|encrypted-password|secret|simple-password|plain-text-password-value|"
+          rf"hello-authentication-key|authentication-password|privacy-password|chap-secret|pap-password|"
+          rf"md5{_WS}[0-9]+{_WS}key|(?:ascii-text|hexadecimal))"
+          rf"{_WS}{_JSECRET}"),
+    _rule("junos-snmp-community", {"junos"}, rf"(?<![\w-])snmp{_WS}community{_WS}{_SECRET}"),
+)
+
+# Crypt-style hashes and Junos $9$ strings, whatever precedes them.
+_HASH = re.compile(r"\$(?:1|5|6|8|9|14|y|2[aby])\$[^\s\"';,]+")
+# Junos curly configuration: `community NAME {` / `community NAME;` inside `snmp { ... }` (elsewhere a
+# `community NAME;` line is a routing policy's community, not a secret) or a `[edit snmp ...]` diff section.
+_JUNOS_SNMP_OPEN = re.compile(r"^[ \t]*(?:[-+][ \t]*)?snmp[ \t]*\{")
+_JUNOS_EDIT = re.compile(r"^\[edit(?P<path>[^\]]*)\]")
+_JUNOS_COMMUNITY = re.compile(rf"^(?P<pre>[ \t]*(?:[-+][ \t]*)?community{_WS}){_SECRET}(?=[ \t]*[{{;])")
+
+
+def _platforms(platform: str | None) -> frozenset[str]:
+    """The rule sets to apply: one platform's, or every platform's when it is None or unknown (a
+    redaction filter must never fail an output nor mask less than it can)."""
+    return frozenset({platform}) if platform in PLATFORMS else _ALL
+
+
+def _spellings(secret: str) -> list[str]:
+    """A secret as it is written raw, inside JSON and inside a Python repr."""
+    return list(dict.fromkeys([secret, json.dumps(secret)[1:-1], repr(secret)[1:-1]]))
+
+
+def _mask(m: re.Match[str]) -> str:
+    whole, start = m.group(0), m.start()
+    return whole[: m.start("secret") - start] + MASK + whole[m.end("secret") - start:]
+
+
+def redact(text: str, secrets: Iterable[str] = (), platform: str | None = None) -> str:
+    """`text` with every secret masked as ``<redacted>``.
+
+    Args:
+        text: Any text: a configuration, a diff, remediation commands, an error message, a log line.
+        secrets: Known secret values (e.g. :func:`tonle.plan.secret_values`), masked wherever they occur.
+        platform: frr, ios, eos or junos: that platform's forms; None (or another name): the forms of
+            every platform.
+    """
+    platforms = _platforms(platform)
+    for s in sorted({s for s in secrets if s}, key=len, reverse=True):
+        for spelled in _spellings(s):
+            text = text.replace(spelled, MASK)
+    text = _HASH.sub(MASK, text)
+    for rule in RULES:
+        if rule.platforms & platforms:
+            text = rule.pattern.sub(_mask, text)
+    if "junos" in platforms and "community" in text:
+        text = _junos_snmp_blocks(text)
+    return text
+
+
+def _junos_snmp_blocks(text: str) -> str:
+    out: list[str] = []
+    depth, snmp_depth, edit_snmp = 0, -1, False
+    for raw in text.splitlines(keepends=True):
+        line = raw
+        edit = _JUNOS_EDIT.match(line.strip())
+        if edit:
+            edit_snmp = edit["path"].split()[:1] == ["snmp"]
+        if snmp_depth < 0 and _JUNOS_SNMP_OPEN.match(line):
+            snmp_depth = depth
+        elif snmp_depth >= 0 or edit_snmp:
+            line = _JUNOS_COMMUNITY.sub(_mask, line)
+        depth += line.count("{") - line.count("}")
+        if snmp_depth >= 0 and depth <= snmp_depth:
+            snmp_depth = -1
+        out.append(line)
+    return "".join(out)
+
+
+def redact_data(value: T, secrets: Iterable[str] = (), platform: str | None = None) -> T:
+    """Every string of JSON-like data redacted (a copy; tuples stay tuples).
+
+    A mapping with a string ``platform`` key redacts its values with that platform's forms (a device
+    of a plan or drift report); elsewhere `platform` applies.
+    """
+    return _walk(value, list(secrets), platform)  # type: ignore[no-any-return]
+
+
+def _walk(value: Any, secrets: list[str], platform: str | None) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets, platform)
+    if isinstance(value, Mapping):
+        scoped = value.get("platform")
+        plat = scoped if isinstance(scoped, str) else platform
+        return {k: _walk(v, secrets, plat) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, secrets, platform) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_walk(v, secrets, platform) for v in value)
+    return value
+
+
+def exception_text(exc: BaseException | None, secrets: Iterable[str] = (), *, last_line: bool = True) -> str:
+    """``Type: message`` of an exception, redacted (its last line only, by default).
+
+    Device errors often quote the configuration line they refused; this is what may be shown or stored.
+    """
+    if exc is None:
+        return "failed"
+    lines = str(exc).strip().splitlines()
+    text = (lines[-1] if last_line else " ".join(ln.strip() for ln in lines)) if lines else ""
+    return redact(f"{type(exc).__name__}: {text}".strip(), secrets)
+
+
+__all__ = ["MASK", "PLATFORMS", "RULES", "Rule", "exception_text", "redact", "redact_data"]
