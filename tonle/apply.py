@@ -22,7 +22,8 @@ from tonle.audit import AuditLog, now_iso, operator_identity
 from tonle.intent import DeviceIntent, Intent, device_intent, load_intent, override_from_dict, windows_open
 from tonle.nornir_init import init_nornir
 from tonle.nornir_init import run_on as _run
-from tonle.plan import Plan, PlanError, load_plan
+from tonle.plan import Plan, PlanError, load_plan, secret_values
+from tonle.redact import redact
 from tonle.render import render_intent
 from tonle.statedb import StateDB
 from tonle.tasks.change import commit_device, compliance, confirm_device, fingerprint, rollback_device, sha256
@@ -62,13 +63,14 @@ class ApplyReport:
         return self.outcome in ("confirmed", "nothing to do")
 
     def lines(self) -> list[str]:
+        """The report as printed (redacted: problems quote device output)."""
         out = [f"apply {self.plan_id}: {self.outcome.upper()}" + (f" - {self.reason}" if self.reason else "")]
         for host, status in self.devices.items():
             out.append(f"  {host}: {status}")
             out += [f"      ! {p}" for p in self.problems.get(host, [])]
             out += [f"      {c}" for c in self.state_changes.get(host, [])]
         out.append(f"  ({self.seconds:.1f}s)")
-        return out
+        return [redact(ln) for ln in out]
 
 
 class _Refused(Exception):
@@ -133,6 +135,7 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
         return report
     nr, inv = init_nornir(config_file, state_dir, lab=plan.target == "lab")
     intent = load_intent(inv)
+    audit.secrets = secret_values(intent)
     overrides = [override_from_dict(o) for o in plan.overrides]
     run_id = db.start_run(plan.id, now_iso(), operator_identity())
     touched: list[str] = []

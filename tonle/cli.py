@@ -16,6 +16,7 @@ from tonle.disconnect import DisconnectError
 from tonle.inventory import Inventory, InventoryError, load_from_nornir_config
 from tonle.lab import Lab, LabError, LabStatus
 from tonle.plan import PlanError
+from tonle.redact import redact
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -30,7 +31,7 @@ def _default_state_dir(config: Path) -> Path:
 
 
 def _err(msg: str) -> None:
-    print(f"tonle: error: {msg}", file=sys.stderr)
+    print(f"tonle: error: {redact(msg)}", file=sys.stderr)  # errors may quote device output
 
 
 def _load(args: argparse.Namespace) -> Inventory:

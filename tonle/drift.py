@@ -41,7 +41,8 @@ from napalm_frr.diff import Change, FRRConfigTool
 from tonle.audit import AuditLog, now_iso, operator_identity
 from tonle.intent import DeviceIntent, Override, device_intent, load_intent, override_from_dict, override_to_dict
 from tonle.nornir_init import init_nornir
-from tonle.plan import Plan, Selection, make_plan, redact, secret_values
+from tonle.plan import Plan, Selection, make_plan, secret_values
+from tonle.redact import exception_text, redact
 from tonle.render import render_intent
 from tonle.statedb import StateDB
 from tonle.tasks.drift import fetch_running_state
@@ -425,24 +426,21 @@ def _audit_task(task: Task, intents: dict[str, DeviceIntent], platform: str | No
     try:
         data = fetch_running_state(task).result
     except _UNREACHABLE as exc:
-        raise _Unreachable(_reason(exc)) from exc
+        raise _Unreachable(exception_text(exc, secrets)) from None
     diffs, script = compare(intended, data["running"], plat, tool)
     dev = DeviceDrift(task.host.name, di.device.site, di.device.role, plat,
-                      diffs=[_redacted(d, secrets) for d in diffs], state=state_issues(di, data["bgp"]),
-                      remediation=[redact(c, secrets) for c in script])
+                      diffs=[_redacted(d, secrets, plat) for d in diffs], state=state_issues(di, data["bgp"]),
+                      remediation=[redact(c, secrets, plat) for c in script])
     dev.settle()
     dev.seconds = round(time.monotonic() - t0, 3)
     return Result(host=task.host, result=dev)
 
 
-def _redacted(d: LineDiff, secrets: list[str]) -> LineDiff:
-    return LineDiff(d.feature, d.section, redact(d.line, secrets), d.kind, tuple(redact(c, secrets)
-                                                                                 for c in d.remediation))
+def _redacted(d: LineDiff, secrets: list[str], platform: str) -> LineDiff:
+    def r(text: str) -> str:
+        return redact(text, secrets, platform)
 
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1] if text else ''}".strip()
+    return LineDiff(d.feature, tuple(r(c) for c in d.section), r(d.line), d.kind, tuple(r(c) for c in d.remediation))
 
 
 def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: bool,
@@ -477,9 +475,10 @@ def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
     intents = {h: device_intent(intent, h, overrides) for h in hosts}
     workers = max(1, min(workers, len(hosts)))
     nr = nr.filter(filter_func=lambda h: h.name in hosts).with_runner(ThreadedRunner(num_workers=workers))
+    secrets = secret_values(intent)
     try:
         results = nr.run(task=_audit_task, intents=intents, platform="frr" if lab else None, tool=FRRConfigTool(),
-                         secrets=secret_values(intent))
+                         secrets=secrets)
     finally:
         nr.close_connections()
     devices = []
@@ -492,8 +491,8 @@ def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
         exc = multi[0].exception if multi is not None else None
         status = UNREACHABLE if isinstance(exc, _Unreachable) else ERROR
         devices.append(DeviceDrift(h, dev.site, dev.role, "frr" if lab else dev.platform, status=status,
-                                   error=str(exc) if isinstance(exc, _Unreachable) else
-                                   (_reason(exc) if exc else "not run")))
+                                   error=redact(str(exc), secrets) if isinstance(exc, _Unreachable) else
+                                   (exception_text(exc, secrets) if exc else "not run")))
     stamp = datetime.now(UTC)
     report = DriftReport(f"drift-{stamp:%Y%m%dT%H%M%S}-{stamp.microsecond // 1000:03d}", started,
                          operator_identity(), "lab" if lab else "production",

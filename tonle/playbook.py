@@ -36,6 +36,8 @@ from tonle.disconnect import DisconnectError, Outcome, duration_seconds
 from tonle.inventory import InventoryError
 from tonle.lab import LabError
 from tonle.plan import PlanError
+from tonle.playbook_redact import run_secrets, scrub_artifacts
+from tonle.redact import redact, redact_data
 from tonle.statedb import StateDB
 
 REPO = Path(__file__).resolve().parent.parent
@@ -166,14 +168,19 @@ class _Events:
     """ansible-runner event handler: live progress, failed tasks, approval of a plan."""
 
     def __init__(self, say: Progress, approval: Path | None, approver: Approver, audit: AuditLog,
-                 run_id: str) -> None:
+                 run_id: str, secrets: list[str] | None = None) -> None:
         self.say, self.approval, self.approver, self.audit, self.run_id = say, approval, approver, audit, run_id
+        self.secrets = secrets or []
         self.failed: list[FailedTask] = []
         self.errors: list[str] = []
         self.items: dict[tuple[str, str], list[str]] = {}  # failed loop items, by host and task
         self.skipped: set[str] = set()
 
     def __call__(self, event: dict[str, Any]) -> bool:
+        # Redacted in place: ansible-runner writes this very dict to job_events/ once we return.
+        clean = redact_data(event, self.secrets)
+        event.clear()
+        event.update(clean)
         kind = event.get("event", "")
         data = event.get("event_data", {})
         host = str(data.get("host", ""))
@@ -259,7 +266,7 @@ def run_playbook(name: str, config_file: Path, state_dir: Path, *, limit: str | 
         approver: Asked when change-window made a plan with changes and `auto_approve` is not set.
 
     Raises:
-        PlaybookError: unknown playbook.
+        PlaybookError: unknown playbook, or an invalid inventory.
     """
     import ansible_runner  # noqa: PLC0415 - not needed by the modules that import this file
 
@@ -268,6 +275,10 @@ def run_playbook(name: str, config_file: Path, state_dir: Path, *, limit: str | 
         raise PlaybookError(f"unknown playbook {name!r} (one of {', '.join(books)}; see `tonle playbook list`)")
     say = progress or (lambda _m: None)
     state_dir = state_dir.resolve()
+    try:  # what events, artifacts and the audit entry must never show
+        known = run_secrets(config_file, state_dir, target)
+    except InventoryError as exc:
+        raise PlaybookError("invalid inventory: " + "; ".join(exc.problems)) from None
     now = datetime.now(UTC)
     run_id = f"{name}-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
     pdd = state_dir / "ansible" / run_id
@@ -281,15 +292,19 @@ def run_playbook(name: str, config_file: Path, state_dir: Path, *, limit: str | 
     if not _truthy(evars.get("auto_approve", False)):
         approval = pdd / APPROVAL_FILE
         evars["tonle_approval_file"] = str(approval)
-    audit = AuditLog(StateDB(state_dir))
-    events = _Events(say, approval, approver, audit, run_id)
+    known += [str(v) for k, v in evars.items() if _SENSITIVE.search(k) and str(v)]
+    audit = AuditLog(StateDB(state_dir), known)
+    events = _Events(say, approval, approver, audit, run_id, known)
     say(f"playbook {name} (run {run_id}, operator {env['TONLE_OPERATOR']}, target {target}"
         + (f", limit {limit}" if limit else "") + ")")
-    runner = ansible_runner.run(
-        private_data_dir=str(pdd), project_dir=str(PLAYBOOKS_DIR), playbook=f"{name}.yml",
-        inventory=str(INVENTORY_SCRIPT), limit=limit, extravars=evars, envvars=env, ident="run",
-        event_handler=events, quiet=True, settings={"suppress_ansible_output": True},
-    )
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(pdd), project_dir=str(PLAYBOOKS_DIR), playbook=f"{name}.yml",
+            inventory=str(INVENTORY_SCRIPT), limit=limit, extravars=evars, envvars=env, ident="run",
+            event_handler=events, quiet=True, settings={"suppress_ansible_output": True},
+        )
+    finally:  # the command file holds the whole environment, stdout whatever Ansible printed
+        scrub_artifacts(pdd, known)
     result = PlaybookResult(run_id, name, str(runner.status), int(runner.rc if runner.rc is not None else 1),
                             events.failed, dict(runner.stats or {}), events.errors, str(pdd / "artifacts" / "run"))
     if not result.ok and not result.failed_tasks and not result.errors:
@@ -322,9 +337,9 @@ def api_errors(module: Any) -> Iterator[None]:
         with contextlib.redirect_stdout(sys.stderr):
             yield
     except InventoryError as exc:
-        module.fail_json(msg="; ".join(exc.problems))
+        module.fail_json(msg=redact("; ".join(exc.problems)))
     except (PlanError, LabError, PlaybookError, DisconnectError) as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=redact(str(exc)))
 
 
 def module_paths(config: str | None, state_dir: str | None, target: str | None) -> tuple[Path, Path, bool]:
