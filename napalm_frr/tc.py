@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from napalm_frr import tc_grammar
 from napalm_frr.tc_grammar import MARK, PREFIX, HtbClass, HtbQdisc, TcSyntaxError
 
-__all__ = ["PREFIX", "TcSyntaxError", "batch", "block", "by_interface", "diff", "managed_interfaces", "normalize",
-           "split", "state_commands"]
+__all__ = ["PREFIX", "TcSyntaxError", "batch", "block", "boot_batch", "by_interface", "diff", "managed_interfaces",
+           "normalize", "split", "state_commands"]
 
 _RATE_UNITS = {"bit": 1e-3, "kbit": 1.0, "mbit": 1e3, "gbit": 1e6, "tbit": 1e9}
 
@@ -165,3 +165,12 @@ def batch(candidate: dict[str, list[str]], running: dict[str, list[str]], replac
             out.append(f"qdisc del dev {iface} root")
         out += [tc_grammar.apply_form(c) for c in parsed]
     return out
+
+
+def boot_batch(config: str) -> list[str]:
+    """The ``tc -batch`` lines that give a freshly booted device a configuration's QoS (lab start-up).
+
+    Raises:
+        TcSyntaxError: (TcLineError) a ``! tc:`` line is refused: its line number and why, never its text.
+    """
+    return batch(by_interface(tc_grammar.commands(config)), {}, replace=True)

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from napalm_frr import tc
-from napalm_frr.tc_grammar import commands as tc_commands
 from tonle.intent import Intent, load_intent
 from tonle.inventory import Inventory, Session
 from tonle.redact import redact
@@ -398,7 +397,7 @@ class Lab:
         conf = (render_device(self.intent, node, "frr") if is_device
                 else lab_external_config(self.inv, self.inv.peers[node], self._md5_keys))
         try:  # the driver's strict grammar: a refused `! tc:` line names its line number, never its text
-            qos = tc.batch(tc.by_interface(tc_commands(conf)), {}, replace=True)
+            qos = tc.boot_batch(conf)
         except tc.TcSyntaxError as exc:
             raise LabError(f"{node}: {exc}") from None
         (d / "frr.conf").write_text(conf)

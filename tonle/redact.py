@@ -42,7 +42,7 @@ _WS = r"[ \t]+"  # never across a line end
 # Words after which a keyword is a name (a route-map called "password"), not the start of a secret.
 _NAMED = r"(?<!route-map )(?<!prefix-list )(?<!community-list )(?<!access-list )(?<!policy-statement )"
 # Words after `password` that configure a policy, not a password.
-_NOT_A_SECRET = r"(?!(?:minimum|encryption|policy|length|history|expiry|lifetime|\{|\[)(?:\s|$))"  # noqa: S105
+_NOT_A_SECRET = r"(?!(?:minimum|encryption|encryption-key|policy|length|history|expiry|lifetime|\{|\[)(?:\s|$))"  # noqa: S105
 # Start of a configuration line, possibly inside a diff (+/-) or indented.
 _LINE = r"(?:^|(?<=\n))[ \t]*(?:[-+>][ \t]*)?"
 _TYPE = rf"(?:(?:[0-9]|sha512|md5|clear|encrypted){_WS})?"
