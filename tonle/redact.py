@@ -41,8 +41,11 @@ _JSECRET = r'(?P<secret>"(?:[^"\\\n]|\\.)*"?|[^\s";]+(?=;|[ \t]*$|[ \t]+##))'
 _WS = r"[ \t]+"  # never across a line end
 # Words after which a keyword is a name (a route-map called "password"), not the start of a secret.
 _NAMED = r"(?<!route-map )(?<!prefix-list )(?<!community-list )(?<!access-list )(?<!policy-statement )"
-# Words after `password` that configure a policy, not a password.
-_NOT_A_SECRET = r"(?!(?:minimum|encryption|encryption-key|policy|length|history|expiry|lifetime|\{|\[)(?:\s|$))"  # noqa: S105
+# Words after `password` that configure a policy, not a password (IOS, EOS, and Junos `set` lines).
+_POLICY_WORDS = (
+    r"(?!(?:minimum\S*|maximum\S*|encryption|encryption-key|policy|length|history|expiry|lifetime|format|"
+    r"change-type|\{|\[)(?:\s|$))"
+)
 # Start of a configuration line, possibly inside a diff (+/-) or indented.
 _LINE = r"(?:^|(?<=\n))[ \t]*(?:[-+>][ \t]*)?"
 _TYPE = rf"(?:(?:[0-9]|sha512|md5|clear|encrypted){_WS})?"
@@ -65,7 +68,7 @@ RULES: tuple[Rule, ...] = (
     # neighbor X password K | password zebra | enable password [level N] [0|7] K | username U password 7 K
     # | isis password md5 K | EOS neighbor X password 0|7 K | enable password sha512 $6$...
     _rule("password", _CISCO_LIKE,
-          rf"{_NAMED}(?<![\w-])password{_WS}(?:level{_WS}[0-9]+{_WS})?{_TYPE}{_NOT_A_SECRET}{_SECRET}"),
+          rf"{_NAMED}(?<![\w-])password{_WS}(?:level{_WS}[0-9]+{_WS})?{_TYPE}{_POLICY_WORDS}{_SECRET}"),
     # enable secret [0|4|5|8|9] K | username U secret 9 $9$... | EOS secret sha512 $6$...
     _rule("secret", _CISCO_LIKE,
           rf"{_NAMED}(?<![\w-])secret{_WS}(?:level{_WS}[0-9]+{_WS})?(?:(?:[0-9]{{1,2}}|sha512|md5){_WS})?"
@@ -106,10 +109,12 @@ RULES: tuple[Rule, ...] = (
           rf"(?<![\w-])priv{_WS}(?:des\S*|3des|aes(?:{_WS}[0-9]+)?){_WS}(?:[0-9]{_WS})?{_SECRET}"),
     # Junos: authentication-key "$9$.."; | authentication-key clear; | encrypted-password "$6$..";
     # | secret "$9$.."; | simple-password ..; | md5 1 key "$9$.."; | pre-shared-key ascii-text "$9$..";
+    # | ntp authentication-key 1 type md5 value "$9$..";
     _rule("junos-secret", {"junos"},
           rf"(?<![\w-])(?:authentication-key|encrypted-password|secret|simple-password|plain-text-password-value|"
           rf"hello-authentication-key|authentication-password|privacy-password|chap-secret|pap-password|"
-          rf"md5{_WS}[0-9]+{_WS}key|(?:ascii-text|hexadecimal))"
+          rf"md5{_WS}[0-9]+{_WS}key|authentication-key{_WS}[0-9]+{_WS}type{_WS}\S+{_WS}value|ascii-text|"
+          rf"hexadecimal)"
           rf"{_WS}{_JSECRET}"),
     _rule("junos-snmp-community", {"junos"}, rf"(?<![\w-])snmp{_WS}community{_WS}{_SECRET}"),
 )
