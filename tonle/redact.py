@@ -8,7 +8,8 @@ events and artifacts, backups, exception messages). It masks, in this order:
    in their JSON- and repr-escaped spellings;
 2. crypt-style hashes anywhere, whatever keyword precedes them: ``$1$`` (IOS type 5), ``$5$``, ``$6$``
    (EOS sha512, Junos), ``$8$``, ``$9$`` (IOS type 8/9 and Junos ``$9$`` reversible encoding), ``$14$``;
-3. the syntactic forms of the platform (or of every platform when it is not known): the word after
+3. the syntactic forms of the platform (or of every platform when it is not known; the keyword forms
+   of FRR/IOS/EOS always apply, the Junos-only forms only to Junos or unknown text): the word after
    ``password`` / ``secret`` / ``key-string`` / ``authentication-key`` / ... and their optional
    encryption type (``password 7 <type7>``, ``secret 9 <hash>``, ``password sha512 <hash>``, Junos
    ``authentication-key "<anything>";``), SNMP communities and users, pre-shared keys.
@@ -28,17 +29,23 @@ from typing import Any, TypeVar
 
 MASK = "<redacted>"
 PLATFORMS = ("frr", "ios", "eos", "junos")
-_CISCO_LIKE = frozenset({"frr", "ios", "eos"})
 _ALL = frozenset(PLATFORMS)
+# The keyword forms of FRR, IOS and EOS apply to Junos text too: a Junos device's errors and free text
+# are not always in Junos syntax, and these forms do not misfire on it (tests/unit/test_redact.py).
+_CISCO_LIKE = _ALL
 
 T = TypeVar("T")
 
 # A secret: a double-quoted string (Junos; escapes allowed, an unterminated one runs to the end of the
 # line) or one word.
-_SECRET = r'(?P<secret>"(?:[^"\\\n]|\\.)*"?|[^\s"]\S*)'  # noqa: S105 - a pattern, not a password
+# A secret already masked (by a rule before, or an earlier pass) is left as it is.
+_SECRET = r'(?!<redacted>(?:;|\s|$))(?P<secret>"(?:[^"\\\n]|\\.)*"?|[^\s"]\S*)'  # noqa: S105 - a pattern
 # Junos: a quoted string, or a bare word that ends the statement (`;`, end of line, `## SECRET-DATA`).
 _JSECRET = r'(?P<secret>"(?:[^"\\\n]|\\.)*"?|[^\s";]+(?=;|[ \t]*$|[ \t]+##))'
 _WS = r"[ \t]+"  # never across a line end
+# A keyword starts a word: not inside `area-password` or `default-chap-secret`, but right after a diff's
+# `-` marker (`-snmp-server community C`) it does.
+_B = r"(?:(?<![\w-])|(?<=^-)|(?<=\s-))"
 # Words after which a keyword is a name (a route-map called "password"), not the start of a secret.
 _NAMED = r"(?<!route-map )(?<!prefix-list )(?<!community-list )(?<!access-list )(?<!policy-statement )"
 # Words after `password` that configure a policy, not a password (IOS, EOS, and Junos `set` lines).
@@ -48,7 +55,9 @@ _POLICY_WORDS = (
 )
 # Start of a configuration line, possibly inside a diff (+/-) or indented.
 _LINE = r"(?:^|(?<=\n))[ \t]*(?:[-+>][ \t]*)?"
-_TYPE = rf"(?:(?:[0-9]|sha512|md5|clear|encrypted){_WS})?"
+# Optional parts before a secret are possessive (?+): `password 7 <redacted>` must not re-read as a
+# password "7" followed by text (redaction is idempotent).
+_TYPE = rf"(?:(?:[0-9]|sha512|md5|clear|encrypted){_WS})?+"
 
 
 @dataclass(frozen=True)
@@ -65,58 +74,59 @@ def _rule(name: str, platforms: Iterable[str], regex: str) -> Rule:
 
 
 RULES: tuple[Rule, ...] = (
-    # neighbor X password K | password zebra | enable password [level N] [0|7] K | username U password 7 K
-    # | isis password md5 K | EOS neighbor X password 0|7 K | enable password sha512 $6$...
-    _rule("password", _CISCO_LIKE,
-          rf"{_NAMED}(?<![\w-])password{_WS}(?:level{_WS}[0-9]+{_WS})?{_TYPE}{_POLICY_WORDS}{_SECRET}"),
-    # enable secret [0|4|5|8|9] K | username U secret 9 $9$... | EOS secret sha512 $6$...
-    _rule("secret", _CISCO_LIKE,
-          rf"{_NAMED}(?<![\w-])secret{_WS}(?:level{_WS}[0-9]+{_WS})?(?:(?:[0-9]{{1,2}}|sha512|md5){_WS})?"
-          rf"{_SECRET}"),
-    # key chains: key-string [7] K (also HSRP `authentication md5 key-string K`)
-    _rule("key-string", _CISCO_LIKE, rf"(?<![\w-])key-string{_WS}(?:[0-9]{_WS})?{_SECRET}"),
-    # ip ospf authentication-key [7] K | ntp authentication-key 1 md5 [7] K
-    _rule("authentication-key", _CISCO_LIKE,
-          rf"(?<![\w-])authentication-key{_WS}(?:[0-9]{{1,5}}{_WS}md5{_WS})?(?:[0-9]{_WS})?{_SECRET}"),
-    # ip ospf message-digest-key 1 md5 [7] K
-    _rule("message-digest-key", _CISCO_LIKE,
-          rf"(?<![\w-])message-digest-key{_WS}[0-9]+{_WS}md5{_WS}(?:[0-9]{_WS})?{_SECRET}"),
-    # FRR: ipv6 ospf6 authentication keyid 1 hash-algo md5 key K | ip rip authentication string K
-    _rule("ospf6-key", _CISCO_LIKE, rf"(?<![\w-])hash-algo{_WS}\S+{_WS}key{_WS}{_SECRET}"),
-    _rule("rip-string", _CISCO_LIKE, rf"(?<![\w-])authentication{_WS}string{_WS}{_SECRET}"),
-    # IS-IS: area-password [clear|md5] K | domain-password [clear|md5] K
-    _rule("isis-password", _CISCO_LIKE,
-          rf"(?<![\w-])(?:area|domain)-password{_WS}(?:(?:clear|md5|[0-9]){_WS})?{_SECRET}"),
-    # TACACS+/RADIUS: tacacs-server [host H] key [7] K | key 7 K (in a `tacacs server` block) | key K
-    _rule("server-key", _CISCO_LIKE,
-          rf"(?<![\w-])(?:tacacs-server|radius-server|server-private)\b[^\n]*?(?<![\w-])key{_WS}(?:[0-9]{_WS})?"
-          rf"{_SECRET}"),
-    _rule("typed-key", _CISCO_LIKE, rf"(?<![\w-])key{_WS}[0-7]{_WS}{_SECRET}"),
-    _rule("bare-key", _CISCO_LIKE,
-          rf"{_LINE}key{_WS}(?!(?:[0-9]+|chain|generate|zeroize|config-key|pubkey-chain|storage)(?:\s|$)){_SECRET}"),
-    _rule("config-key", _CISCO_LIKE, rf"(?<![\w-])config-key{_WS}password-encrypt{_WS}{_SECRET}"),
-    # IPsec: crypto isakmp key [0|6] K address .. | pre-shared-key [local|remote] [0|6] K
-    _rule("isakmp-key", _CISCO_LIKE, rf"(?<![\w-])isakmp{_WS}key{_WS}(?:[0-9]{_WS})?{_SECRET}"),
-    _rule("pre-shared-key", _CISCO_LIKE,
-          rf"(?<![\w-])pre-shared-key{_WS}(?:(?:local|remote){_WS})?(?:address{_WS}\S+{_WS})?(?:[0-9]{_WS})?"
-          rf"{_SECRET}"),
-    # SNMP: snmp-server community C | snmp-server host H [..] version 1|2c C | v3 auth/priv passwords
-    _rule("snmp-community", _CISCO_LIKE, rf"(?<![\w-])snmp-server{_WS}community{_WS}{_SECRET}"),
-    _rule("snmp-host", _CISCO_LIKE,
-          rf"(?<![\w-])snmp-server{_WS}host{_WS}[^\n]*?version{_WS}(?:1|2c){_WS}{_SECRET}"),
-    _rule("snmp-auth", _CISCO_LIKE, rf"(?<![\w-])auth{_WS}(?:md5|sha\S*){_WS}(?:[0-9]{_WS})?{_SECRET}"),
-    _rule("snmp-priv", _CISCO_LIKE,
-          rf"(?<![\w-])priv{_WS}(?:des\S*|3des|aes(?:{_WS}[0-9]+)?){_WS}(?:[0-9]{_WS})?{_SECRET}"),
+    # Junos first: its `;` terminator stays outside the secret.
     # Junos: authentication-key "$9$.."; | authentication-key clear; | encrypted-password "$6$..";
     # | secret "$9$.."; | simple-password ..; | md5 1 key "$9$.."; | pre-shared-key ascii-text "$9$..";
     # | ntp authentication-key 1 type md5 value "$9$..";
     _rule("junos-secret", {"junos"},
-          rf"(?<![\w-])(?:authentication-key|encrypted-password|secret|simple-password|plain-text-password-value|"
+          rf"{_B}(?:authentication-key|encrypted-password|secret|simple-password|plain-text-password-value|"
           rf"hello-authentication-key|authentication-password|privacy-password|chap-secret|pap-password|"
           rf"md5{_WS}[0-9]+{_WS}key|authentication-key{_WS}[0-9]+{_WS}type{_WS}\S+{_WS}value|ascii-text|"
           rf"hexadecimal)"
           rf"{_WS}{_JSECRET}"),
-    _rule("junos-snmp-community", {"junos"}, rf"(?<![\w-])snmp{_WS}community{_WS}{_SECRET}"),
+    _rule("junos-snmp-community", {"junos"}, rf"{_B}snmp{_WS}community{_WS}{_SECRET}"),
+    # neighbor X password K | password zebra | enable password [level N] [0|7] K | username U password 7 K
+    # | isis password md5 K | EOS neighbor X password 0|7 K | enable password sha512 $6$...
+    _rule("password", _CISCO_LIKE,
+          rf"{_NAMED}{_B}password{_WS}(?:level{_WS}[0-9]+{_WS})?+{_TYPE}{_POLICY_WORDS}{_SECRET}"),
+    # enable secret [0|4|5|8|9] K | username U secret 9 $9$... | EOS secret sha512 $6$...
+    _rule("secret", _CISCO_LIKE,
+          rf"{_NAMED}{_B}secret{_WS}(?:level{_WS}[0-9]+{_WS})?+(?:(?:[0-9]{{1,2}}|sha512|md5){_WS})?+"
+          rf"{_SECRET}"),
+    # key chains: key-string [7] K (also HSRP `authentication md5 key-string K`)
+    _rule("key-string", _CISCO_LIKE, rf"{_B}key-string{_WS}(?:[0-9]{_WS})?+{_SECRET}"),
+    # ip ospf authentication-key [7] K | ntp authentication-key 1 md5 [7] K
+    _rule("authentication-key", _CISCO_LIKE,
+          rf"{_B}authentication-key{_WS}(?:[0-9]{{1,5}}{_WS}md5{_WS})?+(?:[0-9]{_WS})?+{_SECRET}"),
+    # ip ospf message-digest-key 1 md5 [7] K
+    _rule("message-digest-key", _CISCO_LIKE,
+          rf"{_B}message-digest-key{_WS}[0-9]+{_WS}md5{_WS}(?:[0-9]{_WS})?+{_SECRET}"),
+    # FRR: ipv6 ospf6 authentication keyid 1 hash-algo md5 key K | ip rip authentication string K
+    _rule("ospf6-key", _CISCO_LIKE, rf"{_B}hash-algo{_WS}\S+{_WS}key{_WS}{_SECRET}"),
+    _rule("rip-string", _CISCO_LIKE, rf"{_B}authentication{_WS}string{_WS}{_SECRET}"),
+    # IS-IS: area-password [clear|md5] K | domain-password [clear|md5] K
+    _rule("isis-password", _CISCO_LIKE,
+          rf"{_B}(?:area|domain)-password{_WS}(?:(?:clear|md5|[0-9]){_WS})?+{_SECRET}"),
+    # TACACS+/RADIUS: tacacs-server [host H] key [7] K | key 7 K (in a `tacacs server` block) | key K
+    _rule("server-key", _CISCO_LIKE,
+          rf"{_B}(?:tacacs-server|radius-server|server-private)\b[^\n]*?{_B}key{_WS}(?:[0-9]{_WS})?+"
+          rf"{_SECRET}"),
+    _rule("typed-key", _CISCO_LIKE, rf"{_B}key{_WS}[0-7]{_WS}{_SECRET}"),
+    _rule("bare-key", _CISCO_LIKE,
+          rf"{_LINE}key{_WS}(?!(?:[0-9]+|chain|generate|zeroize|config-key|pubkey-chain|storage)(?:\s|$)){_SECRET}"),
+    _rule("config-key", _CISCO_LIKE, rf"{_B}config-key{_WS}password-encrypt{_WS}{_SECRET}"),
+    # IPsec: crypto isakmp key [0|6] K address .. | pre-shared-key [local|remote] [0|6] K
+    _rule("isakmp-key", _CISCO_LIKE, rf"{_B}isakmp{_WS}key{_WS}(?:[0-9]{_WS})?+{_SECRET}"),
+    _rule("pre-shared-key", _CISCO_LIKE,
+          rf"{_B}pre-shared-key{_WS}(?:(?:local|remote){_WS})?+(?:address{_WS}\S+{_WS})?+(?:[0-9]{_WS})?+"
+          rf"{_SECRET}"),
+    # SNMP: snmp-server community C | snmp-server host H [..] version 1|2c C | v3 auth/priv passwords
+    _rule("snmp-community", _CISCO_LIKE, rf"{_B}snmp-server{_WS}community{_WS}{_SECRET}"),
+    _rule("snmp-host", _CISCO_LIKE,
+          rf"{_B}snmp-server{_WS}host{_WS}[^\n]*?version{_WS}(?:1|2c){_WS}{_SECRET}"),
+    _rule("snmp-auth", _CISCO_LIKE, rf"{_B}auth{_WS}(?:md5|sha\S*){_WS}(?:[0-9]{_WS})?+{_SECRET}"),
+    _rule("snmp-priv", _CISCO_LIKE,
+          rf"{_B}priv{_WS}(?:des\S*|3des|aes(?:{_WS}[0-9]+)?+){_WS}(?:[0-9]{_WS})?+{_SECRET}"),
 )
 
 # Crypt-style hashes and Junos $9$ strings, whatever precedes them.
@@ -201,11 +211,20 @@ def _walk(value: Any, secrets: list[str], platform: str | None) -> Any:
         scoped = value.get("platform")
         plat = scoped if isinstance(scoped, str) else platform
         return {k: _walk(v, secrets, plat) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_walk(v, secrets, platform) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_walk(v, secrets, platform) for v in value)
+    if isinstance(value, list | tuple):
+        lines = _redact_lines(value, secrets, platform)
+        items = lines if lines is not None else [_walk(v, secrets, platform) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
     return value
+
+
+def _redact_lines(value: list[Any] | tuple[Any, ...], secrets: list[str], platform: str | None) -> list[str] | None:
+    """A list of configuration lines redacted as one text, so that a line's context (a Junos `snmp {`
+    block) counts; None when the items are not single lines."""
+    if not value or not all(isinstance(v, str) and "\n" not in v for v in value):
+        return None
+    out = redact("\n".join(value), secrets, platform).split("\n")
+    return out if len(out) == len(value) else None
 
 
 def exception_text(exc: BaseException | None, secrets: Iterable[str] = (), *, last_line: bool = True) -> str:

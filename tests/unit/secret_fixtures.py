@@ -14,7 +14,7 @@ ENV_KEY = "golden-md5-key"  # the TCP-MD5 key the inventory reads from the envir
 SECRETS: dict[str, list[str]] = {
     "frr": [
         "frr-vty-login-pass", "frr-enable-pass", "frr-keychain-string", "frr-ospf-md5-key", "frr-ospf-simple-key",
-        "frr-ospf6-key", "frr-rip-string", "frr-isis-circuit-key", "frr-peer-group-key", ENV_KEY,
+        "frr-rip-string", "frr-isis-circuit-key", "frr-peer-group-key", ENV_KEY,
         "frr-isis-area-key", "frr-isis-domain-key",
     ],
     "ios": [

@@ -66,6 +66,9 @@ def test_only_the_secret_is_masked_keyword_and_type_stay() -> None:
     assert redact('    authentication-key "$9$abc"; ## SECRET-DATA', platform="junos") == \
         "    authentication-key <redacted>; ## SECRET-DATA"
     assert redact("authentication-key clear-key;", platform="junos") == "authentication-key <redacted>;"
+    # FRR 8.5+ OSPFv3 authentication trailer (not in the fixture: the local vtysh may predate it)
+    assert redact(" ipv6 ospf6 authentication keyid 1 hash-algo hmac-sha-256 key frr-ospf6-key", platform="frr") == \
+        " ipv6 ospf6 authentication keyid 1 hash-algo hmac-sha-256 key <redacted>"
 
 
 def test_known_values_anywhere_and_in_escaped_spellings() -> None:
