@@ -21,12 +21,14 @@ from tonle.redact import redact, redact_data
 
 # Environment variables whose values are secrets by their name (credentials, tokens, keys).
 SENSITIVE_NAME = re.compile(r"pass|secret|token|key|md5", re.IGNORECASE)
+MIN_BY_NAME = 8
 
 
 def run_secrets(config_file: Path, state_dir: Path, target: str, environ: Mapping[str, str] | None = None
                 ) -> list[str]:
     """The secret values a playbook run may carry: the inventory's TCP-MD5 keys (from the environment,
-    and the lab's generated ones for a lab run) and every environment variable named like a secret.
+    and the lab's generated ones for a lab run) and every environment variable named like a secret
+    (of at least MIN_BY_NAME characters).
 
     Raises:
         InventoryError: the inventory is invalid (then no playbook can run either).
@@ -36,7 +38,9 @@ def run_secrets(config_file: Path, state_dir: Path, target: str, environ: Mappin
     values = [env[p.md5_key_env] for p in inv.peers.values() if p.md5_key_env and env.get(p.md5_key_env)]
     if target == "lab":
         values += Lab(inv, state_dir).md5_keys().values()
-    values += [v for k, v in env.items() if v and SENSITIVE_NAME.search(k)]
+    # By name only when long enough to be a credential: masking a flag such as USE_KEYS=1 everywhere would
+    # garble the events the run is steered by (plan ids, approvals).
+    values += [v for k, v in env.items() if len(v) >= MIN_BY_NAME and SENSITIVE_NAME.search(k)]
     return sorted(set(values))
 
 
@@ -64,9 +68,13 @@ def scrub_file(path: Path, secrets: list[str]) -> bool:
 
 
 def scrub_artifacts(directory: Path, secrets: Iterable[str]) -> list[Path]:
-    """Redact every regular file under a run's private data directory; the files that changed."""
+    """Redact every regular file under a run's private data directory; the files that changed.
+
+    Symbolic links are neither followed nor rewritten (nothing outside the directory is touched).
+    """
     known = list(secrets)
-    return [p for p in sorted(directory.rglob("*")) if p.is_file() and not p.is_symlink() and scrub_file(p, known)]
+    files = sorted(Path(root) / name for root, _dirs, names in os.walk(directory, followlinks=False) for name in names)
+    return [p for p in files if p.is_file() and not p.is_symlink() and scrub_file(p, known)]
 
 
-__all__ = ["SENSITIVE_NAME", "run_secrets", "scrub_artifacts", "scrub_file"]
+__all__ = ["MIN_BY_NAME", "SENSITIVE_NAME", "run_secrets", "scrub_artifacts", "scrub_file"]

@@ -32,14 +32,13 @@ PLATFORMS = ("frr", "ios", "eos", "junos")
 _ALL = frozenset(PLATFORMS)
 # The keyword forms of FRR, IOS and EOS apply to Junos text too: a Junos device's errors and free text
 # are not always in Junos syntax, and these forms do not misfire on it (tests/unit/test_redact.py).
-_CISCO_LIKE = _ALL
+_KEYWORD_FORMS = _ALL
 
 T = TypeVar("T")
 
 # A secret: a double-quoted string (Junos; escapes allowed, an unterminated one runs to the end of the
-# line) or one word.
-# A secret already masked (by a rule before, or an earlier pass) is left as it is.
-_SECRET = r'(?!<redacted>(?:;|\s|$))(?P<secret>"(?:[^"\\\n]|\\.)*"?|[^\s"]\S*)'  # noqa: S105 - a pattern
+# line) or one word; one already masked (by an earlier rule or pass) is left as it is.
+_SECRET = rf'(?!{re.escape(MASK)}(?:;|\s|$))(?P<secret>"(?:[^"\\\n]|\\.)*"?|[^\s"]\S*)'
 # Junos: a quoted string, or a bare word that ends the statement (`;`, end of line, `## SECRET-DATA`).
 _JSECRET = r'(?P<secret>"(?:[^"\\\n]|\\.)*"?|[^\s";]+(?=;|[ \t]*$|[ \t]+##))'
 _WS = r"[ \t]+"  # never across a line end
@@ -87,45 +86,45 @@ RULES: tuple[Rule, ...] = (
     _rule("junos-snmp-community", {"junos"}, rf"{_B}snmp{_WS}community{_WS}{_SECRET}"),
     # neighbor X password K | password zebra | enable password [level N] [0|7] K | username U password 7 K
     # | isis password md5 K | EOS neighbor X password 0|7 K | enable password sha512 $6$...
-    _rule("password", _CISCO_LIKE,
+    _rule("password", _KEYWORD_FORMS,
           rf"{_NAMED}{_B}password{_WS}(?:level{_WS}[0-9]+{_WS})?+{_TYPE}{_POLICY_WORDS}{_SECRET}"),
     # enable secret [0|4|5|8|9] K | username U secret 9 $9$... | EOS secret sha512 $6$...
-    _rule("secret", _CISCO_LIKE,
+    _rule("secret", _KEYWORD_FORMS,
           rf"{_NAMED}{_B}secret{_WS}(?:level{_WS}[0-9]+{_WS})?+(?:(?:[0-9]{{1,2}}|sha512|md5){_WS})?+"
           rf"{_SECRET}"),
     # key chains: key-string [7] K (also HSRP `authentication md5 key-string K`)
-    _rule("key-string", _CISCO_LIKE, rf"{_B}key-string{_WS}(?:[0-9]{_WS})?+{_SECRET}"),
+    _rule("key-string", _KEYWORD_FORMS, rf"{_B}key-string{_WS}(?:[0-9]{_WS})?+{_SECRET}"),
     # ip ospf authentication-key [7] K | ntp authentication-key 1 md5 [7] K
-    _rule("authentication-key", _CISCO_LIKE,
+    _rule("authentication-key", _KEYWORD_FORMS,
           rf"{_B}authentication-key{_WS}(?:[0-9]{{1,5}}{_WS}md5{_WS})?+(?:[0-9]{_WS})?+{_SECRET}"),
     # ip ospf message-digest-key 1 md5 [7] K
-    _rule("message-digest-key", _CISCO_LIKE,
+    _rule("message-digest-key", _KEYWORD_FORMS,
           rf"{_B}message-digest-key{_WS}[0-9]+{_WS}md5{_WS}(?:[0-9]{_WS})?+{_SECRET}"),
     # FRR: ipv6 ospf6 authentication keyid 1 hash-algo md5 key K | ip rip authentication string K
-    _rule("ospf6-key", _CISCO_LIKE, rf"{_B}hash-algo{_WS}\S+{_WS}key{_WS}{_SECRET}"),
-    _rule("rip-string", _CISCO_LIKE, rf"{_B}authentication{_WS}string{_WS}{_SECRET}"),
+    _rule("ospf6-key", _KEYWORD_FORMS, rf"{_B}hash-algo{_WS}\S+{_WS}key{_WS}{_SECRET}"),
+    _rule("rip-string", _KEYWORD_FORMS, rf"{_B}authentication{_WS}string{_WS}{_SECRET}"),
     # IS-IS: area-password [clear|md5] K | domain-password [clear|md5] K
-    _rule("isis-password", _CISCO_LIKE,
+    _rule("isis-password", _KEYWORD_FORMS,
           rf"{_B}(?:area|domain)-password{_WS}(?:(?:clear|md5|[0-9]){_WS})?+{_SECRET}"),
     # TACACS+/RADIUS: tacacs-server [host H] key [7] K | key 7 K (in a `tacacs server` block) | key K
-    _rule("server-key", _CISCO_LIKE,
+    _rule("server-key", _KEYWORD_FORMS,
           rf"{_B}(?:tacacs-server|radius-server|server-private)\b[^\n]*?{_B}key{_WS}(?:[0-9]{_WS})?+"
           rf"{_SECRET}"),
-    _rule("typed-key", _CISCO_LIKE, rf"{_B}key{_WS}[0-7]{_WS}{_SECRET}"),
-    _rule("bare-key", _CISCO_LIKE,
+    _rule("typed-key", _KEYWORD_FORMS, rf"{_B}key{_WS}[0-7]{_WS}{_SECRET}"),
+    _rule("bare-key", _KEYWORD_FORMS,
           rf"{_LINE}key{_WS}(?!(?:[0-9]+|chain|generate|zeroize|config-key|pubkey-chain|storage)(?:\s|$)){_SECRET}"),
-    _rule("config-key", _CISCO_LIKE, rf"{_B}config-key{_WS}password-encrypt{_WS}{_SECRET}"),
+    _rule("config-key", _KEYWORD_FORMS, rf"{_B}config-key{_WS}password-encrypt{_WS}{_SECRET}"),
     # IPsec: crypto isakmp key [0|6] K address .. | pre-shared-key [local|remote] [0|6] K
-    _rule("isakmp-key", _CISCO_LIKE, rf"{_B}isakmp{_WS}key{_WS}(?:[0-9]{_WS})?+{_SECRET}"),
-    _rule("pre-shared-key", _CISCO_LIKE,
+    _rule("isakmp-key", _KEYWORD_FORMS, rf"{_B}isakmp{_WS}key{_WS}(?:[0-9]{_WS})?+{_SECRET}"),
+    _rule("pre-shared-key", _KEYWORD_FORMS,
           rf"{_B}pre-shared-key{_WS}(?:(?:local|remote){_WS})?+(?:address{_WS}\S+{_WS})?+(?:[0-9]{_WS})?+"
           rf"{_SECRET}"),
     # SNMP: snmp-server community C | snmp-server host H [..] version 1|2c C | v3 auth/priv passwords
-    _rule("snmp-community", _CISCO_LIKE, rf"{_B}snmp-server{_WS}community{_WS}{_SECRET}"),
-    _rule("snmp-host", _CISCO_LIKE,
+    _rule("snmp-community", _KEYWORD_FORMS, rf"{_B}snmp-server{_WS}community{_WS}{_SECRET}"),
+    _rule("snmp-host", _KEYWORD_FORMS,
           rf"{_B}snmp-server{_WS}host{_WS}[^\n]*?version{_WS}(?:1|2c){_WS}{_SECRET}"),
-    _rule("snmp-auth", _CISCO_LIKE, rf"{_B}auth{_WS}(?:md5|sha\S*){_WS}(?:[0-9]{_WS})?+{_SECRET}"),
-    _rule("snmp-priv", _CISCO_LIKE,
+    _rule("snmp-auth", _KEYWORD_FORMS, rf"{_B}auth{_WS}(?:md5|sha\S*){_WS}(?:[0-9]{_WS})?+{_SECRET}"),
+    _rule("snmp-priv", _KEYWORD_FORMS,
           rf"{_B}priv{_WS}(?:des\S*|3des|aes(?:{_WS}[0-9]+)?+){_WS}(?:[0-9]{_WS})?+{_SECRET}"),
 )
 

@@ -257,9 +257,9 @@ def test_ansible_events_are_redacted_before_they_are_printed_or_written(name: st
 
 def test_ansible_artifacts_are_scrubbed(tmp_path: Path) -> None:
     env = {"TONLE_PASSWORD": "prod-device-pass", "TONLE_MD5_GLOBAL_TRANSIT": ENV_KEY, "PATH": "/usr/bin",
-           "HOME": "/home/noc"}
+           "HOME": "/home/noc", "USE_KEYS": "1"}
     known = run_secrets(REPO / "nornir.yaml", tmp_path / "state", "production", environ=env)
-    assert ENV_KEY in known and "prod-device-pass" in known and "/usr/bin" not in known
+    assert sorted(known) == sorted([ENV_KEY, "prod-device-pass"])  # not PATH, not the flag USE_KEYS=1
     run = tmp_path / "pdd" / "artifacts" / "run"
     (run / "job_events").mkdir(parents=True)
     (run / "command").write_text(json.dumps({"command": ["ansible-playbook", "-e", '{"x": 1}'], "cwd": "/",
@@ -268,10 +268,14 @@ def test_ansible_artifacts_are_scrubbed(tmp_path: Path) -> None:
     (run / "job_events" / "1-u.json").write_text(json.dumps({"event": "runner_on_ok", "stdout": fixture("junos"),
                                                            "event_data": {"res": {"lines": [fixture("eos")]}}}))
     (run / "status").write_text("successful")
+    outside = tmp_path / "outside.conf"  # e.g. a project file linked into the run: never rewritten
+    outside.write_text(f"password {ENV_KEY}\n")
+    (tmp_path / "pdd" / "project").symlink_to(outside)
     changed = scrub_artifacts(tmp_path / "pdd", known)
+    assert outside.read_text() == f"password {ENV_KEY}\n"
     assert {p.name for p in changed} == {"command", "stdout", "1-u.json"}
     for path in run.rglob("*"):
-        if path.is_file():
+        if path.is_file() and not path.is_symlink():
             assert not leaks(path.read_text(), [*ALL_SECRETS, "prod-device-pass"]), path
     command = json.loads((run / "command").read_text())
     assert command["env"]["PATH"] == "/usr/bin" and command["env"]["TONLE_PASSWORD"] == "<redacted>"
