@@ -40,7 +40,7 @@ T = TypeVar("T")
 # line) or one word; one already masked (by an earlier rule or pass) is left as it is.
 _SECRET = rf'(?!{re.escape(MASK)}(?:;|\s|$))(?P<secret>"(?:[^"\\\n]|\\.)*"?|[^\s"]\S*)'
 # Junos: a quoted string, or a bare word that ends the statement (`;`, end of line, `## SECRET-DATA`).
-_JSECRET = r'(?P<secret>"(?:[^"\\\n]|\\.)*"?|[^\s";]+(?=;|[ \t]*$|[ \t]+##))'
+_JSECRET = r'(?P<secret>"(?:[^"\\\n]|\\.)*"?|[^\s";]+(?=;|[ \t\r]*$|[ \t]+##))'
 _WS = r"[ \t]+"  # never across a line end
 # A keyword starts a word: not inside `area-password` or `default-chap-secret`, but right after a diff's
 # `-` marker (`-snmp-server community C`) it does.
@@ -61,15 +61,20 @@ _TYPE = rf"(?:(?:[0-9]|sha512|md5|clear|encrypted){_WS})?+"
 
 @dataclass(frozen=True)
 class Rule:
-    """A secret form: `pattern` has a group `secret` (replaced by MASK); everything else is kept."""
+    """A secret form on one line: `pattern` has a group `secret` (replaced by MASK), the rest is kept.
+
+    A line holding none of `needles` cannot match (a cheap test: most lines hold no keyword at all).
+    """
 
     name: str
     platforms: frozenset[str]
+    needles: tuple[str, ...]
     pattern: re.Pattern[str]
 
 
-def _rule(name: str, platforms: Iterable[str], regex: str) -> Rule:
-    return Rule(name, frozenset(platforms), re.compile(regex, re.MULTILINE))
+def _rule(name: str, platforms: Iterable[str], needles: str | tuple[str, ...], regex: str) -> Rule:
+    return Rule(name, frozenset(platforms), (needles,) if isinstance(needles, str) else needles,
+                re.compile(regex, re.MULTILINE))
 
 
 RULES: tuple[Rule, ...] = (
@@ -77,57 +82,59 @@ RULES: tuple[Rule, ...] = (
     # Junos: authentication-key "$9$.."; | authentication-key clear; | encrypted-password "$6$..";
     # | secret "$9$.."; | simple-password ..; | md5 1 key "$9$.."; | pre-shared-key ascii-text "$9$..";
     # | ntp authentication-key 1 type md5 value "$9$..";
-    _rule("junos-secret", {"junos"},
+    _rule("junos-secret", {"junos"}, ("key", "password", "secret", "value", "ascii-text", "hexadecimal"),
           rf"{_B}(?:authentication-key|encrypted-password|secret|simple-password|plain-text-password-value|"
           rf"hello-authentication-key|authentication-password|privacy-password|chap-secret|pap-password|"
           rf"md5{_WS}[0-9]+{_WS}key|authentication-key{_WS}[0-9]+{_WS}type{_WS}\S+{_WS}value|ascii-text|"
           rf"hexadecimal)"
           rf"{_WS}{_JSECRET}"),
-    _rule("junos-snmp-community", {"junos"}, rf"{_B}snmp{_WS}community{_WS}{_SECRET}"),
+    _rule("junos-snmp-community", {"junos"}, "snmp", rf"{_B}snmp{_WS}community{_WS}{_SECRET}"),
     # neighbor X password K | password zebra | enable password [level N] [0|7] K | username U password 7 K
     # | isis password md5 K | EOS neighbor X password 0|7 K | enable password sha512 $6$...
-    _rule("password", _KEYWORD_FORMS,
+    _rule("password", _KEYWORD_FORMS, "password",
           rf"{_NAMED}{_B}password{_WS}(?:level{_WS}[0-9]+{_WS})?+{_TYPE}{_POLICY_WORDS}{_SECRET}"),
     # enable secret [0|4|5|8|9] K | username U secret 9 $9$... | EOS secret sha512 $6$...
-    _rule("secret", _KEYWORD_FORMS,
+    _rule("secret", _KEYWORD_FORMS, "secret",
           rf"{_NAMED}{_B}secret{_WS}(?:level{_WS}[0-9]+{_WS})?+(?:(?:[0-9]{{1,2}}|sha512|md5){_WS})?+"
           rf"{_SECRET}"),
     # key chains: key-string [7] K (also HSRP `authentication md5 key-string K`)
-    _rule("key-string", _KEYWORD_FORMS, rf"{_B}key-string{_WS}(?:[0-9]{_WS})?+{_SECRET}"),
+    _rule("key-string", _KEYWORD_FORMS, "key-string", rf"{_B}key-string{_WS}(?:[0-9]{_WS})?+{_SECRET}"),
     # ip ospf authentication-key [7] K | ntp authentication-key 1 md5 [7] K
-    _rule("authentication-key", _KEYWORD_FORMS,
+    _rule("authentication-key", _KEYWORD_FORMS, "authentication-key",
           rf"{_B}authentication-key{_WS}(?:[0-9]{{1,5}}{_WS}md5{_WS})?+(?:[0-9]{_WS})?+{_SECRET}"),
     # ip ospf message-digest-key 1 md5 [7] K
-    _rule("message-digest-key", _KEYWORD_FORMS,
+    _rule("message-digest-key", _KEYWORD_FORMS, "message-digest-key",
           rf"{_B}message-digest-key{_WS}[0-9]+{_WS}md5{_WS}(?:[0-9]{_WS})?+{_SECRET}"),
     # FRR: ipv6 ospf6 authentication keyid 1 hash-algo md5 key K | ip rip authentication string K
-    _rule("ospf6-key", _KEYWORD_FORMS, rf"{_B}hash-algo{_WS}\S+{_WS}key{_WS}{_SECRET}"),
-    _rule("rip-string", _KEYWORD_FORMS, rf"{_B}authentication{_WS}string{_WS}{_SECRET}"),
+    _rule("ospf6-key", _KEYWORD_FORMS, "hash-algo", rf"{_B}hash-algo{_WS}\S+{_WS}key{_WS}{_SECRET}"),
+    _rule("rip-string", _KEYWORD_FORMS, "string", rf"{_B}authentication{_WS}string{_WS}{_SECRET}"),
     # IS-IS: area-password [clear|md5] K | domain-password [clear|md5] K
-    _rule("isis-password", _KEYWORD_FORMS,
+    _rule("isis-password", _KEYWORD_FORMS, "-password",
           rf"{_B}(?:area|domain)-password{_WS}(?:(?:clear|md5|[0-9]){_WS})?+{_SECRET}"),
     # TACACS+/RADIUS: tacacs-server [host H] key [7] K | key 7 K (in a `tacacs server` block) | key K
-    _rule("server-key", _KEYWORD_FORMS,
+    _rule("server-key", _KEYWORD_FORMS, ("tacacs-server", "radius-server", "server-private"),
           rf"{_B}(?:tacacs-server|radius-server|server-private)\b[^\n]*?{_B}key{_WS}(?:[0-9]{_WS})?+"
           rf"{_SECRET}"),
-    _rule("typed-key", _KEYWORD_FORMS, rf"{_B}key{_WS}[0-7]{_WS}{_SECRET}"),
-    _rule("bare-key", _KEYWORD_FORMS,
+    _rule("typed-key", _KEYWORD_FORMS, "key", rf"{_B}key{_WS}[0-7]{_WS}{_SECRET}"),
+    _rule("bare-key", _KEYWORD_FORMS, "key",
           rf"{_LINE}key{_WS}(?!(?:[0-9]+|chain|generate|zeroize|config-key|pubkey-chain|storage)(?:\s|$)){_SECRET}"),
-    _rule("config-key", _KEYWORD_FORMS, rf"{_B}config-key{_WS}password-encrypt{_WS}{_SECRET}"),
+    _rule("config-key", _KEYWORD_FORMS, "config-key", rf"{_B}config-key{_WS}password-encrypt{_WS}{_SECRET}"),
     # IPsec: crypto isakmp key [0|6] K address .. | pre-shared-key [local|remote] [0|6] K
-    _rule("isakmp-key", _KEYWORD_FORMS, rf"{_B}isakmp{_WS}key{_WS}(?:[0-9]{_WS})?+{_SECRET}"),
-    _rule("pre-shared-key", _KEYWORD_FORMS,
+    _rule("isakmp-key", _KEYWORD_FORMS, "isakmp", rf"{_B}isakmp{_WS}key{_WS}(?:[0-9]{_WS})?+{_SECRET}"),
+    _rule("pre-shared-key", _KEYWORD_FORMS, "pre-shared-key",
           rf"{_B}pre-shared-key{_WS}(?:(?:local|remote){_WS})?+(?:address{_WS}\S+{_WS})?+(?:[0-9]{_WS})?+"
           rf"{_SECRET}"),
     # SNMP: snmp-server community C | snmp-server host H [..] version 1|2c C | v3 auth/priv passwords
-    _rule("snmp-community", _KEYWORD_FORMS, rf"{_B}snmp-server{_WS}community{_WS}{_SECRET}"),
-    _rule("snmp-host", _KEYWORD_FORMS,
+    _rule("snmp-community", _KEYWORD_FORMS, "snmp-server", rf"{_B}snmp-server{_WS}community{_WS}{_SECRET}"),
+    _rule("snmp-host", _KEYWORD_FORMS, "snmp-server",
           rf"{_B}snmp-server{_WS}host{_WS}[^\n]*?version{_WS}(?:1|2c){_WS}{_SECRET}"),
-    _rule("snmp-auth", _KEYWORD_FORMS, rf"{_B}auth{_WS}(?:md5|sha\S*){_WS}(?:[0-9]{_WS})?+{_SECRET}"),
-    _rule("snmp-priv", _KEYWORD_FORMS,
+    _rule("snmp-auth", _KEYWORD_FORMS, "auth", rf"{_B}auth{_WS}(?:md5|sha\S*){_WS}(?:[0-9]{_WS})?+{_SECRET}"),
+    _rule("snmp-priv", _KEYWORD_FORMS, "priv",
           rf"{_B}priv{_WS}(?:des\S*|3des|aes(?:{_WS}[0-9]+)?+){_WS}(?:[0-9]{_WS})?+{_SECRET}"),
 )
 
+# One test for every rule's needles: most lines of a configuration hold none.
+_ANY_NEEDLE = re.compile("|".join(sorted({re.escape(n) for r in RULES for n in r.needles})))
 # Crypt-style hashes and Junos $9$ strings, whatever precedes them.
 _HASH = re.compile(r"\$(?:1|5|6|8|9|14|y|2[aby])\$[^\s\"';,]+")
 # Junos curly configuration: `community NAME {` / `community NAME;` inside `snmp { ... }` (elsewhere a
@@ -167,12 +174,19 @@ def redact(text: str, secrets: Iterable[str] = (), platform: str | None = None) 
         for spelled in _spellings(s):
             text = text.replace(spelled, MASK)
     text = _HASH.sub(MASK, text)
-    for rule in RULES:
-        if rule.platforms & platforms:
-            text = rule.pattern.sub(_mask, text)
-    if "junos" in platforms and "community" in text:
+    rules = [r for r in RULES if r.platforms & platforms]
+    text = "".join(_redact_line(line, rules) if _ANY_NEEDLE.search(line) else line
+                   for line in text.splitlines(keepends=True))
+    if "junos" in platforms and "community" in text and "snmp" in text:
         text = _junos_snmp_blocks(text)
     return text
+
+
+def _redact_line(line: str, rules: list[Rule]) -> str:
+    for rule in rules:
+        if any(n in line for n in rule.needles):
+            line = rule.pattern.sub(_mask, line)
+    return line
 
 
 def _junos_snmp_blocks(text: str) -> str:
