@@ -248,8 +248,8 @@ def exception_text(exc: BaseException | None, secrets: Iterable[str] = (), *, la
     if exc is None:
         return "failed"
     lines = str(exc).strip().splitlines()
-    text = (lines[-1] if last_line else " ".join(ln.strip() for ln in lines)) if lines else ""
-    return redact(f"{type(exc).__name__}: {text}".strip(), secrets)
+    text = (lines[-1] if last_line else " ".join(ln.strip() for ln in lines)) if lines else "failed"
+    return redact(f"{type(exc).__name__}: {text}", secrets)
 
 
 __all__ = ["MASK", "PLATFORMS", "RULES", "Rule", "exception_text", "redact", "redact_data"]
