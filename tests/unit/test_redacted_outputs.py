@@ -92,7 +92,7 @@ class _Multi(list[Any]):
 
 
 @pytest.mark.parametrize("platform", ["ios", "eos", "junos"])
-def test_make_plan_stores_and_audits_only_redacted_diffs(platform: str, tmp_path: Path,
+def test_make_plan_stores_only_redacted_diffs(platform: str, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TONLE_MD5_GLOBAL_TRANSIT", ENV_KEY)
     inv = load_from_nornir_config(REPO / "nornir.yaml")
