@@ -33,12 +33,11 @@ from napalm.base.exceptions import (
     MergeConfigException,
     ReplaceConfigException,
 )
-from napalm.base.helpers import sanitize_configs
 from napalm.base.netmiko_helpers import netmiko_args
 from netmiko import ConnectHandler
 from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException, ReadTimeout
 
-from napalm_frr import parsers, tc
+from napalm_frr import parsers, tc, tc_grammar
 from napalm_frr.diff import (
     DEFAULT_FRR_RELOAD,
     CandidateSyntaxError,
@@ -50,6 +49,7 @@ from napalm_frr.diff import (
     format_diff,
 )
 from napalm_frr.state import DeviceState, default_state_dir
+from tonle.redact import redact
 
 __all__ = ["FRRDriver"]
 
@@ -60,21 +60,22 @@ _PROMPT = r"[\w.\-]+(?:\([\w\-]+\))?#\s*$"
 _TOP_CONFIG_PROMPT = re.compile(r"\(config\)#\s*$")
 _ALREADY_GONE = re.compile(r"can't find|not found|does not exist|no such", re.IGNORECASE)
 
-# Secrets in FRR configuration text, for get_config(sanitized=True).
-_SANITIZE = {
-    r"^(\s*neighbor \S+ password) .*$": r"\1 <removed>",
-    r"^(\s*(?:enable )?password) .*$": r"\1 <removed>",
-    r"^(\s*ip ospf (?:message-digest-key \d+ md5|authentication-key)) .*$": r"\1 <removed>",
-    r"^(\s*isis password(?: clear| md5)?) .*$": r"\1 <removed>",
-    r"^(\s*key-string) .*$": r"\1 <removed>",
-}
+
+
+def _redact(text: str) -> str:
+    """FRR configuration text or an error quoting it, with its secrets masked (tonle.redact, FRR forms).
+
+    Every message this driver raises that may quote a configuration line or device output goes
+    through here: callers show and store exception messages.
+    """
+    return redact(text, platform="frr")
 
 
 class _ApplyError(Exception):
-    """A command was refused by vtysh while applying a change set."""
+    """A command was refused by vtysh while applying a change set (the message is redacted)."""
 
     def __init__(self, command: str, message: str) -> None:
-        super().__init__(f"{command!r} rejected: {message}")
+        super().__init__(_redact(f"{command!r} rejected: {message}"))
         self.command = command
         self.message = message
 
@@ -189,9 +190,9 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         try:
             output = self._conn().send_command(command, read_timeout=self.timeout)
         except ReadTimeout as exc:
-            raise CommandTimeoutException(f"Timed out running {command!r}: {exc}") from exc
+            raise CommandTimeoutException(_redact(f"Timed out running {command!r}: {exc}")) from None
         except (OSError, EOFError) as exc:
-            raise ConnectionClosedException(f"Connection lost running {command!r}: {exc}") from exc
+            raise ConnectionClosedException(_redact(f"Connection lost running {command!r}: {exc}")) from None
         return str(output)
 
     def _show(self, command: str) -> str:
@@ -199,7 +200,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         output = self._send(command)
         error = command_failed(output)
         if error:
-            raise CommandErrorException(f"{command!r} failed: {error}")
+            raise CommandErrorException(_redact(f"{command!r} failed: {error}"))
         return output
 
     def _json(self, command: str) -> str:
@@ -231,7 +232,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             status = int(chan.recv_exit_status())
             chan.close()
         except (OSError, EOFError) as exc:
-            raise ConnectionClosedException(f"Connection lost running {command!r}: {exc}") from exc
+            raise ConnectionClosedException(_redact(f"Connection lost running {command!r}: {exc}")) from None
         return status, out, err
 
     def _tc_state(self) -> dict[str, list[str]] | None:
@@ -362,8 +363,8 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         if retrieve in ("all", "candidate"):
             configs["candidate"] = self._candidate or ""
         if sanitized:
-            result: models.ConfigDict = sanitize_configs(configs, _SANITIZE)
-            return result
+            return {"running": _redact(configs["running"]), "startup": _redact(configs["startup"]),
+                    "candidate": _redact(configs["candidate"])}
         return configs
 
     # ------------------------------------------------------------------ candidate
@@ -379,14 +380,14 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
                 config = Path(filename).read_text()
             except OSError as exc:
                 raise error(f"Cannot read {filename}: {exc}") from exc
-        frr_part, tc_lines = tc.split(config)
+        frr_part, _ = tc.split(config)
         try:
-            tc.by_interface(tc_lines)
+            tc.by_interface(tc_grammar.commands(config))  # strict grammar; refusals name the line number only
             self.tool.validate(frr_part)
         except tc.TcSyntaxError as exc:
             raise error(f"Invalid configuration: {exc}") from exc
         except CandidateSyntaxError as exc:
-            raise error(f"Invalid configuration: {exc.reason}") from exc
+            raise error(f"Invalid configuration: {_redact(exc.reason)}") from None
         except FRRReloadUnavailable as exc:
             raise error(str(exc)) from exc
         self._candidate = config
@@ -424,7 +425,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         except CandidateSyntaxError as exc:
             # The device's own running config failing local validation means the local vtysh
             # is older than the device's FRR.
-            raise CommitError(f"Local vtysh cannot parse configuration: {exc.reason}") from exc
+            raise CommitError(f"Local vtysh cannot parse configuration: {_redact(exc.reason)}") from None
         except FRRReloadUnavailable as exc:
             raise CommitError(str(exc)) from exc
 
@@ -458,17 +459,17 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
                 strip_command=False,
                 read_timeout=self.timeout,
             )
-        except ReadTimeout as exc:
-            raise CommandTimeoutException(f"Timed out on config command {command!r}") from exc
-        except (OSError, EOFError) as exc:
-            raise ConnectionClosedException(f"Connection lost on config command {command!r}") from exc
+        except ReadTimeout:
+            raise CommandTimeoutException(_redact(f"Timed out on config command {command!r}")) from None
+        except (OSError, EOFError):
+            raise ConnectionClosedException(_redact(f"Connection lost on config command {command!r}")) from None
         return str(output)
 
     def _enter_config(self) -> None:
         output = self._config_command("configure terminal")
         error = command_failed(output)
         if error or "(config" not in output:
-            raise CommitError(f"Cannot enter configuration mode: {error or output.strip()[-200:]}")
+            raise CommitError(_redact(f"Cannot enter configuration mode: {error or output.strip()[-200:]}"))
 
     def _leave_config(self) -> None:
         self._config_command("end")
@@ -520,7 +521,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
     def _fail(command: str, message: str, errors: list[str] | None) -> None:
         if errors is None:
             raise _ApplyError(command, message)
-        errors.append(f"{command!r}: {message}")
+        errors.append(_redact(f"{command!r}: {message}"))
 
     def _apply(self, target: str, replace: bool, errors: list[str] | None = None,
                running: str | None = None) -> None:
@@ -577,7 +578,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
     def _write_memory(self) -> None:
         output = self._send("write memory")
         if "saved" not in output.lower() and "[OK]" not in output:
-            raise CommitError(f"Configuration applied but 'write memory' failed: {output.strip()[-300:]}")
+            raise CommitError(_redact(f"Configuration applied but 'write memory' failed: {output.strip()[-300:]}"))
 
     def _restore(self, config: str) -> list[str]:
         """Replace the running config with ``config`` best-effort; return refused commands."""
@@ -612,7 +613,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             restore_errors = self._restore(before)
             note = f"; restore also refused {restore_errors}" if restore_errors else ""
             raise CommitError(
-                f"Commit aborted, configuration restored: {exc.command!r} -> {exc.message}{note}"
+                _redact(f"Commit aborted, configuration restored: {exc.command!r} -> {exc.message}{note}")
             ) from exc
         # Only a successful commit moves the rollback point.
         self.state.save_rollback(before)

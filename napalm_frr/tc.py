@@ -13,13 +13,13 @@ import json
 import re
 from dataclasses import dataclass
 
-PREFIX = "! tc: "
+from napalm_frr import tc_grammar
+from napalm_frr.tc_grammar import MARK, PREFIX, HtbClass, HtbQdisc, TcSyntaxError
+
+__all__ = ["PREFIX", "TcSyntaxError", "batch", "block", "boot_batch", "by_interface", "diff", "managed_interfaces",
+           "normalize", "split", "state_commands"]
+
 _RATE_UNITS = {"bit": 1e-3, "kbit": 1.0, "mbit": 1e3, "gbit": 1e6, "tbit": 1e9}
-_QUANTUM = "quantum 1514"  # keeps HTB from warning (and misbehaving) at multi-gigabit rates
-
-
-class TcSyntaxError(ValueError):
-    """A ``! tc:`` line is not one of the command forms this driver manages."""
 
 
 @dataclass(frozen=True, order=True)
@@ -31,25 +31,26 @@ class _Key:
 
 
 def split(config: str) -> tuple[str, list[str]]:
-    """Separate the FRR configuration from its ``! tc:`` lines."""
+    """Separate the FRR configuration from its ``! tc:`` lines.
+
+    Every line starting with ``! tc:`` is a tc line; one without the single space after the colon is
+    kept whole, so that parsing it (:func:`by_interface`) refuses it.
+    """
     frr, tc = [], []
     for line in config.splitlines():
-        if line.startswith(PREFIX):
-            tc.append(line[len(PREFIX):].strip())
+        if line.startswith(MARK):
+            tc.append(line.removeprefix(PREFIX))
         else:
             frr.append(line)
     return "\n".join(frr) + ("\n" if config.endswith("\n") else ""), tc
 
 
 def _kbit(text: str) -> int:
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)([kmgt]?bit)", text.lower())
+    """A rate as tc prints it (``40Gbit``, ``1500075Kbit``) in kbit."""
+    m = re.fullmatch(r"([0-9]{1,15}(?:\.[0-9]{1,6})?)([kmgt]?bit)", text.lower())
     if not m:
-        raise TcSyntaxError(f"bad rate {text!r}")
+        raise TcSyntaxError("a rate is not a number of bit, Kbit, Mbit, Gbit or Tbit")
     return round(float(m.group(1)) * _RATE_UNITS[m.group(2)])
-
-
-def _minor(classid: str) -> int:
-    return int(classid.split(":")[1] or "0", 16)
 
 
 def _opts(tokens: list[str]) -> dict[str, str]:
@@ -61,46 +62,32 @@ def _opts(tokens: list[str]) -> dict[str, str]:
 
 
 def normalize(command: str) -> tuple[str, _Key, str]:
-    """One managed tc command in canonical form.
+    """One managed tc command in canonical form (parsed by :mod:`napalm_frr.tc_grammar`, then rendered).
 
     Returns:
         (interface, sort key, canonical command).
 
     Raises:
-        TcSyntaxError: the command is not a managed form.
+        TcSyntaxError: the command is not a managed form (the message does not quote it).
     """
-    t = command.split()
-    try:
-        if t[:2] == ["qdisc", "replace"] and t[2] == "dev" and t[4:8] == ["root", "handle", "1:", "htb"]:
-            o = _opts(t[8:])
-            return t[3], _Key(0, ()), f"qdisc replace dev {t[3]} root handle 1: htb default {o.get('default', '0')}"
-        if t[:2] == ["class", "replace"] and t[2] == "dev" and t[4] == "parent" and t[6] == "classid" \
-                and t[8] == "htb":
-            o = _opts(t[9:])
-            prio = f" prio {int(o['prio'])}" if "prio" in o else ""
-            canon = (f"class replace dev {t[3]} parent {t[5]} classid {t[7]} htb rate {_kbit(o['rate'])}kbit "
-                     f"ceil {_kbit(o.get('ceil', o['rate']))}kbit{prio}")
-            return t[3], _Key(1, (_minor(t[7]),)), canon
-        if t[:2] == ["filter", "replace"] and t[2] == "dev" and t[4:6] == ["parent", "1:"] and t[6] == "protocol" \
-                and t[8] == "prio" and t[10:12] == ["u32", "match"]:
-            proto, pref = t[7], int(t[9])
-            match = "ip dsfield" if proto == "ip" else "ip6 priority"
-            if " ".join(t[12:14]) != match or t[16] != "classid":
-                raise TcSyntaxError(f"unsupported filter {command!r}")
-            value, mask = int(t[14], 16), int(t[15], 16)
-            canon = (f"filter replace dev {t[3]} parent 1: protocol {proto} prio {pref} u32 match {match} "
-                     f"0x{value:02x} 0x{mask:02x} classid {t[17]}")
-            return t[3], _Key(2, (pref,)), canon
-    except (IndexError, KeyError, ValueError) as exc:
-        raise TcSyntaxError(f"cannot parse tc command {command!r}: {exc}") from None
-    raise TcSyntaxError(f"unsupported tc command {command!r} (managed: htb qdisc/class, u32 DSCP filter)")
+    cmd = tc_grammar.parse(command)
+    if isinstance(cmd, HtbQdisc):
+        key = _Key(0, ())
+    elif isinstance(cmd, HtbClass):
+        key = _Key(1, (cmd.classid,))
+    else:
+        key = _Key(2, (cmd.pref,))
+    return cmd.dev, key, tc_grammar.render(cmd)
 
 
 def by_interface(commands: list[str]) -> dict[str, list[str]]:
     """Canonical commands grouped per interface, in apply order."""
     keyed: dict[str, list[tuple[_Key, str]]] = {}
-    for cmd in commands:
-        iface, key, canon = normalize(cmd)
+    for n, cmd in enumerate(commands, start=1):
+        try:
+            iface, key, canon = normalize(cmd)
+        except TcSyntaxError as exc:
+            raise TcSyntaxError(f"tc command {n}: {exc.reason}") from None
         keyed.setdefault(iface, []).append((key, canon))
     return {i: [c for _, c in sorted(v)] for i, v in sorted(keyed.items())}
 
@@ -110,7 +97,9 @@ def managed_interfaces(qdisc_json: str) -> dict[str, str]:
     out = {}
     for q in json.loads(qdisc_json or "[]"):
         if q.get("kind") == "htb" and q.get("root") and q.get("handle") == "1:":
-            out[q["dev"]] = format(int(str(q.get("options", {}).get("default", "0x0")), 16), "x")
+            # the name goes into the tc commands that read this interface: only a plain interface name
+            dev = tc_grammar.check_ifname(str(q["dev"]))
+            out[dev] = format(int(str(q.get("options", {}).get("default", "0x0")), 16), "x")
     return out
 
 
@@ -123,8 +112,8 @@ def state_commands(iface: str, default: str, class_text: str, filter_json: str) 
             continue
         o = _opts(t[3:]) if t[3] != "root" else _opts(["parent", "1:", *t[4:]])
         prio = f" prio {o['prio']}" if "prio" in o else ""
-        cmds.append(f"class replace dev {iface} parent {o['parent']} classid {t[2]} htb rate {o['rate']} "
-                    f"ceil {o['ceil']}{prio}")
+        cmds.append(f"class replace dev {iface} parent {o['parent']} classid {t[2]} htb "
+                    f"rate {_kbit(o['rate'])}kbit ceil {_kbit(o['ceil'])}kbit{prio}")
     for f in json.loads(filter_json or "[]"):
         opts = f.get("options", {})
         match, flowid = opts.get("match"), opts.get("flowid")
@@ -158,13 +147,30 @@ def diff(candidate: dict[str, list[str]], running: dict[str, list[str]], replace
 
 
 def batch(candidate: dict[str, list[str]], running: dict[str, list[str]], replace: bool) -> list[str]:
-    """``tc -batch`` lines taking each changed interface from its running to its intended state."""
+    """``tc -batch`` lines taking each changed interface from its running to its intended state.
+
+    Every line is rendered from a parsed command (:mod:`napalm_frr.tc_grammar`): a command that does not
+    parse, or that names another interface than its group, raises TcSyntaxError and nothing is returned.
+    """
     out: list[str] = []
     for iface in sorted(set(candidate) | (set(running) if replace else set())):
         want, have = candidate.get(iface, []), running.get(iface, [])
         if want == have:
             continue
+        tc_grammar.check_ifname(iface)
+        parsed = [tc_grammar.parse(c) for c in want]
+        if any(c.dev != iface for c in parsed):
+            raise TcSyntaxError("a command is grouped under another interface than its own")
         if have:  # rebuild from scratch: stale classes or filters must not survive
             out.append(f"qdisc del dev {iface} root")
-        out += [f"{c} {_QUANTUM}" if c.startswith("class ") else c for c in want]
+        out += [tc_grammar.apply_form(c) for c in parsed]
     return out
+
+
+def boot_batch(config: str) -> list[str]:
+    """The ``tc -batch`` lines that give a freshly booted device a configuration's QoS (lab start-up).
+
+    Raises:
+        TcSyntaxError: (TcLineError) a ``! tc:`` line is refused: its line number and why, never its text.
+    """
+    return batch(by_interface(tc_grammar.commands(config)), {}, replace=True)

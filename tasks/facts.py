@@ -8,6 +8,7 @@ from typing import Any
 
 from nornir_napalm.plugins.tasks import napalm_get
 
+from tonle.redact import exception_text, redact
 from tonle.source.inventory import Inventory
 from tonle.targets.nornir import init_nornir
 
@@ -85,13 +86,15 @@ def collect_facts(config_file: Path, state_dir: Path, *, lab: bool, hosts: list[
     for host, multi in sorted(results.items()):
         if multi.failed:
             exc = multi[0].exception
-            devices.append(DeviceFacts(host, ok=False, error=f"{type(exc).__name__}: {exc}" if exc else "failed"))
+            devices.append(DeviceFacts(host, ok=False, error=exception_text(exc, last_line=False)))
             continue
         df = check_device(inv, host, multi[0].result)
         if save_configs:
             backup_dir.mkdir(parents=True, exist_ok=True)
             path = backup_dir / f"{host}.conf"
-            path.write_text(multi[0].result["config"]["running"])
+            # NAPALM's sanitizing differs per driver; tonle.redact masks every form of the platform on top
+            platform = "frr" if lab else inv.devices[host].platform
+            path.write_text(redact(multi[0].result["config"]["running"], (), platform))
             df.config_file = str(path)
         devices.append(df)
     nr.close_connections()

@@ -15,6 +15,7 @@ try:  # the project's API: only with the project's interpreter (ansible_python_i
     from tonle.change.plan import Selection
     from tonle.compile.intent import device_intent, load_intent
     from tonle.interfaces.playbook import api_errors, module_paths
+    from tonle.redact import redact
     from tonle.state.disconnects import active_overrides
     from tonle.targets.nornir import init_nornir
 
@@ -60,7 +61,7 @@ def check_once(nr: Any, intent: Any, hosts: list[str], overrides: list[Any]) -> 
             lines = [ln.strip() for ln in str(exc or "").splitlines() if ln.strip()] or ["no answer"]
             # netmiko puts the cause first and the device settings last: keep both, drop the advice between
             why = lines[0] if len(lines) == 1 else f"{lines[0]} ({lines[-1]})"
-            out[h] = [f"unreachable: {type(exc).__name__ if exc else 'error'}: {why}"]
+            out[h] = [redact(f"unreachable: {type(exc).__name__ if exc else 'error'}: {why}")]
             continue
         out[h] = check(device_intent(intent, h, overrides), {}, multi[0].result)
     return out

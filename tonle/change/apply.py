@@ -19,9 +19,10 @@ from typing import Any
 from nornir.core import Nornir
 
 from tonle.change.gates import Snapshot, check, snapshot_diff, validation_source
-from tonle.change.plan import Plan, PlanError, load_plan
+from tonle.change.plan import Plan, PlanError, load_plan, secret_values
 from tonle.compile.intent import DeviceIntent, Intent, device_intent, load_intent, override_from_dict, windows_open
 from tonle.compile.render import render_intent
+from tonle.redact import redact
 from tonle.source.snapshot import capture
 from tonle.state.applied import record_applied
 from tonle.state.audit import AuditLog, now_iso, operator_identity
@@ -64,13 +65,14 @@ class ApplyReport:
         return self.outcome in ("confirmed", "nothing to do")
 
     def lines(self) -> list[str]:
+        """The report as printed (redacted: problems quote device output)."""
         out = [f"apply {self.plan_id}: {self.outcome.upper()}" + (f" - {self.reason}" if self.reason else "")]
         for host, status in self.devices.items():
             out.append(f"  {host}: {status}")
             out += [f"      ! {p}" for p in self.problems.get(host, [])]
             out += [f"      {c}" for c in self.state_changes.get(host, [])]
         out.append(f"  ({self.seconds:.1f}s)")
-        return out
+        return [redact(ln) for ln in out]
 
 
 class _Refused(Exception):
@@ -135,6 +137,7 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
         return report
     nr, inv = init_nornir(config_file, state_dir, lab=plan.target == "lab")
     intent = load_intent(inv)
+    audit.secrets = secret_values(intent)
     overrides = [override_from_dict(o) for o in plan.overrides]
     run_id = db.start_run(plan.id, now_iso(), operator_identity())
     touched: list[str] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from typing import Any
 
 from tonle.compile.intent import Intent, Override, load_intent, override_to_dict
 from tonle.errors import BadInput, Failed
+from tonle.redact import exception_text, redact, redact_data
 from tonle.source.inventory import Inventory
 from tonle.state.audit import AuditLog, now_iso, operator_identity
 from tonle.state.db import StateDB
@@ -87,7 +87,8 @@ class Plan:
         return [d for d in self.devices if d.changed]
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The plan as JSON-ready data, redacted (each device's diff with its platform's forms)."""
+        data = redact_data(asdict(self))
         data["summary"] = {"devices": len(self.devices), "changed": len(self.changed)}
         return data
 
@@ -108,20 +109,13 @@ class Plan:
             adds = sum(1 for ln in d.diff.splitlines() if ln.startswith("+"))
             dels = sum(1 for ln in d.diff.splitlines() if ln.startswith("-"))
             out.append(f"  {d.host} ({d.site} {d.role}): +{adds} -{dels}")
-            out += [f"      {ln}" for ln in d.diff.rstrip("\n").splitlines()]
+            out += [f"      {ln}" for ln in redact(d.diff, (), d.platform).rstrip("\n").splitlines()]
         return "\n".join(out)
 
 
 def secret_values(intent: Intent) -> list[str]:
     """Secrets the intent pulls from the environment (never to be shown or stored)."""
     return [v for p in intent.inv.peers.values() if p.md5_key_env and (v := os.environ.get(p.md5_key_env))]
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Mask secrets: known values anywhere, and whatever follows `password` on a config line."""
-    for s in secrets:
-        text = text.replace(s, "<redacted>")
-    return re.sub(r"(\bpassword\s+)(?!<redacted>)\S+", r"\1<redacted>", text)
 
 
 def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: bool,
@@ -141,18 +135,18 @@ def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
         overrides = active_overrides(state_dir)
     overrides = list(overrides)
     platform = "frr" if lab else None
+    secrets = secret_values(intent)
     results = nr.filter(filter_func=lambda h: h.name in hosts).run(
         task=plan_device, intent=intent, platform=platform, overrides=overrides)
-    failed = [f"{h}: {_reason(r[0].exception)}" for h, r in sorted(results.items()) if r.failed]
+    failed = [f"{h}: {exception_text(r[0].exception, secrets)}" for h, r in sorted(results.items()) if r.failed]
     nr.close_connections()
     if failed:
         raise PlanFailed("cannot plan " + "; ".join(failed))
-    secrets = secret_values(intent)
     devices = []
     for h in hosts:
         res = results[h][0].result
         dev = inv.devices[h]
-        devices.append(DevicePlan(h, platform or dev.platform, redact(res["diff"], secrets),
+        devices.append(DevicePlan(h, platform or dev.platform, redact(res["diff"], secrets, platform or dev.platform),
                                   res["intended_sha256"], res["running_sha256"], dev.site, dev.role))
     created = now_iso()
     digest = hashlib.sha256(json.dumps([asdict(d) for d in devices], sort_keys=True).encode()).hexdigest()
@@ -177,8 +171,4 @@ def load_plan(state_dir: Path, plan_id: str) -> Plan:
     return Plan.from_json(data)
 
 
-def _reason(exc: BaseException | None) -> str:
-    if exc is None:
-        return "failed"
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1] if text else ''}"
+__all__ = ["DevicePlan", "Plan", "PlanError", "Selection", "load_plan", "make_plan", "redact", "secret_values"]

@@ -39,7 +39,7 @@ from nornir.plugins.runners import ThreadedRunner
 from napalm_frr import tc
 from napalm_frr.diff import Change, FRRConfigTool, as_shown
 from tonle.change.gates import Snapshot
-from tonle.change.plan import Plan, Selection, make_plan, redact, secret_values
+from tonle.change.plan import Plan, Selection, make_plan, secret_values
 from tonle.compile.intent import (
     DeviceIntent,
     Override,
@@ -49,6 +49,7 @@ from tonle.compile.intent import (
     override_to_dict,
 )
 from tonle.compile.render import render_intent
+from tonle.redact import exception_text, redact
 from tonle.state.audit import AuditLog, now_iso, operator_identity
 from tonle.state.db import StateDB
 from tonle.targets.nornir import init_nornir
@@ -419,24 +420,21 @@ def _audit_task(task: Task, intents: dict[str, DeviceIntent], platform: str | No
     try:
         data = fetch_running_state(task).result
     except _UNREACHABLE as exc:
-        raise _Unreachable(_reason(exc)) from exc
+        raise _Unreachable(exception_text(exc, secrets)) from None
     diffs, script = compare(intended, data["running"], plat, tool)
     dev = DeviceDrift(task.host.name, di.device.site, di.device.role, plat,
-                      diffs=[_redacted(d, secrets) for d in diffs], state=state_issues(di, data["bgp"]),
-                      remediation=[redact(c, secrets) for c in script])
+                      diffs=[_redacted(d, secrets, plat) for d in diffs], state=state_issues(di, data["bgp"]),
+                      remediation=[redact(c, secrets, plat) for c in script])
     dev.settle()
     dev.seconds = round(time.monotonic() - t0, 3)
     return Result(host=task.host, result=dev)
 
 
-def _redacted(d: LineDiff, secrets: list[str]) -> LineDiff:
-    return LineDiff(d.feature, d.section, redact(d.line, secrets), d.kind, tuple(redact(c, secrets)
-                                                                                 for c in d.remediation))
+def _redacted(d: LineDiff, secrets: list[str], platform: str) -> LineDiff:
+    def r(text: str) -> str:
+        return redact(text, secrets, platform)
 
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1] if text else ''}".strip()
+    return LineDiff(d.feature, tuple(r(c) for c in d.section), r(d.line), d.kind, tuple(r(c) for c in d.remediation))
 
 
 def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: bool,
@@ -471,9 +469,10 @@ def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
     intents = {h: device_intent(intent, h, overrides) for h in hosts}
     workers = max(1, min(workers, len(hosts)))
     nr = nr.filter(filter_func=lambda h: h.name in hosts).with_runner(ThreadedRunner(num_workers=workers))
+    secrets = secret_values(intent)
     try:
         results = nr.run(task=_audit_task, intents=intents, platform="frr" if lab else None, tool=FRRConfigTool(),
-                         secrets=secret_values(intent))
+                         secrets=secrets)
     finally:
         nr.close_connections()
     devices = []
@@ -486,8 +485,8 @@ def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
         exc = multi[0].exception if multi is not None else None
         status = UNREACHABLE if isinstance(exc, _Unreachable) else ERROR
         devices.append(DeviceDrift(h, dev.site, dev.role, "frr" if lab else dev.platform, status=status,
-                                   error=str(exc) if isinstance(exc, _Unreachable) else
-                                   (_reason(exc) if exc else "not run")))
+                                   error=redact(str(exc), secrets) if isinstance(exc, _Unreachable) else
+                                   (exception_text(exc, secrets) if exc else "not run")))
     stamp = datetime.now(UTC)
     report = DriftReport(f"drift-{stamp:%Y%m%dT%H%M%S}-{stamp.microsecond // 1000:03d}", started,
                          operator_identity(), "lab" if lab else "production",

@@ -13,6 +13,7 @@ import math
 from html import escape
 
 from tonle.drift.audit import CLEAN, DRIFT, ERROR, EXTRA, FEATURES, UNREACHABLE, DeviceDrift, DriftReport
+from tonle.drift.report import redacted
 
 TILE_W, TILE_H, GAP, PER_ROW, PANEL_PAD, HEADER = 132, 58, 8, 4, 12, 30
 COLORS = {CLEAN: "#2f9e5b", UNREACHABLE: "#6c6f75", ERROR: "#8e44ad"}
@@ -178,7 +179,8 @@ def _device(d: DeviceDrift) -> str:
 
 
 def render_html(report: DriftReport) -> str:
-    """The complete HTML document."""
+    """The complete HTML document (made from the redacted report)."""
+    report = redacted(report)
     counts = {s: len(report.by_status(s)) for s in (CLEAN, DRIFT, UNREACHABLE, ERROR)}
     cards = "".join(f'<div class="card {s}"><b>{n}</b>{s}</div>' for s, n in counts.items())
     not_clean = [d for d in report.devices if d.status != CLEAN or d.warnings]

@@ -3,6 +3,10 @@
 JUnit: one test suite, one test case per device (class name ``drift.<site>``): a ``failure`` when the
 device drifts (configuration or state), an ``error`` when it is unreachable or could not be audited,
 passed when clean. Jenkins, GitLab and most CI servers read this shape.
+
+Every output here, and the HTML report (tonle.drift.html), is made from :func:`redacted`: each
+device's lines, sections, remediation and error with its platform's secret forms masked (the audit
+masked the known key values already; this holds for a report read back from JSON too).
 """
 
 from __future__ import annotations
@@ -12,17 +16,24 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from tonle.drift.audit import CLEAN, DRIFT, ERROR, EXTRA, FEATURES, UNREACHABLE, DeviceDrift, DriftReport
+from tonle.redact import redact_data
 
 _SHORT = {"bgp-neighbors": "bgp-nbr", "static-routes": "static", "interfaces": "intf", "policies": "policy"}
 
 
+def redacted(report: DriftReport) -> DriftReport:
+    """A copy of the report with every secret form masked (per device platform; see tonle.redact)."""
+    return DriftReport.from_json(redact_data(report.to_json()))
+
+
 def to_json(report: DriftReport) -> str:
     """The whole report as JSON (every device, line difference, state issue and remediation)."""
-    return json.dumps(report.to_json(), indent=2)
+    return json.dumps(redact_data(report.to_json()), indent=2)
 
 
 def summary_lines(report: DriftReport, *, details: bool = True) -> list[str]:
     """A terminal summary: one row per device, then per drifting device its differences and fix."""
+    report = redacted(report)
     counts = {s: len(report.by_status(s)) for s in (CLEAN, DRIFT, UNREACHABLE, ERROR)}
     out = [f"drift audit {report.id} ({report.target}): {len(report.devices)} device(s): "
            + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -55,6 +66,7 @@ def device_lines(d: DeviceDrift) -> list[str]:
     """The differences of one device, grouped by feature and section, and its remediation."""
     if d.status == CLEAN and not d.warnings:
         return []
+    d = _redacted_device(d)
     out = [f"\n{d.host} ({d.site} {d.role}, {d.platform}): {d.status}"]
     for f in FEATURES:
         lines = [x for x in d.diffs if x.feature == f]
@@ -75,8 +87,13 @@ def device_lines(d: DeviceDrift) -> list[str]:
     return out
 
 
+def _redacted_device(d: DeviceDrift) -> DeviceDrift:
+    return redacted(DriftReport("", "", "", "", {}, [d])).devices[0]
+
+
 def junit_xml(report: DriftReport) -> str:
     """The report as JUnit XML: one test case per device."""
+    report = redacted(report)
     suite = ET.Element("testsuite", {
         "name": f"tonle drift ({report.target})", "tests": str(len(report.devices)),
         "failures": str(len(report.by_status(DRIFT))),

@@ -15,6 +15,7 @@ from typing import Any
 from tonle.emergency.disconnect import DisconnectError
 from tonle.errors import EXIT_FAILED, EXIT_OK, Problems, TonleError
 from tonle.lab.builder import Lab, LabStatus
+from tonle.redact import redact
 from tonle.source.inventory import Inventory, load_from_nornir_config
 
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a filter whose reader went away
@@ -30,7 +31,7 @@ def _default_state_dir(config: Path) -> Path:
 
 
 def _err(msg: str) -> None:
-    print(f"tonle: error: {msg}", file=sys.stderr)
+    print(f"tonle: error: {redact(msg)}", file=sys.stderr)  # errors may quote device output
 
 
 def _load(args: argparse.Namespace) -> Inventory:

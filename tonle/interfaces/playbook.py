@@ -33,6 +33,8 @@ from typing import Any
 
 from tonle.emergency.disconnect import DisconnectError, Outcome, duration_seconds
 from tonle.errors import BadInput, TonleError
+from tonle.interfaces.playbook_redact import run_secrets, scrub_artifacts
+from tonle.redact import redact, redact_data
 from tonle.resources import playbooks_dir
 from tonle.state.audit import AuditLog, operator_identity
 from tonle.state.db import StateDB
@@ -164,14 +166,19 @@ class _Events:
     """ansible-runner event handler: live progress, failed tasks, approval of a plan."""
 
     def __init__(self, say: Progress, approval: Path | None, approver: Approver, audit: AuditLog,
-                 run_id: str) -> None:
+                 run_id: str, secrets: list[str] | None = None) -> None:
         self.say, self.approval, self.approver, self.audit, self.run_id = say, approval, approver, audit, run_id
+        self.secrets = secrets or []
         self.failed: list[FailedTask] = []
         self.errors: list[str] = []
         self.items: dict[tuple[str, str], list[str]] = {}  # failed loop items, by host and task
         self.skipped: set[str] = set()
 
     def __call__(self, event: dict[str, Any]) -> bool:
+        # Redacted in place: ansible-runner writes this very dict to job_events/ once we return.
+        clean = redact_data(event, self.secrets)
+        event.clear()
+        event.update(clean)
         kind = event.get("event", "")
         data = event.get("event_data", {})
         host = str(data.get("host", ""))
@@ -257,7 +264,7 @@ def run_playbook(name: str, config_file: Path, state_dir: Path, *, limit: str | 
         approver: Asked when change-window made a plan with changes and `auto_approve` is not set.
 
     Raises:
-        PlaybookError: unknown playbook.
+        PlaybookError: unknown playbook, or an invalid inventory.
     """
     import ansible_runner  # noqa: PLC0415 - not needed by the modules that import this file
 
@@ -266,6 +273,7 @@ def run_playbook(name: str, config_file: Path, state_dir: Path, *, limit: str | 
         raise PlaybookError(f"unknown playbook {name!r} (one of {', '.join(books)}; see `tonle playbook list`)")
     say = progress or (lambda _m: None)
     state_dir = state_dir.resolve()
+    known = run_secrets(config_file, state_dir, target)  # what events, artifacts and the audit must never show
     now = datetime.now(UTC)
     run_id = f"{name}-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
     pdd = state_dir / "ansible" / run_id
@@ -279,15 +287,19 @@ def run_playbook(name: str, config_file: Path, state_dir: Path, *, limit: str | 
     if not _truthy(evars.get("auto_approve", False)):
         approval = pdd / APPROVAL_FILE
         evars["tonle_approval_file"] = str(approval)
-    audit = AuditLog(StateDB(state_dir))
-    events = _Events(say, approval, approver, audit, run_id)
+    known += [str(v) for k, v in evars.items() if _SENSITIVE.search(k) and str(v)]
+    audit = AuditLog(StateDB(state_dir), known)
+    events = _Events(say, approval, approver, audit, run_id, known)
     say(f"playbook {name} (run {run_id}, operator {env['TONLE_OPERATOR']}, target {target}"
         + (f", limit {limit}" if limit else "") + ")")
-    runner = ansible_runner.run(
-        private_data_dir=str(pdd), project_dir=str(PLAYBOOKS_DIR), playbook=f"{name}.yml",
-        inventory=str(INVENTORY_SCRIPT), limit=limit, extravars=evars, envvars=env, ident="run",
-        event_handler=events, quiet=True, settings={"suppress_ansible_output": True},
-    )
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(pdd), project_dir=str(PLAYBOOKS_DIR), playbook=f"{name}.yml",
+            inventory=str(INVENTORY_SCRIPT), limit=limit, extravars=evars, envvars=env, ident="run",
+            event_handler=events, quiet=True, settings={"suppress_ansible_output": True},
+        )
+    finally:  # the command file holds the whole environment, stdout whatever Ansible printed
+        scrub_artifacts(pdd, known)
     result = PlaybookResult(run_id, name, str(runner.status), int(runner.rc if runner.rc is not None else 1),
                             events.failed, dict(runner.stats or {}), events.errors, str(pdd / "artifacts" / "run"))
     if not result.ok and not result.failed_tasks and not result.errors:
@@ -320,7 +332,7 @@ def api_errors(module: Any) -> Iterator[None]:
         with contextlib.redirect_stdout(sys.stderr):
             yield
     except TonleError as exc:
-        module.fail_json(msg="; ".join(exc.lines()))
+        module.fail_json(msg=redact("; ".join(exc.lines())))
 
 
 def module_paths(config: str | None, state_dir: str | None, target: str | None) -> tuple[Path, Path, bool]:

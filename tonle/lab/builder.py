@@ -30,6 +30,7 @@ from napalm_frr import tc
 from tonle.compile.intent import Intent, load_intent
 from tonle.compile.render import RTBH_DISCARD_V4, RTBH_DISCARD_V6, lab_external_config, render_device
 from tonle.errors import Failed, Unavailable
+from tonle.redact import redact
 from tonle.source.inventory import Inventory, Session
 from tonle.source.snapshot import capture
 from tonle.state.applied import forget, record_applied
@@ -99,8 +100,8 @@ def _run(cmd: list[str], *, input_text: str | None = None, check: bool = True, t
     except subprocess.TimeoutExpired:
         raise LabError(f"timed out after {timeout:.0f}s: {' '.join(cmd[:6])}") from None
     if check and proc.returncode != 0:
-        err = (proc.stderr or proc.stdout).strip().splitlines()
-        raise LabError(f"{' '.join(cmd[:8])}: {err[-1] if err else f'exit {proc.returncode}'}")
+        err = (proc.stderr or proc.stdout).strip().splitlines()  # vtysh -b quotes the line it refuses
+        raise LabError(redact(f"{' '.join(cmd[:8])}: {err[-1] if err else f'exit {proc.returncode}'}"))
     return proc.stdout
 
 
@@ -395,6 +396,10 @@ class Lab:
         is_device = node in self.inv.devices
         conf = (render_device(self.intent, node, "frr") if is_device
                 else lab_external_config(self.inv, self.inv.peers[node], self._md5_keys))
+        try:  # the driver's strict grammar: a refused `! tc:` line names its line number, never its text
+            qos = tc.boot_batch(conf)
+        except tc.TcSyntaxError as exc:
+            raise LabError(f"{node}: {exc}") from None
         (d / "frr.conf").write_text(conf)
         (d / "vtysh.conf").write_text(f"service integrated-vtysh-config\nhostname {node}\n")
         (d / "empty.conf").write_text("")
@@ -404,7 +409,8 @@ class Lab:
             shutil.chown(d / f, "frr", "frrvty")
             (d / f).chmod(0o660)
         (self.state_dir / "configs").mkdir(exist_ok=True)
-        (self.state_dir / "configs" / f"{node}.conf").write_text(conf)  # the boot config, for the record
+        # the boot config, for the record (without its keys: the node's own copy above has them)
+        (self.state_dir / "configs" / f"{node}.conf").write_text(redact(conf, self._md5_keys.values(), "frr"))
         common = ["-d", "-u", "frr", "-g", "frr", "-z", str(d / "zserv.api"), "--vty_socket", str(d),
                   "-A", "127.0.0.1", "-P", "0", "-f", str(d / "empty.conf")]
         for daemon in DAEMONS:
@@ -413,7 +419,6 @@ class Lab:
                                      "--log", f"file:{d / daemon}.log"]))
             _wait_for((d / f"{daemon}.vty").exists, 10, f"{node}: {daemon} did not start")
         _run(self.in_node(node, ["vtysh", "--vty_socket", str(d), "--config_dir", str(d), "-b"]))
-        qos = tc.batch(tc.by_interface(tc.split(conf)[1]), {}, replace=True)
         if qos:  # QoS lines are comments to vtysh; the device boots with them applied, as after a commit
             _run(["ip", "netns", "exec", self.ns(node), "tc", "-batch", "-"], input_text="\n".join(qos) + "\n")
         if is_device:

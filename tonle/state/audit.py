@@ -3,6 +3,9 @@
 Each entry's hash covers its content and the previous entry's hash, so editing, removing or
 reordering any entry breaks the chain from there on. The newest sequence number and hash are also
 written to a head file beside the database, so cutting entries off the end is detected too.
+
+What is written is redacted first (tonle.redact: every platform's secret forms, and the known values
+a caller passes): details often carry device errors, which quote configuration lines.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import getpass
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from tonle.state.db import StateDB
+from tonle.redact import redact, redact_data
 
 GENESIS = "0" * 64
 
@@ -50,14 +55,16 @@ def _digest(prev_hash: str, seq: int, ts: str, actor: str, action: str, obj: str
 class AuditLog:
     """The audit log in the state database."""
 
-    def __init__(self, db: StateDB) -> None:
+    def __init__(self, db: StateDB, secrets: Iterable[str] = ()) -> None:
         self.db = db
         self.head_file = db.dir / "audit.head"
+        self.secrets = list(secrets)  # known secret values, masked in every entry written
 
     def append(self, action: str, obj: str, details: dict[str, Any] | None = None,
                actor: str | None = None) -> AuditEntry:
-        """Append one entry (atomically with respect to other writers)."""
-        details = details or {}
+        """Append one entry, redacted (atomically with respect to other writers)."""
+        details = redact_data(details or {}, self.secrets)
+        obj = redact(obj, self.secrets)
         actor = actor or operator_identity()
         ts = now_iso()
         with self.db.connect() as db:

@@ -11,6 +11,7 @@ from nornir import InitNornir
 from nornir.core import Nornir
 from nornir.core.inventory import ConnectionOptions
 
+from tonle.redact import exception_text, redact
 from tonle.source.inventory import Inventory, load_from_nornir_config
 from tonle.source.yamlio import load_yaml
 from tonle.targets.target import lab_credentials, lab_md5_keys, production_login
@@ -58,7 +59,7 @@ def init_nornir(config_file: Path, state_dir: Path, *, lab: bool) -> tuple[Norni
 
 
 def run_on(nr: Nornir, hosts: list[str], task: Any, **kwargs: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """Run a task on some hosts: (results by host, one-line failure reasons by host).
+    """Run a task on some hosts: (results by host, one-line failure reasons by host, redacted).
 
     `on_failed`: a host that failed an earlier task (e.g. a validation gate) must still be checked or
     rolled back; a host the run skipped counts as a failure, never as a success.
@@ -68,9 +69,8 @@ def run_on(nr: Nornir, hosts: list[str], task: Any, **kwargs: Any) -> tuple[dict
     bad = {h: "task did not run on this host" for h in hosts if h not in res}
     for h, multi in res.items():
         if multi.failed:
-            exc = multi[0].exception
-            last = str(exc).strip().splitlines()[-1] if exc and str(exc).strip() else "failed"
-            bad[h] = f"{type(exc).__name__}: {last}" if exc else str(multi[0].result)
+            exc = multi[0].exception  # device errors quote configuration lines: redacted
+            bad[h] = exception_text(exc) if exc else redact(str(multi[0].result))
         else:
             ok[h] = multi[0].result
     return ok, bad
