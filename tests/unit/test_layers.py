@@ -7,8 +7,8 @@ import ast
 from pathlib import Path
 
 TASKS = Path(__file__).resolve().parents[2] / "tasks"
-ALLOWED = ("tonle.tasks", "tonle.source", "tonle.compile", "tonle.state", "tonle.targets", "tonle.errors", "tonle.redact",
-           "tonle.resources")
+ALLOWED = ("tonle.tasks", "tonle.source", "tonle.compile", "tonle.state", "tonle.targets", "tonle.errors",
+           "tonle.redact", "tonle.resources")
 
 
 def imported(path: Path) -> list[str]:
