@@ -94,6 +94,22 @@ def test_bad_input_is_refused_and_changes_nothing(ref: Ref, capsys: pytest.Captu
     assert records(ref.state) == []
 
 
+INJECTION = "fibre cut\nexit\nip route 192.0.2.0/24 blackhole\nrouter bgp 64500"
+
+
+def test_injected_reason_is_refused_before_any_device(ref: Ref, capsys: pytest.CaptureFixture[str]) -> None:
+    before = ref.running("poi-iig-1")
+    args = ["--config", str(ref.config), "--state-dir", str(ref.state), "disconnect", "--session",
+            "poi-iig-1:198.51.100.5"]
+    for extra in (["--reason", INJECTION, "--ticket", "INC-1"], ["--reason", "fibre cut", "--ticket", "INC-1\nexit"],
+                  ["--reason", "fibre cut", "--ticket", "INC-1 */"]):
+        assert main([*args, *extra]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
+    after = ref.running("poi-iig-1")
+    assert after == before and "192.0.2.0/24" not in after
+    assert records(ref.state) == []
+
+
 def test_dry_run_shows_what_goes_dark_and_changes_nothing(ref: Ref) -> None:
     out = ref.disconnect("site-upstreams", "POI", dry_run=True)
     assert out.status == "dry-run" and out.record is None
@@ -226,6 +242,44 @@ def test_audit_log_verifies_and_detects_an_edit(ref: Ref, capsys: pytest.Capture
     assert "entries removed from the end" in capsys.readouterr().err
     db_file.write_bytes(backup)
     assert main([*args, "verify"]) == 0
+
+
+def test_an_unreviewed_edit_never_rides_on_a_disconnect(ref: Ref) -> None:
+    policy = ref.config.parent / "inventory" / "policy.yaml"
+    original = policy.read_text()
+    policy.write_text(original.replace("240.0.0.0/4]", "240.0.0.0/4, 198.51.100.128/25]"))
+    try:
+        before = ref.running("poi-iig-1")
+        out = ref.disconnect("session", "poi-iig-1:198.51.100.5", reason="drill: an edit is pending", ticket="INC-7")
+        assert out.status == "active", out.detail
+        during = ref.running("poi-iig-1")
+        added = [ln.strip() for ln in during.splitlines() if ln not in before.splitlines()]
+        removed = [ln.strip() for ln in before.splitlines() if ln not in during.splitlines()]
+        # The device shows the shutdown and nothing else: the reason and the edit stay off it.
+        assert added == [f"neighbor 198.51.100.5 shutdown message tonle {out.record.id} INC-7"], added
+        assert removed == [] and "198.51.100.128/25" not in during and "drill" not in during
+        back = ref.restore(out.record.id)
+        assert back.status == "restored", back.detail
+        assert ref.running("poi-iig-1") == before
+        # The edit reaches the device only through plan (and apply): the plan shows it.
+        plan = make_plan(ref.config, ref.state, Selection(hosts=("poi-iig-1",)), lab=True)
+        assert "198.51.100.128/25" in plan.text()
+    finally:
+        policy.write_text(original)
+
+
+def test_a_drifted_device_refuses_an_emergency_change(ref: Ref) -> None:
+    ref.lab.vtysh("poi-iig-1", "configure terminal\nip route 192.0.2.128/25 Null0")
+    try:
+        before = ref.running("poi-iig-1")
+        assert "ip route 192.0.2.128/25 Null0" in before
+        out = ref.disconnect("session", "poi-iig-1:198.51.100.5", ticket="INC-8")
+        assert out.status == "failed"
+        assert any("differs from its last applied config" in p for p in out.detail), out.detail
+        assert ref.running("poi-iig-1") == before  # nothing committed, the out-of-band line left alone
+        assert ref.state_of("th-carrier", "198.51.100.4") == "Established"
+    finally:
+        ref.lab.vtysh("poi-iig-1", "configure terminal\nno ip route 192.0.2.128/25 Null0")
 
 
 def test_lab_down_ends_active_disconnects_and_their_timer(ref: Ref) -> None:
