@@ -158,6 +158,13 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         except NetmikoAuthenticationException as exc:
             raise ConnectAuthError(f"Authentication to {self.hostname} failed: {exc}") from exc
         except (NetmikoTimeoutException, ReadTimeout, OSError, EOFError) as exc:
+            # With pinned host keys (ssh_strict), paramiko's refusal reaches us inside netmiko's timeout error.
+            if "does not match" in str(exc):
+                raise ConnectionException(f"{self.hostname}: SSH host key CHANGED, not the pinned one; refusing "
+                                          "to connect") from exc
+            if "not found in known_hosts" in str(exc):
+                raise ConnectionException(f"{self.hostname}: SSH host key unknown (not in the pinned known_hosts); "
+                                          "refusing to connect") from exc
             raise ConnectionException(f"Cannot connect to {self.hostname}:{self.port}: {exc}") from exc
         except ValueError as exc:
             # netmiko raises ValueError when it cannot find a prompt.

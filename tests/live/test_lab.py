@@ -143,3 +143,28 @@ def test_up_reports_sessions_that_do_not_come_up(small_lab: LabHandle) -> None:
     finally:
         small_lab.vtysh("up1", "configure terminal\nrouter bgp 65538\nno neighbor 198.51.100.0 shutdown")
     small_lab.lab.up(timeout=60)
+
+
+def test_device_host_keys_are_pinned(small_lab: LabHandle, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Tonlé connects only to the host keys the lab recorded: a changed or unknown key is refused."""
+    known = small_lab.state_dir / "lab" / small_lab.inv.lab.name / "known_hosts"
+    pinned = known.read_text()
+    r1 = small_lab.devices["r1"].mgmt_ip
+    assert sorted(ln.split()[0] for ln in pinned.splitlines()) == sorted(d.mgmt_ip for d in small_lab.devices.values())
+    args = ["--config", str(small_lab.config_file), "--state-dir", str(small_lab.state_dir), "facts", "--host", "r1"]
+    assert main(args) == 0
+    capsys.readouterr()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    other = (tmp_path / "other.pub").read_text().split()[:2]
+    try:
+        known.write_text("".join(f"{r1} {' '.join(other)}\n" if ln.startswith(f"{r1} ") else f"{ln}\n"
+                                 for ln in pinned.splitlines()))
+        assert main(args) == 1
+        assert "SSH host key CHANGED" in capsys.readouterr().out
+        known.write_text("".join(f"{ln}\n" for ln in pinned.splitlines() if not ln.startswith(f"{r1} ")))
+        assert main(args) == 1
+        assert "SSH host key unknown" in capsys.readouterr().out
+    finally:
+        known.write_text(pinned)
+    assert main(args) == 0

@@ -188,6 +188,7 @@ class Lab:
                 say(f"lab {self.name} up; adding {len(nodes)} node(s) and {sum(map(len, wiring.values()))} "
                     "link end(s) new in the inventory")
                 self._add(nodes, wiring, say)
+                self._write_known_hosts()
                 self._record_built(nodes)
             else:
                 say(f"lab {self.name} already up")
@@ -198,6 +199,7 @@ class Lab:
             try:
                 self._prepare()
                 self._add(sorted(self._nodes(), key=self._order), self._missing({})[1], say)
+                self._write_known_hosts()
                 self._record_built(list(self._nodes()))
             except BaseException:
                 with contextlib.suppress(LabError):
@@ -214,6 +216,18 @@ class Lab:
         say(f"lab {self.name} up: {sum(n.established for n in status.nodes)} sessions Established "
             f"in {time.monotonic() - t0:.1f}s")
         return status
+
+    def _write_known_hosts(self) -> None:
+        """Pin every device's generated SSH host key: Tonlé's connections accept exactly these keys."""
+        lines = []
+        for name, dev in sorted(self.inv.devices.items()):
+            pub = self.node_dir(name) / "ssh_host_ed25519_key.pub"
+            if pub.exists():
+                kind, key = pub.read_text().split()[:2]
+                lines.append(f"{dev.mgmt_ip} {kind} {key}\n")
+        path = self.state_dir / "known_hosts"
+        path.write_text("".join(lines))
+        path.chmod(0o600)
 
     def _record_built(self, nodes: list[str]) -> None:
         """The devices just built run the working tree's intent: record it as their applied intent."""
@@ -546,7 +560,7 @@ class Lab:
         if state.get("created_user") and _run(["getent", "passwd", self.username], check=False).strip():
             _run(["userdel", self.username])
             removed.append(f"user {self.username}")
-        for f in ("credentials.json", "md5_keys.json", "id_ed25519", "id_ed25519.pub", "state.json"):
+        for f in ("credentials.json", "md5_keys.json", "id_ed25519", "id_ed25519.pub", "known_hosts", "state.json"):
             (self.state_dir / f).unlink(missing_ok=True)
         if state:  # the devices are gone: no intent of theirs is applied any more
             forget(StateDB(self.top_state_dir), list(self.inv.devices))

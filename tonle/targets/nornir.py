@@ -14,7 +14,14 @@ from nornir.core.inventory import ConnectionOptions
 from tonle.redact import exception_text, redact
 from tonle.source.inventory import Inventory, load_from_nornir_config
 from tonle.source.yamlio import load_yaml
-from tonle.targets.target import lab_credentials, lab_md5_keys, production_login
+from tonle.targets.target import (
+    lab_credentials,
+    lab_known_hosts,
+    lab_md5_keys,
+    production_known_hosts,
+    production_login,
+    strict_host_keys,
+)
 
 # Nornir logs each failed task with its traceback; Tonlé reports failures itself, one line per device.
 logging.getLogger("nornir").addHandler(logging.NullHandler())
@@ -43,18 +50,24 @@ def init_nornir(config_file: Path, state_dir: Path, *, lab: bool) -> tuple[Norni
         for var, key in lab_md5_keys(inv, state_dir).items():  # the lab's generated TCP-MD5 keys, unless set already
             os.environ.setdefault(var, key)
         defaults.username, defaults.password = creds.username, creds.password
+        pinned = strict_host_keys(lab_known_hosts(inv, state_dir))
         for host in nr.inventory.hosts.values():
             # The FRR twin of a vendor device: same host and intent, FRR driver and key.
             host.connection_options["napalm"] = ConnectionOptions(
                 platform="frr",
-                extras={"optional_args": {"key_file": creds.key_file, "state_dir": driver_state}},
+                extras={"optional_args": {"key_file": creds.key_file, "state_dir": driver_state, **pinned}},
             )
             host.connection_options["netmiko"] = ConnectionOptions(
-                platform="cisco_ios", extras={"key_file": creds.key_file, "use_keys": True}
+                platform="cisco_ios", extras={"key_file": creds.key_file, "use_keys": True, **pinned}
             )
     else:
         user, password = production_login()
         defaults.username, defaults.password = user or defaults.username, password or defaults.password
+        pinned = strict_host_keys(production_known_hosts(cfg.get("user_defined") or {}, config_file))
+        for host in nr.inventory.hosts.values():
+            # SSH-based drivers (frr, ios, and netmiko sessions) refuse an unknown or changed host key.
+            host.connection_options["napalm"] = ConnectionOptions(extras={"optional_args": dict(pinned)})
+            host.connection_options["netmiko"] = ConnectionOptions(extras=dict(pinned))
     return nr, inv
 
 

@@ -68,6 +68,35 @@ def lab_md5_keys(inv: Inventory, state_dir: Path) -> dict[str, str]:
     return data
 
 
+def lab_known_hosts(inv: Inventory, state_dir: Path) -> Path:
+    """The lab devices' SSH host keys, recorded by the lab builder as it generates them."""
+    path = lab_dir(state_dir, inv.lab.name) / "known_hosts"
+    if not path.exists():
+        raise LabNotUp(f"lab {inv.lab.name} is not up (no recorded host keys); run `tonle lab up`")
+    return path
+
+
+class NoKnownHosts(Unavailable):
+    """Production devices are reached only with pinned SSH host keys."""
+
+
+def production_known_hosts(user_defined: dict[str, object], config_file: Path) -> Path:
+    """The known_hosts file named in nornir.yaml (`user_defined: {tonle_known_hosts: PATH}`); required."""
+    value = user_defined.get("tonle_known_hosts")
+    if not isinstance(value, str) or not value:
+        raise NoKnownHosts(f"{config_file}: field user_defined.tonle_known_hosts: production devices are reached "
+                           "only with pinned SSH host keys; name the known_hosts file that holds them")
+    path = (config_file.parent / value).resolve()
+    if not path.is_file():
+        raise NoKnownHosts(f"{config_file}: field user_defined.tonle_known_hosts: {path} does not exist")
+    return path
+
+
+def strict_host_keys(known_hosts: Path) -> dict[str, object]:
+    """netmiko options: accept a device only if its host key is the one in `known_hosts` (never learn one)."""
+    return {"ssh_strict": True, "system_host_keys": False, "alt_host_keys": True, "alt_key_file": str(known_hosts)}
+
+
 def production_login() -> tuple[str | None, str | None]:
     """Production device login. Until the service holds credentials (issue: tonle serve), the caller's
     environment gives them; nothing secret is ever in the inventory."""
