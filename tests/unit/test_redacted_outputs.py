@@ -23,7 +23,7 @@ from napalm_frr.diff import DEFAULT_FRR_RELOAD, CandidateSyntaxError, FRRConfigT
 from tests.golden.cases import MD5_ENV, REPO, case
 from tests.unit.secret_fixtures import ENV_KEY, KEEP, NAMES, SECRETS, as_diff, fixture, platform_of
 from tonle.change import plan
-from tonle.change.apply import ApplyReport
+from tonle.change.apply import ApplyOutcome, ApplyReport
 from tonle.drift import audit as drift
 from tonle.drift.audit import DRIFT, EXTRA, MISSING, UNREACHABLE, DeviceDrift, DriftReport, LineDiff
 from tonle.drift.html import render_html
@@ -366,7 +366,7 @@ def test_lab_command_errors_are_redacted() -> None:
 
 
 def test_apply_report_lines_are_redacted() -> None:
-    report = ApplyReport("p-1", "rolled back", "validation failed on r1", devices={"r1": "rolled back"},
+    report = ApplyReport("p-1", ApplyOutcome.ROLLED_BACK, "validation failed on r1", devices={"r1": "rolled back"},
                          problems={"r1": ["running config differs from the intended one: + neighbor 1.2.3.4 "
                                           "password apply-line-key"]})
     assert "apply-line-key" not in "\n".join(report.lines())

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,19 @@ class ApplyOptions:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
+class ApplyOutcome(StrEnum):
+    CONFIRMED = "confirmed"  # every device committed, validated and confirmed
+    PARTIAL = "confirmed (partial)"  # the window closed: validated devices confirmed, the rest not started
+    ROLLED_BACK = "rolled back"  # a gate, commit or confirm failed, or the window closed: every touched device back
+    REFUSED = "refused"  # nothing touched (stale plan, closed window, applied already, no snapshot)
+    NOTHING_TO_DO = "nothing to do"
+    ABORTED = "aborted"  # Ctrl-C: every touched device rolled back
+
+
 @dataclass
 class ApplyReport:
     plan_id: str
-    outcome: str  # confirmed | rolled back | refused | nothing to do | aborted
+    outcome: ApplyOutcome
     reason: str = ""
     stages: list[list[str]] = field(default_factory=list)
     devices: dict[str, str] = field(default_factory=dict)  # host -> final status
@@ -62,7 +72,7 @@ class ApplyReport:
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("confirmed", "nothing to do")
+        return self.outcome in (ApplyOutcome.CONFIRMED, ApplyOutcome.NOTHING_TO_DO)
 
     def lines(self) -> list[str]:
         """The report as printed (redacted: problems quote device output)."""
@@ -127,12 +137,12 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
     plan = load_plan(state_dir, plan_id)
     db = StateDB(state_dir)
     audit = AuditLog(db)
-    report = ApplyReport(plan.id, "refused")
+    report = ApplyReport(plan.id, ApplyOutcome.REFUSED)
     if plan.status == "applied":
         report.reason = "this plan was applied already; make a new plan"
         return report
     if not plan.changed:
-        report.outcome = "nothing to do"
+        report.outcome = ApplyOutcome.NOTHING_TO_DO
         db.set_plan_status(plan.id, "applied")
         return report
     nr, inv = init_nornir(config_file, state_dir, lab=plan.target == "lab")
@@ -185,7 +195,7 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
             _, bad = _run(nr, touched, confirm_device)
             for h in touched:
                 report.devices[h] = f"confirm failed: {bad[h]}" if h in bad else "confirmed"
-            report.outcome = "confirmed" if not bad else "rolled back"
+            report.outcome = ApplyOutcome.CONFIRMED if not bad else ApplyOutcome.ROLLED_BACK
             if bad:  # a device reverted by itself (run slower than revert_in): keep the fleet consistent
                 report.reason = "confirmation failed on " + ", ".join(bad)
                 _rollback(nr, [h for h in touched if h not in bad], report, audit, say)
@@ -194,15 +204,16 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
                 record_applied(db, touched, plan.id, applied_snapshot)
                 db.set_plan_status(plan.id, "applied")
         except _Refused as exc:
-            report.outcome, report.reason = "refused", str(exc)
+            report.outcome, report.reason = ApplyOutcome.REFUSED, str(exc)
             audit.append("apply-refused", plan.id, {"reason": str(exc)})
         except _GateFailed as exc:
-            report.outcome, report.reason = "rolled back", str(exc)
+            report.outcome, report.reason = ApplyOutcome.ROLLED_BACK, str(exc)
             audit.append("validation-failed", plan.id, {"reason": str(exc), "problems": report.problems})
             _rollback(nr, touched, report, audit, say)
             db.set_plan_status(plan.id, "rolled back")
         except KeyboardInterrupt:
-            report.outcome, report.reason = "aborted", "interrupted (Ctrl-C); every touched device rolled back"
+            report.outcome = ApplyOutcome.ABORTED
+            report.reason = "interrupted (Ctrl-C); every touched device rolled back"
             _rollback(nr, touched, report, audit, say)
             db.set_plan_status(plan.id, "aborted")
         finally:
@@ -289,12 +300,12 @@ def _window_closed(report: ApplyReport, nr: Nornir, touched: list[str], opts: Ap
     audit.append("window-closed", report.plan_id, {"touched": touched, "policy": opts.on_window_close})
     if opts.on_window_close == "confirm" and touched:
         _, bad = _run(nr, touched, confirm_device)
-        report.outcome = "confirmed (partial)" if not bad else "rolled back"
+        report.outcome = ApplyOutcome.PARTIAL if not bad else ApplyOutcome.ROLLED_BACK
         report.reason = "the change window closed; the validated devices were confirmed, the rest not started"
         for h in touched:
             report.devices[h] = "confirmed" if h not in bad else f"confirm failed: {bad[h]}"
     else:
-        report.outcome = "rolled back"
+        report.outcome = ApplyOutcome.ROLLED_BACK
         report.reason = "the change window closed before the run finished; every touched device rolled back"
         _rollback(nr, touched, report, audit, say)
 

@@ -19,6 +19,7 @@ from tonle.state.audit import AuditLog, now_iso, operator_identity
 from tonle.state.db import StateDB
 from tonle.state.disconnects import active_overrides
 from tonle.targets.nornir import init_nornir
+from tonle.targets.target import Target
 from tonle.tasks.change import plan_device
 
 
@@ -134,7 +135,7 @@ def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
     if overrides is None:
         overrides = active_overrides(state_dir)
     overrides = list(overrides)
-    platform = "frr" if lab else None
+    platform = Target.of(lab).platform_override()
     secrets = secret_values(intent)
     results = nr.filter(filter_func=lambda h: h.name in hosts).run(
         task=plan_device, intent=intent, platform=platform, overrides=overrides)

@@ -53,6 +53,7 @@ from tonle.redact import exception_text, redact
 from tonle.state.audit import AuditLog, now_iso, operator_identity
 from tonle.state.db import StateDB
 from tonle.targets.nornir import init_nornir
+from tonle.targets.target import Target
 from tonle.tasks.drift import fetch_running_state
 
 FEATURES = ("bgp-neighbors", "bgp", "policies", "qos", "interfaces", "static-routes", "other")
@@ -471,8 +472,8 @@ def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
     nr = nr.filter(filter_func=lambda h: h.name in hosts).with_runner(ThreadedRunner(num_workers=workers))
     secrets = secret_values(intent)
     try:
-        results = nr.run(task=_audit_task, intents=intents, platform="frr" if lab else None, tool=FRRConfigTool(),
-                         secrets=secrets)
+        results = nr.run(task=_audit_task, intents=intents, platform=Target.of(lab).platform_override(),
+                         tool=FRRConfigTool(), secrets=secrets)
     finally:
         nr.close_connections()
     devices = []
@@ -484,7 +485,7 @@ def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
             continue
         exc = multi[0].exception if multi is not None else None
         status = UNREACHABLE if isinstance(exc, _Unreachable) else ERROR
-        devices.append(DeviceDrift(h, dev.site, dev.role, "frr" if lab else dev.platform, status=status,
+        devices.append(DeviceDrift(h, dev.site, dev.role, Target.of(lab).driver(dev), status=status,
                                    error=redact(str(exc), secrets) if isinstance(exc, _Unreachable) else
                                    (exception_text(exc, secrets) if exc else "not run")))
     stamp = datetime.now(UTC)

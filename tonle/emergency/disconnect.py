@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from tonle.state.audit import AuditLog, operator_identity
 from tonle.state.db import StateDB
 from tonle.state.disconnects import (
     DisconnectRecord,
+    DisconnectStatus,
     active_overrides,
     get,
     open_db,
@@ -115,12 +117,21 @@ class BlastRadius:
         return out
 
 
+class OutcomeStatus(StrEnum):
+    DRY_RUN = "dry-run"  # nothing changed; the blast radius is in `detail`
+    NEEDS_APPROVAL = "needs approval"  # over the guard's limits: stored pending a second operator
+    ACTIVE = "active"
+    RESTORED = "restored"
+    EXPIRED = "expired"
+    FAILED = "failed"  # every touched device rolled back
+
+
 @dataclass
 class Outcome:
     """What a disconnect, approval or restore did."""
 
     record: DisconnectRecord | None
-    status: str  # dry-run | needs approval | active | restored | expired | failed
+    status: OutcomeStatus
     blast: BlastRadius | None = None
     seconds_to_verified: float | None = None
     detail: list[str] = field(default_factory=list)
@@ -134,11 +145,11 @@ class Outcome:
             return False, (f"REFUSED {rec.id}: over the blast-radius limit. A second, different operator may "
                            f"approve within the approval time (until {rec.approval_expires_at}): "
                            f"tonle approve {rec.id}")
-        if self.status == "failed":
+        if self.status == OutcomeStatus.FAILED:
             return False, f"FAILED {rec.id}: rolled back, nothing changed on the devices"
         when = f" in {self.seconds_to_verified:.2f}s" if self.seconds_to_verified is not None else ""
         extra = (f"; restores itself at {rec.expires_at} (tonle restore {rec.id} earlier)"
-                 if self.status == "active" else "")
+                 if self.status == OutcomeStatus.ACTIVE else "")
         return True, f"{self.status.upper()} {rec.id}: verified{when}{extra}"
 
 
@@ -417,7 +428,7 @@ def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, reason: str
         raise DisconnectRefused(f"{scope}: already disconnected (see `tonle disconnects`)")
     blast = blast_radius(intent, res, active)
     if dry_run:
-        return Outcome(None, "dry-run", blast, detail=blast.lines())
+        return Outcome(None, OutcomeStatus.DRY_RUN, blast, detail=blast.lines())
     now = datetime.now(UTC)
     rec_id = f"D{now:%Y%m%d%H%M%S}{secrets.token_hex(2)}"
     # The device sees a safe identifier only; the reason and the operator stay in the state and the audit log.
@@ -425,7 +436,7 @@ def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, reason: str
     rec = DisconnectRecord(
         id=rec_id, created_at=now.isoformat(timespec="seconds"),
         operator=operator_identity(), reason=reason, ticket=ticket, scope_kind=scope.kind, scope_value=scope.value,
-        target="lab" if lab else "production", ttl_seconds=ttl, graceful=graceful, status="pending-approval",
+        target=Target.of(lab), ttl_seconds=ttl, graceful=graceful, status=DisconnectStatus.PENDING_APPROVAL,
         expires_at=None, approval_expires_at=None, approver=None, restored_at=None,
         overrides=[override_to_dict(o) for o in overrides], devices=res.devices, blast=asdict(blast))
     db = open_db(state_dir)
@@ -435,7 +446,7 @@ def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, reason: str
         save(db, rec)
         audit.append("disconnect-refused", rec.id, {"scope": str(scope), "reason": reason, "ticket": ticket,
                                                     "violations": blast.violations, "needs": "second operator"})
-        return Outcome(rec, "needs approval", blast, detail=blast.lines())
+        return Outcome(rec, OutcomeStatus.NEEDS_APPROVAL, blast, detail=blast.lines())
     return _activate(config_file, state_dir, rec, res, blast, graceful_wait, peer_probe, say, t0, verify_timeout)
 
 
@@ -452,7 +463,7 @@ def _activate(config_file: Path, state_dir: Path, rec: DisconnectRecord, res: Re
               verify_timeout: float) -> Outcome:
     db = open_db(state_dir)
     audit = AuditLog(db)
-    p = _open(config_file, state_dir, rec.target == "lab", res.devices)
+    p = _open(config_file, state_dir, rec.target == Target.LAB, res.devices)
     try:
         mine = [override_from_dict(o) for o in rec.overrides]
         others = active_overrides(state_dir)
@@ -472,7 +483,7 @@ def _activate(config_file: Path, state_dir: Path, rec: DisconnectRecord, res: Re
         if problems:
             return _failed(db, audit, rec, blast, problems)
         elapsed = time.monotonic() - t0
-        rec.status = "active"
+        rec.status = DisconnectStatus.ACTIVE
         rec.expires_at = (datetime.now(UTC) + timedelta(seconds=rec.ttl_seconds)).isoformat(timespec="seconds")
         save(db, rec)
         audit.append("disconnect", rec.id, {"scope": f"{rec.scope_kind} {rec.scope_value}", "reason": rec.reason,
@@ -481,17 +492,17 @@ def _activate(config_file: Path, state_dir: Path, rec: DisconnectRecord, res: Re
                                             "sessions": blast.sessions, "prefixes": blast.prefixes,
                                             "seconds_to_verified": round(elapsed, 3)})
         _start_expiry_timer(config_file, state_dir)
-        return Outcome(rec, "active", blast, elapsed, blast.lines())
+        return Outcome(rec, OutcomeStatus.ACTIVE, blast, elapsed, blast.lines())
     finally:
         p.nr.close_connections()
 
 
 def _failed(db: StateDB, audit: AuditLog, rec: DisconnectRecord, blast: BlastRadius,
             problems: list[str]) -> Outcome:
-    rec.status = "failed"
+    rec.status = DisconnectStatus.FAILED
     save(db, rec)
     audit.append("disconnect-failed", rec.id, {"problems": problems, "rolled_back": True})
-    return Outcome(rec, "failed", blast, detail=problems)
+    return Outcome(rec, OutcomeStatus.FAILED, blast, detail=problems)
 
 
 def approve(config_file: Path, state_dir: Path, disconnect_id: str, **kw: Any) -> Outcome:
@@ -508,14 +519,14 @@ def _approve(config_file: Path, state_dir: Path, disconnect_id: str, *, peer_pro
     db = open_db(state_dir)
     audit = AuditLog(db)
     me = operator_identity()
-    if rec.status != "pending-approval":
+    if rec.status != DisconnectStatus.PENDING_APPROVAL:
         raise DisconnectRefused(f"{rec.id} is {rec.status}, not waiting for approval")
     if me == rec.operator:
         audit.append("approval-refused", rec.id, {"approver": me, "why": "same operator as the requester"})
         raise DisconnectRefused(f"{rec.id}: {me} requested it and cannot approve it; a second operator must "
                               "(TONLE_OPERATOR identifies who acts)")
     if rec.approval_expires_at and datetime.fromisoformat(rec.approval_expires_at) <= datetime.now(UTC):
-        rec.status = "expired"
+        rec.status = DisconnectStatus.EXPIRED
         save(db, rec)
         audit.append("approval-refused", rec.id, {"approver": me, "why": "the approval request expired"})
         raise DisconnectRefused(f"{rec.id}: the approval request expired at {rec.approval_expires_at}; "
@@ -541,14 +552,15 @@ def _restore(config_file: Path, state_dir: Path, disconnect_id: str, *, expired:
     say = progress or (lambda _m: None)
     t0 = time.monotonic()
     rec = get(state_dir, disconnect_id)
-    if rec.status != "active":
+    if rec.status != DisconnectStatus.ACTIVE:
         raise DisconnectRefused(f"{rec.id} is {rec.status}, not active")
     db = open_db(state_dir)
     audit = AuditLog(db)
-    p = _open(config_file, state_dir, rec.target == "lab", rec.devices)
+    p = _open(config_file, state_dir, rec.target == Target.LAB, rec.devices)
     try:
         res = resolve(p.intent, Scope(rec.scope_kind, rec.scope_value))
-        rest = [override_from_dict(o) for r in records(state_dir, "active") if r.id != rec.id for o in r.overrides]
+        rest = [override_from_dict(o) for r in records(state_dir, DisconnectStatus.ACTIVE) if r.id != rec.id
+                for o in r.overrides]
         still_dark = dark_sessions(p.intent, rest)
         res.sessions = [s for s in res.sessions if _key(s) not in still_dark]
         say(f"restoring {', '.join(rec.devices)}")
@@ -556,15 +568,15 @@ def _restore(config_file: Path, state_dir: Path, disconnect_id: str, *, expired:
         problems = _push(p, rec.devices, rest + mine, rest, _verifier(p, res, False, peer_probe), verify_timeout, say)
         if problems:
             audit.append("restore-failed", rec.id, {"problems": problems, "expired": expired})
-            return Outcome(rec, "failed", detail=problems)
-        rec.status = "expired" if expired else "restored"
+            return Outcome(rec, OutcomeStatus.FAILED, detail=problems)
+        rec.status = DisconnectStatus.EXPIRED if expired else DisconnectStatus.RESTORED
         rec.restored_at = datetime.now(UTC).isoformat(timespec="seconds")
         save(db, rec)
         audit.append("expiry" if expired else "restore", rec.id,
                      {"scope": f"{rec.scope_kind} {rec.scope_value}", "ticket": rec.ticket,
                       "seconds_to_verified": round(time.monotonic() - t0, 3)},
                      actor="tonle-expiry" if expired else None)
-        return Outcome(rec, rec.status, seconds_to_verified=time.monotonic() - t0)
+        return Outcome(rec, OutcomeStatus(rec.status), seconds_to_verified=time.monotonic() - t0)
     finally:
         p.nr.close_connections()
 
@@ -580,8 +592,8 @@ def _expire_due(config_file: Path, state_dir: Path, *, lab: bool, progress: Prog
                 peer_probe: PeerProbe | None = None) -> list[Outcome]:
     now = datetime.now(UTC)
     out = []
-    for rec in records(state_dir, "active"):
-        if rec.expires_at and datetime.fromisoformat(rec.expires_at) <= now and (rec.target == "lab") == lab:
+    for rec in records(state_dir, DisconnectStatus.ACTIVE):
+        if rec.expires_at and datetime.fromisoformat(rec.expires_at) <= now and (rec.target == Target.LAB) == lab:
             out.append(_restore(config_file, state_dir, rec.id, expired=True, peer_probe=peer_probe, progress=progress))
     return out
 
@@ -591,7 +603,7 @@ def end_with_lab(state_dir: Path, recs: list[DisconnectRecord]) -> None:
     with _serialized(state_dir):
         db = open_db(state_dir)
         for rec in recs:
-            rec.status = "ended"
+            rec.status = DisconnectStatus.ENDED
             rec.restored_at = datetime.now(UTC).isoformat(timespec="seconds")
             save(db, rec)
             AuditLog(db).append("disconnect-ended", rec.id, {"why": "the lab was taken down"},

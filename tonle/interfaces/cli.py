@@ -321,10 +321,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_disconnects(args: argparse.Namespace) -> int:
-    from tonle.state.disconnects import records  # noqa: PLC0415
+    from tonle.state.disconnects import DisconnectStatus, records  # noqa: PLC0415
 
-    recs = records(args.state_dir, None if args.all else "active")
-    recs += [] if args.all else records(args.state_dir, "pending-approval")
+    recs = records(args.state_dir, None if args.all else DisconnectStatus.ACTIVE)
+    recs += [] if args.all else records(args.state_dir, DisconnectStatus.PENDING_APPROVAL)
     print(f"{'id':<22} {'status':<17} {'scope':<34} {'ticket':<10} {'operator':<10} {'expires':<20} reason")
     for r in recs:
         print(f"{r.id:<22} {r.status:<17} {r.scope_kind + ' ' + r.scope_value:<34} {r.ticket:<10} "

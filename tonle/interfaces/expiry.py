@@ -17,7 +17,7 @@ from tonle.emergency.disconnect import end_with_lab, expire_due
 from tonle.lab.builder import Lab
 from tonle.lab.probe import lab_peer_probe
 from tonle.source.inventory import InventoryError, load_from_nornir_config
-from tonle.state.disconnects import records
+from tonle.state.disconnects import DisconnectStatus, records
 
 RETRY = 30.0  # after a failed restore (a device unreachable): try again, the disconnect must end
 
@@ -30,7 +30,7 @@ def run(config_file: Path, state_dir: Path) -> None:
         except BlockingIOError:
             return  # another timer serves this state directory
         while True:
-            active = [r for r in records(state_dir, "active") if r.expires_at]
+            active = [r for r in records(state_dir, DisconnectStatus.ACTIVE) if r.expires_at]
             on_lab = [r for r in active if r.target == "lab"]
             if on_lab and not _lab_up(config_file, state_dir):
                 end_with_lab(state_dir, on_lab)  # nothing to restore, and no process left waiting
