@@ -1,0 +1,103 @@
+"""The `disconnects` table (its one owner): records of emergency disconnects and their overrides.
+
+Plan, apply and drift read the active overrides from here, so that no later push undoes a disconnect.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from tonle.compile.intent import Override, override_from_dict
+from tonle.errors import BadInput
+from tonle.state.db import StateDB
+
+
+class DisconnectStatus(StrEnum):
+    PENDING_APPROVAL = "pending-approval"  # refused by the guard, waiting for a second operator
+    ACTIVE = "active"  # pushed, verified and confirmed; restores at expires_at
+    RESTORED = "restored"  # undone by `tonle restore`
+    EXPIRED = "expired"  # undone by its TTL
+    FAILED = "failed"  # could not be pushed or verified; every touched device rolled back
+    ENDED = "ended"  # the lab it was on was taken down: nothing left to restore
+
+
+class UnknownDisconnect(BadInput):
+    """No disconnect with this id."""
+
+
+@dataclass
+class DisconnectRecord:
+    id: str
+    created_at: str
+    operator: str
+    reason: str
+    ticket: str
+    scope_kind: str
+    scope_value: str
+    target: str
+    ttl_seconds: int
+    graceful: bool
+    status: str  # a DisconnectStatus
+    expires_at: str | None
+    approval_expires_at: str | None
+    approver: str | None
+    restored_at: str | None
+    overrides: list[dict[str, Any]]
+    devices: list[str]
+    blast: dict[str, Any]
+
+
+def open_db(state_dir: Path) -> StateDB:
+    return StateDB(state_dir)
+
+
+def _row(r: Any) -> DisconnectRecord:
+    d = dict(r)
+    for k in ("overrides", "devices", "blast"):
+        d[k] = json.loads(d[k])
+    d["graceful"] = bool(d["graceful"])
+    return DisconnectRecord(**d)
+
+
+def save(db: StateDB, rec: DisconnectRecord) -> None:
+    d = asdict(rec)
+    for k in ("overrides", "devices", "blast"):
+        d[k] = json.dumps(d[k])
+    d["graceful"] = int(d["graceful"])
+    cols = ", ".join(d)
+    with db.connect() as c:
+        c.execute(f"INSERT OR REPLACE INTO disconnects ({cols}) VALUES ({', '.join('?' * len(d))})",  # noqa: S608
+                  tuple(d.values()))
+
+
+def records(state_dir: Path, status: str | None = None) -> list[DisconnectRecord]:
+    """Disconnect records, newest first (optionally of one status)."""
+    db = open_db(state_dir)
+    with db.connect() as c:
+        rows = c.execute("SELECT * FROM disconnects ORDER BY created_at DESC").fetchall()
+    recs = [_row(r) for r in rows]
+    return [r for r in recs if status is None or r.status == status]
+
+
+def get(state_dir: Path, disconnect_id: str) -> DisconnectRecord:
+    for r in records(state_dir):
+        if r.id == disconnect_id:
+            return r
+    raise UnknownDisconnect(f"no disconnect {disconnect_id!r} (see `tonle disconnects`)")
+
+
+def active_overrides(state_dir: Path, *, still_at: datetime | None = None) -> list[Override]:
+    """Overrides of every active disconnect: merged into rendered configs by plan, apply and drift.
+
+    Args:
+        still_at: only those still in force at this time (a due one is about to be restored).
+    """
+    recs = records(state_dir, DisconnectStatus.ACTIVE)
+    if still_at is not None:
+        recs = [r for r in recs if not (r.expires_at and datetime.fromisoformat(r.expires_at) <= still_at)]
+    return [override_from_dict(o) for r in recs for o in r.overrides]
