@@ -8,6 +8,8 @@ from pathlib import Path
 
 import jinja2
 
+from tonle.compile import eos_avd
+from tonle.compile.ios_syntax import not_first_as
 from tonle.compile.intent import DeviceIntent, Intent, Override, device_intent
 from tonle.resources import templates_dir
 from tonle.source.inventory import Inventory, Peer
@@ -48,6 +50,7 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
     )
     env.filters["tc_rate"] = tc_rate
     env.filters["frr_community"] = frr_community
+    env.filters["ios_not_first_as"] = not_first_as
     return env
 
 
@@ -59,7 +62,9 @@ def template_name(platform: str) -> str:
 
 
 def render_intent(di: DeviceIntent, platform: str) -> str:
-    """Render a compiled device intent with a platform's templates."""
+    """Render a compiled device intent for a platform: Arista's generator (pyavd) for EOS, else its templates."""
+    if platform == "eos":
+        return eos_avd.render(di)
     return environment().get_template(template_name(platform)).render(d=di)
 
 
