@@ -67,8 +67,8 @@ OWNED: dict[str, tuple[Rule, ...]] = {
         Rule((r"policy-map PM-\S+",)),
         Rule((r"ip route \S+ \S+ Null0",)),
         Rule((r"ipv6 route \S+ Null0",)),
-        Rule((r"ip bgp-community new-format",)),
-        Rule((r"ipv6 unicast-routing",)),
+        Rule((r"ip bgp-community new-format$",)),
+        Rule((r"ipv6 unicast-routing$",)),
         Rule((rf"interface {MANAGED}", _IFACE_IOS)),
     ),
     # Arista EOS (as pyavd renders it).
@@ -83,8 +83,8 @@ OWNED: dict[str, tuple[Rule, ...]] = {
         Rule((r"qos profile QP-\S+",)),
         Rule((r"ip route \S+ Null0",)),
         Rule((r"ipv6 route \S+ Null0",)),
-        Rule((r"ip routing",)),
-        Rule((r"ipv6 unicast-routing",)),
+        Rule((r"ip routing$",)),
+        Rule((r"ipv6 unicast-routing$",)),
         Rule((rf"interface {MANAGED}", _IFACE_EOS)),
     ),
     # Juniper Junos: statements of the curly configuration, by hierarchy.
@@ -179,11 +179,14 @@ def _split_hier(tree: HConfig, rules: list[_Compiled]) -> tuple[HConfig, HConfig
         rule, on_path = _match(rules, lineage)
         if rule is not None:
             o_parent.add_deep_copy_of(node)
-        elif on_path:
+        elif on_path and node.children:
             o_new = o_parent.add_shallow_copy_of(node)
             u_new = u_parent.add_shallow_copy_of(node)
             for ch in node.children:
                 walk(ch, o_new, u_new, lineage)
+            for new in (o_new, u_new):  # a context with nothing of its own in one part is not in that part
+                if not new.children:
+                    new.delete()
         else:
             u_parent.add_deep_copy_of(node)
 
