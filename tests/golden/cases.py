@@ -179,7 +179,8 @@ def _route_server(platform: str) -> Callable[[Path], None]:
 
 def _disconnect(b: Base) -> list[Override]:
     return [
-        SessionOverride(b.device, b.transit_v4, shutdown=True, message="emergency disconnect: cable fault, ticket 4711"),
+        SessionOverride(b.device, b.transit_v4, shutdown=True,
+                        message="emergency disconnect: cable fault, ticket 4711"),
         SessionOverride(b.device, b.transit_v6, graceful=True),
         InterfaceOverride(b.device, b.backbone_link, message="link carrying an attack, ticket 4712"),
         BlackholeOverride("198.18.16.1/32", message="DDoS victim, ticket 4713"),
@@ -205,7 +206,8 @@ def cases() -> tuple[Case, ...]:
             b = BASES[platform]
             out.append(Case("route-reflector", platform, device_intent(_load(_route_reflector(b)), b.device)))
         for platform in ("ios", "junos", "eos"):
-            out.append(Case("route-server", platform, device_intent(_load(_route_server(platform)), "pnh-dix-rs1")))
+            rs = _load(_route_server(platform))
+            out.append(Case("route-server", platform, device_intent(rs, "pnh-dix-rs1")))
     return tuple(out)
 
 

@@ -19,9 +19,10 @@ from collections import Counter
 
 import jinja2
 import pytest
+from pyavd.j2filters import encrypt
 
 from napalm_frr.diff import FRRConfigTool
-from tests.golden.cases import REFUSED, case, cases, params
+from tests.golden.cases import case, params
 from tests.golden.configparse import Node, junos_set_lines, parse_indented, unquote
 from tonle.compile.intent import DeviceIntent, Neighbor, QosApplied
 from tonle.compile.render import environment, render_intent
@@ -79,7 +80,7 @@ def _check_cli_neighbor(bgp: Node, n: Neighbor, platform: str) -> None:
         assert f"{p} send-community both" in af
     else:  # EOS: maximum-routes is per neighbor (each neighbor has one family)
         assert (f"{p} bfd" in top) == n.bfd
-        from pyavd.j2filters import encrypt  # EOS stores the key encrypted with the neighbor address
+        # EOS stores the key encrypted with the neighbor address
         assert (n.md5_key is not None and f"{p} password 7 {encrypt(n.md5_key, passwd_type='bgp', key=n.ip)}"
                 in top) == bool(n.md5_key)
         assert f"{p} maximum-routes {n.max_prefixes or 0}" in top

@@ -203,9 +203,10 @@ def _cli_running(platform: str, intended: str, unmanaged: str) -> str:
     ind = "   " if platform == "eos" else " "
     out: list[str] = []
     moved_address = False
-    for ln in intended.splitlines():
-        if re.match(r"\s+network ", ln):
+    for line in intended.splitlines():
+        if re.match(r"\s+network ", line):
             continue  # a line the device lacks
+        ln = line
         if not moved_address and re.match(r"\s+ip address 203\.0\.113\.", ln):
             ln = re.sub(r"203\.0\.113\.\d+", "203.0.113.250", ln)  # a changed address
             moved_address = True
@@ -227,7 +228,8 @@ def _cli_running(platform: str, intended: str, unmanaged: str) -> str:
 def _junos_running(intended: str) -> str:
     run = owned.parse_junos(intended)
     extra = owned.parse_junos(JUNOS_UNMANAGED + """
-policy-options { policy-statement RM-OLD-IN-V4 { then reject; } route-filter-list PL-OLD-IN-V4 { 10.0.0.0/8 orlonger; } }
+policy-options { policy-statement RM-OLD-IN-V4 { then reject; }
+                 route-filter-list PL-OLD-IN-V4 { 10.0.0.0/8 orlonger; } }
 routing-options { static { route 198.18.17.9/32 discard; } }
 """)
 

@@ -123,7 +123,8 @@ def _qos_map(d: DeviceIntent, tcs: list[str]) -> list[str]:
     for i in d.qos_interfaces:
         assert i.qos is not None
         marks.update({c.name: c.dscp for c in i.qos.classes if not c.default})
-    lines, named = [], set()
+    lines: list[str] = []
+    named: set[int] = set()
     for name in tcs:
         lines.append(f"{' '.join(str(m) for m in marks[name])} to traffic-class {tcs.index(name) + 1}")
         named.update(marks[name])
@@ -177,7 +178,7 @@ def _bgp(d: DeviceIntent) -> dict[str, Any]:
         if n.shutdown:
             nb["shutdown"] = True
         if n.md5_key:
-            nb["password"] = encrypt(n.md5_key, passwd_type="bgp", key=n.ip)
+            nb["password"] = encrypt(n.md5_key, passwd_type="bgp", key=n.ip)  # noqa: S106 - a kind, not a secret
         if n.bfd:
             nb["bfd"] = True
         if n.next_hop_self:

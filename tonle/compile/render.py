@@ -9,8 +9,8 @@ from pathlib import Path
 import jinja2
 
 from tonle.compile import eos_avd
-from tonle.compile.ios_syntax import not_first_as
 from tonle.compile.intent import DeviceIntent, Intent, Override, device_intent
+from tonle.compile.ios_syntax import not_first_as
 from tonle.resources import templates_dir
 from tonle.source.inventory import Inventory, Peer
 
