@@ -320,3 +320,15 @@ def test_ownership_is_by_name_and_form() -> None:
                              "ip route vrf M 0.0.0.0 0.0.0.0 1.1.1.1\ninterface Gi9\n description x\n", ["Gi1"])
     assert ios.owned == ["route-map RM-A permit 10", "ip route 1.0.0.0 255.0.0.0 Null0"]
     assert "interface Gi9 > description x" in ios.unmanaged
+
+
+def test_tonle_render_prints_the_owned_config(capsys: pytest.CaptureFixture[str], tmp_path: object) -> None:
+    from tests.golden.cases import REPO
+    from tonle.interfaces.cli import main
+
+    assert main(["--config", str(REPO / "nornir.yaml"), "--state-dir", str(tmp_path), "render",
+                 "--host", "kos-iig-1"]) == 0
+    out = capsys.readouterr().out
+    assert "protocols {" in out and "system {" not in out
+    assert main(["--config", str(REPO / "nornir.yaml"), "--state-dir", str(tmp_path), "render",
+                 "--host", "nope"]) == 2

@@ -30,12 +30,13 @@ import ipaddress
 from typing import Any
 
 from tonle.compile.intent import DeviceIntent, QosApplied, QosClass, RouteMap
+from tonle.errors import BadInput
 
 # Lines AVD cannot express; appended under `router bgp` when needed. Empty: kept to say so.
 EOS_EXTRA_LINES: tuple[str, ...] = ()
 
 
-class EosRenderError(ValueError):
+class EosRenderError(BadInput, ValueError):
     """The intent cannot be expressed for EOS (AVD's schema refuses it, or EOS has no such knob)."""
 
 
