@@ -20,9 +20,10 @@ from collections import Counter
 
 import pytest
 
-from tests.golden.cases import case
+from tests.golden.cases import REPO, case
 from tonle.compile import owned
 from tonle.compile.render import render_intent
+from tonle.interfaces.cli import main
 
 IOS_UNMANAGED = """\
 version 17.9
@@ -323,9 +324,6 @@ def test_ownership_is_by_name_and_form() -> None:
 
 
 def test_tonle_render_prints_the_owned_config(capsys: pytest.CaptureFixture[str], tmp_path: object) -> None:
-    from tests.golden.cases import REPO
-    from tonle.interfaces.cli import main
-
     assert main(["--config", str(REPO / "nornir.yaml"), "--state-dir", str(tmp_path), "render",
                  "--host", "kos-iig-1"]) == 0
     out = capsys.readouterr().out
