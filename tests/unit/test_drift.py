@@ -115,23 +115,23 @@ def test_frr_extra_qos_interface_is_deleted() -> None:
 # ---- IOS-XE / EOS (hier_config) -----------------------------------------------------------------
 
 def test_ios_drift_with_hier_config() -> None:
-    intended = golden("ios")
+    intended = golden("ios", "pnh-iig-2")
     running = (intended
-               .replace("  neighbor 198.51.100.5 maximum-prefix 1000000\n",
-                        "  neighbor 198.51.100.5 maximum-prefix 5\n")
+               .replace("  neighbor 198.51.100.11 maximum-prefix 1000000\n",
+                        "  neighbor 198.51.100.11 maximum-prefix 5\n")
                .replace("ip prefix-list PL-BOGONS-V4 seq 10 permit 10.0.0.0/8 le 32\n", "")
                .replace(" service-policy output PM-IIG-EGRESS-40000M\n", ""))
     diffs, script = compare(intended, running, "ios")
     got = by_kind(diffs)
-    old = got[(EXTRA, "neighbor 198.51.100.5 maximum-prefix 5")]
+    old = got[(EXTRA, "neighbor 198.51.100.11 maximum-prefix 5")]
     assert old.feature == "bgp-neighbors"
     assert old.section == ("router bgp 64500", "address-family ipv4")
-    assert old.remediation == ("router bgp 64500", "address-family ipv4", "no neighbor 198.51.100.5 maximum-prefix 5")
-    assert got[(MISSING, "neighbor 198.51.100.5 maximum-prefix 1000000")].feature == "bgp-neighbors"
+    assert old.remediation == ("router bgp 64500", "address-family ipv4", "no neighbor 198.51.100.11 maximum-prefix 5")
+    assert got[(MISSING, "neighbor 198.51.100.11 maximum-prefix 1000000")].feature == "bgp-neighbors"
     assert got[(MISSING, "ip prefix-list PL-BOGONS-V4 seq 10 permit 10.0.0.0/8 le 32")].feature == "policies"
     sp = got[(MISSING, "service-policy output PM-IIG-EGRESS-40000M")]
-    assert (sp.feature, sp.section) == ("qos", ("interface Ethernet3",))
-    assert "    no neighbor 198.51.100.5 maximum-prefix 5" in script
+    assert (sp.feature, sp.section) == ("qos", ("interface FortyGigabitEthernet0/3/0",))
+    assert "  no neighbor 198.51.100.11 maximum-prefix 5" in script
     assert "ip prefix-list PL-BOGONS-V4 seq 10 permit 10.0.0.0/8 le 32" in script
     assert compare(intended, intended, "ios") == ([], [])
 
@@ -142,24 +142,24 @@ def test_eos_drift_with_hier_config() -> None:
                .replace("   neighbor 198.51.100.5 bfd\n",
                         "   neighbor 198.51.100.5 bfd\n   neighbor 192.0.2.99 remote-as 65999\n")
                .replace("   seq 10 permit 10.0.0.0/8 le 32\n", "", 1)
-               .replace("   shape rate 40000000\n", "   shape rate 10000000\n"))
+               .replace("   shape rate 40000000 kbps\n", "   shape rate 10000000 kbps\n"))
     diffs, _ = compare(intended, running, "eos")
     got = by_kind(diffs)
     assert got[(EXTRA, "neighbor 192.0.2.99 remote-as 65999")].feature == "bgp-neighbors"
     seq = got[(MISSING, "seq 10 permit 10.0.0.0/8 le 32")]
     assert (seq.feature, seq.section) == ("policies", ("ip prefix-list PL-BOGONS-V4",))
-    assert got[(MISSING, "shape rate 40000000")].feature == "qos"
-    assert got[(EXTRA, "shape rate 10000000")].section == ("interface Ethernet3",)
+    assert got[(MISSING, "shape rate 40000000 kbps")].feature == "qos"
+    assert got[(EXTRA, "shape rate 10000000 kbps")].section == ("qos profile QP-IIG-EGRESS-40000M",)
 
 
 # ---- Junos (set format) ----------------------------------------------------------------------------
 
 def test_junos_drift_in_set_format() -> None:
-    intended = golden("junos")
+    intended = golden("junos", "peer-policy")
     running = (intended
                .replace("        10.0.0.0/8 orlonger;\n", "", 1)
-               .replace("            shaping-rate 40000000k;\n", "            shaping-rate 1000000k;\n", 1)
-               .replace("                peer-as 65538;\n", "                peer-as 65999;\n", 1))
+               .replace("            shaping-rate 10000000k;\n", "            shaping-rate 1000000k;\n", 1)
+               .replace("                peer-as 65536;\n", "                peer-as 65999;\n", 1))
     diffs, script = compare(intended, running, "junos")
     got = {(d.kind, d.line): d for d in diffs}
     assert got[(MISSING, "set policy-options route-filter-list PL-BOGONS-V4 10.0.0.0/8 orlonger")].feature == \
@@ -170,7 +170,8 @@ def test_junos_drift_in_set_format() -> None:
         "peer-as 65999")
     rate = next(d for d in diffs if d.line.endswith("shaping-rate 1000000k"))
     assert rate.feature == "qos" and rate.kind == EXTRA
-    assert len(diffs) == 5 and len(script) == 5
+    assert len(diffs) == 5  # set lines; the fix (script) replaces the owned objects whole
+    assert "    replace: bgp {" in script and "    replace: route-filter-list PL-BOGONS-V4 {" in script
     assert compare(intended, intended, "junos") == ([], [])
 
 

@@ -228,8 +228,8 @@ CASES = [
     Case("link-with-one-endpoint", on_yaml("links.yaml", lambda d: link(d, "pnh1-kos")["endpoints"].pop()),
          L, "link pnh1-kos", "endpoints", ("at least 2",)),
     Case("interface-used-twice", on_yaml("links.yaml", lambda d: link(d, "pnh1-kos")["endpoints"][1].update(
-        interface="xe-0/0/1")),
-         L, "link pnh2-kos", "endpoints[1].interface", ("kos-iig-1 already uses xe-0/0/1",)),
+        interface="et-0/0/1")),
+         L, "link pnh2-kos", "endpoints[1].interface", ("kos-iig-1 already uses et-0/0/1",)),
     # -- strict keys and secrets
     Case("unknown-key-typo", on_yaml("hosts.yaml", lambda d: d["pnh-iig-2"].update(
         hostnme=d["pnh-iig-2"].pop("hostname"))),
@@ -499,6 +499,6 @@ def test_sessions_are_symmetric(ref: Inventory) -> None:
 
 def test_ports_and_lab_interface_names(ref: Inventory) -> None:
     kos = [(p.link, p.interface, p.lab_ifname) for p in ref.ports["kos-iig-1"]]
-    assert kos[:2] == [("pnh1-kos", "xe-0/0/0", "eth1"), ("pnh2-kos", "xe-0/0/1", "eth2")]
+    assert kos[:2] == [("pnh1-kos", "et-0/0/0", "eth1"), ("pnh2-kos", "et-0/0/1", "eth2")]
     assert ref.port("pnh-dix-rs1", "dix-pnh").lab_ifname == "eth1"  # frr keeps its own names
     assert str(ref.port("isp-angkor", "dix-kos").ipv4) == "203.0.113.103/27"

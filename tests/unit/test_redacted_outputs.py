@@ -20,7 +20,7 @@ from napalm.base.exceptions import CommitError, ConnectionException, MergeConfig
 
 from napalm_frr import frr as frr_driver
 from napalm_frr.diff import DEFAULT_FRR_RELOAD, CandidateSyntaxError, FRRConfigTool
-from tests.golden.cases import MD5_ENV, REPO, case
+from tests.golden.cases import MD5_ENV, REPO, Case, cases
 from tests.unit.secret_fixtures import ENV_KEY, KEEP, NAMES, SECRETS, as_diff, fixture, platform_of
 from tonle.change import plan
 from tonle.change.apply import ApplyOutcome, ApplyReport
@@ -42,6 +42,11 @@ ALL_SECRETS = sorted({s for v in SECRETS.values() for s in v})
 needs_vtysh = pytest.mark.skipif(not Path(DEFAULT_FRR_RELOAD).is_file() or shutil.which("vtysh") is None,
                                  reason="needs FRR's frr-reload.py and vtysh installed locally")
 
+
+
+def own_case(name: str) -> Case:
+    """The golden case of a device rendered on its own platform."""
+    return next(c for c in cases() if c.name == name)
 
 def leaks(text: str, secrets: list[str] | None = None) -> list[str]:
     return [s for s in (secrets or ALL_SECRETS) if s in text]
@@ -191,7 +196,7 @@ def test_drift_audit_redacts_at_the_source(platform: str, monkeypatch: pytest.Mo
     monkeypatch.setattr(drift, "fetch_running_state", lambda _t: SimpleNamespace(result={"running": running,
                                                                                           "bgp": {}}))
     task = SimpleNamespace(host=SimpleNamespace(name="pnh-iig-1"))
-    res = drift._audit_task(task, {"pnh-iig-1": case("pnh-iig-1").intent}, platform, FRRConfigTool(), [ENV_KEY])
+    res = drift._audit_task(task, {"pnh-iig-1": own_case("pnh-iig-1").intent}, platform, FRRConfigTool(), [ENV_KEY])
     dev: DeviceDrift = res.result
     assert dev.diffs and dev.remediation
     out = json.dumps(DriftReport("d", "t", "noc", "lab", {}, [dev]).to_json())
@@ -205,7 +210,7 @@ def test_drift_unreachable_reason_is_redacted(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(drift, "fetch_running_state", unreachable)
     task = SimpleNamespace(host=SimpleNamespace(name="pnh-iig-1"))
     with pytest.raises(drift._Unreachable) as err:
-        drift._audit_task(task, {"pnh-iig-1": case("pnh-iig-1").intent}, "ios", FRRConfigTool(), [ENV_KEY])
+        drift._audit_task(task, {"pnh-iig-1": own_case("pnh-iig-1").intent}, "ios", FRRConfigTool(), [ENV_KEY])
     assert ENV_KEY not in str(err.value) and "0822455D0A16" not in str(err.value)
     assert err.value.__cause__ is None
 

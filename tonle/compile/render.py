@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from functools import cache
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import jinja2
 
+from tonle.compile import eos_avd
 from tonle.compile.intent import DeviceIntent, Intent, Override, device_intent
+from tonle.compile.ios_syntax import not_first_as
 from tonle.errors import BadInput
 from tonle.resources import templates_dir
 from tonle.source.inventory import Inventory, Peer
@@ -74,6 +77,7 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
     env.filters["tc_rate"] = tc_rate
     env.filters["frr_community"] = frr_community
     env.filters["block"] = _Block
+    env.filters["ios_not_first_as"] = not_first_as
     return env
 
 
@@ -85,11 +89,34 @@ def template_name(platform: str) -> str:
 
 
 def render_intent(di: DeviceIntent, platform: str) -> str:
-    """Render a compiled device intent with a platform's templates."""
+    """Render a compiled device intent for a platform: Arista's generator (pyavd) for EOS, else its templates.
+
+    Every string of the intent is checked first (pyavd renders with its own templates, outside our
+    finalize hook), and every value our templates render is checked again by the environment.
+    """
     try:
+        _refuse_control_characters(di)
+        if platform == "eos":
+            return eos_avd.render(di)
         return environment().get_template(template_name(platform)).render(d=di)
     except UnsafeValue as exc:
         raise UnsafeValue(f"{di.device.name} ({platform}): {exc}; refused, nothing rendered") from None
+
+
+def _refuse_control_characters(value: object, depth: int = 0) -> None:
+    """Walk the intent (dataclasses, sequences, mappings) and refuse any string with a control character."""
+    if isinstance(value, str):
+        _one_line(value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type) and depth < 12:
+        for f in dataclasses.fields(value):
+            _refuse_control_characters(getattr(value, f.name), depth + 1)
+    elif isinstance(value, list | tuple | set | frozenset) and depth < 12:
+        for item in value:
+            _refuse_control_characters(item, depth + 1)
+    elif isinstance(value, dict) and depth < 12:
+        for k, v in value.items():
+            _refuse_control_characters(k, depth + 1)
+            _refuse_control_characters(v, depth + 1)
 
 
 def render_device(intent: Intent, device: str, platform: str | None = None,

@@ -7,7 +7,10 @@ order-insensitive with the platform's own semantics:
 * FRR: FRR's ``frr-reload.py`` logic (``napalm_frr.diff``) run on the controller, and the ``! tc:``
   QoS lines per interface (``napalm_frr.tc``);
 * IOS-XE and EOS: hier_config (indented sections, its negation rules for remediation);
-* Junos: ``set`` lines (curly configuration flattened by hier_config), ``delete`` for extra lines.
+* Junos: ``set`` lines, ``delete`` for extra lines.
+
+On ios, eos and junos only the parts Tonlé owns are compared (`tonle.compile.owned`, the same view as
+plan and apply); every other line of the device is *unmanaged*: counted, never drift.
 
 Every differing line is classified into a feature (BGP neighbours, BGP, policies, QoS, interfaces,
 static routes, other) with the commands that bring the device to its intent. State drift: every
@@ -40,6 +43,7 @@ from napalm_frr import tc
 from napalm_frr.diff import Change, FRRConfigTool, as_shown
 from tonle.change.gates import Snapshot
 from tonle.change.plan import Plan, Selection, make_plan, secret_values
+from tonle.compile import owned
 from tonle.compile.intent import (
     DeviceIntent,
     Override,
@@ -105,6 +109,7 @@ class DeviceDrift:
     state: list[StateIssue] = field(default_factory=list)
     remediation: list[str] = field(default_factory=list)  # the whole fix, in apply order
     seconds: float = 0.0
+    unmanaged: int = 0  # device lines outside what Tonlé owns (left alone; not drift)
 
     @property
     def state_errors(self) -> list[StateIssue]:
@@ -335,10 +340,12 @@ def _compare_tc(want: dict[str, list[str]], have: dict[str, list[str]]) -> tuple
 
 def compare_hier(intended: str, running: str, platform: str) -> tuple[list[LineDiff], list[str]]:
     """IOS-XE / EOS: hier_config's section-aware comparison and remediation."""
-    from hier_config import Platform, WorkflowRemediation, get_hconfig  # noqa: PLC0415 - heavy, vendor only
+    from hier_config import Platform, get_hconfig  # noqa: PLC0415 - heavy, vendor only
 
     plat = Platform.CISCO_IOS if platform == "ios" else Platform.ARISTA_EOS
-    want, have = get_hconfig(plat, intended), get_hconfig(plat, running)
+    managed = owned.managed_interfaces(platform, intended)
+    want = get_hconfig(plat, owned.owned_text(platform, intended, managed))
+    have = get_hconfig(plat, owned.owned_text(platform, running, managed))
     diffs: list[LineDiff] = []
     for kind, tree in ((MISSING, want.difference(have)), (EXTRA, have.difference(want))):
         for leaf in tree.all_children_sorted():
@@ -348,13 +355,13 @@ def compare_hier(intended: str, running: str, platform: str) -> tuple[list[LineD
             section, line = tuple(lineage[:-1]), lineage[-1]
             fix = [*section, line] if kind == MISSING else [*section, leaf.negate().text]
             diffs.append(LineDiff(classify(section, line), section, line, kind, tuple(fix)))
-    remediation = WorkflowRemediation(have, want).remediation_config
-    return diffs, list(remediation.dump_simple())
+    return diffs, owned.owned_remediation(platform, intended, running).splitlines()
 
 
 def compare_junos(intended: str, running: str) -> tuple[list[LineDiff], list[str]]:
-    """Junos: both configurations as ``set`` lines, compared as sets; extra lines are deleted."""
-    want, have = junos_set_lines(intended), junos_set_lines(running)
+    """Junos: the owned parts as ``set`` lines, compared as sets; the fix is the `load replace` file."""
+    managed = owned.managed_interfaces("junos", intended)
+    want, have = owned.split("junos", intended, managed).owned, owned.split("junos", running, managed).owned
     diffs: list[LineDiff] = []
     extra = [ln for ln in have if ln not in set(want)]
     missing = [ln for ln in want if ln not in set(have)]
@@ -362,7 +369,12 @@ def compare_junos(intended: str, running: str) -> tuple[list[LineDiff], list[str
         diffs.append(LineDiff(classify((), ln), (), ln, EXTRA, ("delete " + ln.removeprefix("set "),)))
     for ln in missing:
         diffs.append(LineDiff(classify((), ln), (), ln, MISSING, (ln,)))
-    return diffs, [d.remediation[0] for d in diffs]
+    return diffs, owned.junos_candidate(intended, running).splitlines() if diffs else []
+
+
+def unmanaged_lines(intended: str, running: str, platform: str) -> int:
+    """How many lines of the running configuration Tonlé does not own (0 on FRR: it owns all)."""
+    return len(owned.split(platform, running, owned.managed_interfaces(platform, intended)).unmanaged)
 
 
 def junos_set_lines(text: str) -> list[str]:
@@ -425,7 +437,8 @@ def _audit_task(task: Task, intents: dict[str, DeviceIntent], platform: str | No
     diffs, script = compare(intended, data["running"], plat, tool)
     dev = DeviceDrift(task.host.name, di.device.site, di.device.role, plat,
                       diffs=[_redacted(d, secrets, plat) for d in diffs], state=state_issues(di, data["bgp"]),
-                      remediation=[redact(c, secrets, plat) for c in script])
+                      remediation=[redact(c, secrets, plat) for c in script],
+                      unmanaged=unmanaged_lines(intended, data["running"], plat))
     dev.settle()
     dev.seconds = round(time.monotonic() - t0, 3)
     return Result(host=task.host, result=dev)

@@ -44,7 +44,8 @@ def summary_lines(report: DriftReport, *, details: bool = True) -> list[str]:
         feats = d.features
         cells = [_cell(feats.get(f)) for f in FEATURES]
         state = (f"{len(d.state_errors)} error(s)" if d.state_errors else "ok") + \
-            (f", {len(d.warnings)} warning(s)" if d.warnings else "")
+            (f", {len(d.warnings)} warning(s)" if d.warnings else "") + \
+            (f"; {d.unmanaged} unmanaged" if d.unmanaged else "")
         if d.status in (UNREACHABLE, ERROR):
             out.append(f"{d.host:<14} {d.site:<5} {d.status.upper():<12} {d.error}")
             continue

@@ -53,6 +53,21 @@ def cmd_inventory_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    """The intended configuration of one device: only what Tonlé owns (active disconnects included)."""
+    from tonle.compile.intent import device_intent, load_intent  # noqa: PLC0415
+    from tonle.compile.render import render_intent  # noqa: PLC0415
+    from tonle.errors import BadInput  # noqa: PLC0415
+    from tonle.state.disconnects import active_overrides  # noqa: PLC0415
+
+    inv = _load(args)
+    if args.host not in inv.devices:
+        raise BadInput(f"--host {args.host}: unknown device")
+    di = device_intent(load_intent(inv), args.host, active_overrides(args.state_dir))
+    sys.stdout.write(render_intent(di, args.platform or di.device.platform))
+    return EXIT_OK
+
+
 # ---- lab --------------------------------------------------------------------------------------------
 
 def _print_status(st: LabStatus) -> None:
@@ -387,6 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
     facts = sub.add_parser("facts", help="NAPALM facts, BGP neighbours and config backup of lab devices")
     facts.add_argument("--host", action="append", help="only this host (repeatable)")
     facts.set_defaults(func=cmd_facts)
+
+    render = sub.add_parser("render", help="print the intended (owned) configuration of a device")
+    render.add_argument("--host", required=True, help="the device")
+    render.add_argument("--platform", choices=("frr", "ios", "eos", "junos"),
+                        help="render for this platform (default: the device's own; frr: its lab twin)")
+    render.set_defaults(func=cmd_render)
 
     plan = sub.add_parser("plan", help="render intended configs and diff them against the devices")
     plan.add_argument("--site", action="append", help="only this site (repeatable)")

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tonle.state.db import StateDB
 from tonle.redact import redact, redact_data
+from tonle.state.db import StateDB
 
 GENESIS = "0" * 64
 
