@@ -1,8 +1,22 @@
-"""Tamper-evident audit log: every change, disconnect, approval, refusal and restore, hash-chained.
+"""Audit log that no operator can rewrite: every change, disconnect, approval, refusal and restore, signed and chained.
 
-Each entry's hash covers its content and the previous entry's hash, so editing, removing or
-reordering any entry breaks the chain from there on. The newest sequence number and hash are also
-written to a head file beside the database, so cutting entries off the end is detected too.
+* Chain: each entry's hash covers its content and the previous entry's hash, so editing, removing or
+  reordering an entry breaks the chain from there on.
+* Signatures: each entry's hash is signed with the log's ed25519 key (`state.signing`); the first signed
+  entry, the genesis, records the public key and its fingerprint. Without the private key a rewritten log
+  cannot be re-signed; a log rewritten with a new key does not match the key file's public key, nor a key
+  the verifier pins (`tonle audit verify --public-key`).
+* Head: `<state dir>/audit.head` holds the newest sequence number and hash, signed, so cutting entries
+  off the end is detected; so is deleting the log, its head or both while the key remains.
+* Copies: each entry, as it is written, goes to syslog as an RFC 5424 message (`state.syslog`,
+  `$TONLE_AUDIT_SYSLOG`), and `verify --against FILE` compares the log with what a collector received:
+  the one check that also catches a log cut back to an older, validly signed head.
+* Appends from several processes serialise on one `BEGIN IMMEDIATE` transaction (WAL mode) that reads
+  the last entry and inserts after it, so none is lost. An append never erases evidence: when it finds
+  the head or the log tampered with, it first writes a signed `audit-anomaly` entry saying what it found.
+
+Entries written before signing existed (schema before migration 5) stay readable; they are reported as
+unsigned, and are sealed by the chain once a signed genesis follows them (`tonle audit seal`).
 """
 
 from __future__ import annotations
@@ -10,14 +24,39 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import logging
 import os
-from dataclasses import asdict, dataclass
+import random
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from tonle.errors import BadInput, Failed
 from tonle.state.db import StateDB
+from tonle.state.signing import (
+    KeyUnusable,
+    PublicKey,
+    SigningKey,
+    default_key_file,
+    entry_message,
+    head_message,
+    public_file,
+)
+from tonle.state.syslog import AuditRecord, SyslogTarget, audit_record, format_line, parse_line
 
 GENESIS = "0" * 64
+GENESIS_ACTION = "audit-genesis"
+ANOMALY_ACTION = "audit-anomaly"
+HEAD_NAME = "audit.head"
+BUSY_TIMEOUT = 10.0  # seconds SQLite waits for the write lock per attempt
+BUSY_DEADLINE = 120.0  # seconds an append keeps retrying before it gives up
+
+_log = logging.getLogger(__name__)
 
 
 def operator_identity() -> str:
@@ -39,6 +78,13 @@ class AuditEntry:
     details: dict[str, Any]
     prev_hash: str
     hash: str
+    signature: str | None = None  # base64 ed25519 signature of the hash; None for entries from before signing
+    key_id: str | None = None  # fingerprint of the key that signed it
+
+    def record(self) -> AuditRecord:
+        """What the syslog collector gets for this entry."""
+        return AuditRecord(self.seq, self.ts, self.hash, self.prev_hash, self.signature or "-", self.key_id or "-",
+                           self.actor, self.action, self.object)
 
 
 def _digest(prev_hash: str, seq: int, ts: str, actor: str, action: str, obj: str, details: dict[str, Any]) -> str:
@@ -47,70 +93,583 @@ def _digest(prev_hash: str, seq: int, ts: str, actor: str, action: str, obj: str
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as stored, details as text (a tampered row may not even be JSON)."""
+
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    object: str
+    details_text: str
+    prev_hash: str
+    hash: str
+    signature: str | None
+    key_id: str | None
+
+    def details(self) -> dict[str, Any] | None:
+        try:
+            value = json.loads(self.details_text)
+        except json.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def content_ok(self) -> bool:
+        details = self.details()
+        return details is not None and _digest(self.prev_hash, self.seq, self.ts, self.actor, self.action,
+                                               self.object, details) == self.hash
+
+    def entry(self) -> AuditEntry:
+        details = self.details()
+        shown = details if details is not None else {"unreadable details": self.details_text[:200]}
+        return AuditEntry(self.seq, self.ts, self.actor, self.action, self.object, shown, self.prev_hash, self.hash,
+                          self.signature, self.key_id)
+
+
+@dataclass(frozen=True)
+class Head:
+    """The head record: newest sequence number and hash, signed. Legacy heads are `SEQ HASH`, unsigned."""
+
+    seq: int
+    hash: str
+    ts: str = ""
+    key_id: str = ""
+    signature: str = ""
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.signature)
+
+    def line(self) -> str:
+        return json.dumps({"seq": self.seq, "hash": self.hash, "ts": self.ts, "key": self.key_id,
+                           "sig": self.signature}, separators=(",", ":")) + "\n"
+
+    @classmethod
+    def parse(cls, text: str) -> Head:
+        """ValueError when `text` is neither form."""
+        text = text.strip()
+        if text.startswith("{"):
+            try:
+                d = json.loads(text)
+                return cls(int(d["seq"]), str(d["hash"]), str(d["ts"]), str(d["key"]), str(d["sig"]))
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError("not a head record") from exc
+        seq, digest = text.split()
+        return cls(int(seq), digest)
+
+
+@dataclass(frozen=True)
+class Trust:
+    """The public key the verifier trusts, where it came from, and what the key files say."""
+
+    key: PublicKey | None
+    source: str
+    pinned: bool = False
+    key_present: bool = False  # a key file (private or public) exists where the log's key lives
+    problems: tuple[str, ...] = ()
+
+
+@dataclass
+class Verification:
+    """What `verify` found: problems (exit 1), notes (informational), and which key it trusted."""
+
+    entries: int
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    fingerprint: str | None = None
+    trusted_from: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        key = f"signed by {self.fingerprint} (trusted: {self.trusted_from})" if self.fingerprint else "no key"
+        verdict = "signatures, chain and head intact" if self.ok else f"{len(self.problems)} problem(s)"
+        return f"audit log: {self.entries} entries, {key}; {verdict}"
+
+
+class _Findings:
+    """Problems, with the same problem on many entries said once with their numbers (`entries 3-7, 9: …`)."""
+
+    def __init__(self) -> None:
+        self._order: list[str] = []
+        self._seqs: dict[str, list[int]] = {}
+
+    def add(self, seq: int, what: str) -> None:
+        if what not in self._seqs:
+            self._order.append(what)
+            self._seqs[what] = []
+        self._seqs[what].append(seq)
+
+    def line(self, text: str) -> None:
+        self._order.append(text)
+
+    def lines(self) -> list[str]:
+        return [f"{_ranges(self._seqs[w])}: {w}" if w in self._seqs else w for w in self._order]
+
+
+def _ranges(seqs: Sequence[int]) -> str:
+    parts: list[str] = []
+    start = prev = seqs[0]
+    for s in [*seqs[1:], None]:
+        if s is not None and s == prev + 1:
+            prev = s
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if s is not None:
+            start = prev = s
+    return ("entry " if len(seqs) == 1 else "entries ") + ", ".join(parts)
+
+
+# ---- pure checks ------------------------------------------------------------------------------------
+
+def _chain(rows: Sequence[StoredEntry], findings: _Findings) -> None:
+    """Sequence numbers contiguous from 1, each entry after its predecessor's hash, content matching its hash."""
+    prev, expected = GENESIS, 1
+    for r in rows:
+        if r.seq > expected:
+            findings.line(f"{_ranges(range(expected, r.seq))} missing (removed)")
+        if r.prev_hash != prev:
+            findings.add(r.seq, "does not follow the previous entry's hash (an entry before it removed or reordered)")
+        if not r.content_ok():
+            findings.add(r.seq, "content does not match its hash (edited)")
+        prev, expected = r.hash, r.seq + 1
+
+
+def head_problems(head: Head | None, head_error: str | None, last: StoredEntry, key: PublicKey | None) -> list[str]:
+    """What is wrong with the head record of a log that ends with `last`; with `key`, it must be signed by it."""
+    if head_error:
+        return [f"head record unreadable ({head_error}): replaced"]
+    if head is None:
+        return ["head record missing (deleted)"]
+    out: list[str] = []
+    if key is not None:
+        if not head.signed:
+            out.append("head record is not signed (replaced)")
+        elif head.key_id != key.fingerprint or not key.verify(head.signature,
+                                                              head_message(head.seq, head.hash, head.ts)):
+            out.append(f"head record's signature does not verify against {key.fingerprint} (forged)")
+    if head.seq > last.seq:
+        out.append(f"the head record says entry {head.seq} but the log ends at entry {last.seq}: "
+                   "entries removed from the end")
+    elif head.seq < last.seq:
+        out.append(f"the log goes on to entry {last.seq} past its head record (entry {head.seq}): entries "
+                   "appended without the head, or the head replaced by an older one")
+    elif head.hash != last.hash:
+        out.append(f"entry {last.seq} is not the one its head record names (rewritten)")
+    return out
+
+
+def _genesis_key(row: StoredEntry) -> PublicKey | None:
+    details = row.details() or {}
+    try:
+        return PublicKey.from_b64(str(details.get("public_key", "")))
+    except ValueError:
+        return None
+
+
+def check_log(rows: Sequence[StoredEntry], head: Head | None, head_error: str | None, trust: Trust) -> Verification:
+    """Signatures, chain and head of a log as read; no I/O."""
+    out = Verification(len(rows), list(trust.problems), [], trust.key.fingerprint if trust.key else None,
+                       trust.source)
+    if not rows:
+        _empty_log(out, head, head_error, trust)
+        return out
+    findings = _Findings()
+    _chain(rows, findings)
+    key = trust.key
+    genesis = next((r for r in rows if r.signature is not None), None)
+    if genesis is not None:
+        recorded = _genesis_key(genesis)
+        if genesis.action != GENESIS_ACTION or recorded is None:
+            findings.line(f"entry {genesis.seq}: the first signed entry is not a genesis recording the public key")
+        elif key is None:
+            key = recorded
+            out.fingerprint, out.trusted_from = recorded.fingerprint, "only the log's own genesis entry"
+            findings.line(f"{trust.source}: the signatures could only be checked against the key the log itself "
+                          "records, which proves nothing; pin the expected key with --public-key")
+        elif recorded != key:
+            findings.line(f"entry {genesis.seq}: the genesis records key {recorded.fingerprint}, but the trusted key "
+                          f"is {key.fingerprint} ({trust.source}): the log was re-created with another key")
+    for r in rows:
+        if r.signature is None:
+            if genesis is not None and r.seq > genesis.seq:
+                findings.add(r.seq, "unsigned after signing began (inserted, or its signature removed)")
+            continue
+        if r.action == GENESIS_ACTION and genesis is not None and r.seq != genesis.seq:
+            findings.add(r.seq, "a second genesis (the key was changed)")
+        if key is not None and r.key_id != key.fingerprint:
+            findings.add(r.seq, f"signed by {r.key_id}, not by {key.fingerprint}")
+        elif key is not None and not key.verify(r.signature, entry_message(r.seq, r.hash)):
+            findings.add(r.seq, f"signature does not verify against {key.fingerprint} (rewritten without the key)")
+        if r.action == ANOMALY_ACTION:
+            found = (r.details() or {}).get("found", [])
+            findings.line(f"entry {r.seq} ({r.ts}, {r.actor}): the log was found tampered with when this entry "
+                          f"was written: {'; '.join(map(str, found))}")
+    legacy = [r.seq for r in rows if r.signature is None and (genesis is None or r.seq < genesis.seq)]
+    if legacy and genesis is not None:
+        out.notes.append(f"{_ranges(legacy)} unsigned (written before signing), sealed by the signed genesis "
+                         f"entry {genesis.seq}")
+    elif legacy:
+        findings.line(f"{_ranges(legacy)} unsigned (written before signing) and no signed entry seals them: "
+                      "`tonle audit seal` signs the log from here on")
+    for p in head_problems(head, head_error, rows[-1], key if genesis is not None else None):
+        findings.line(p)
+    out.problems += findings.lines()
+    return out
+
+
+def _empty_log(out: Verification, head: Head | None, head_error: str | None, trust: Trust) -> None:
+    if trust.key_present:
+        out.problems.append(f"the log is empty but its signing key exists ({trust.source}): the log was deleted")
+    if head is not None or head_error:
+        said = f"entry {head.seq}" if head else "something unreadable"
+        out.problems.append(f"the log is empty but its head record says {said}: the log was deleted")
+    if trust.pinned and not out.problems:
+        out.problems.append(f"the log is empty but a key was pinned ({trust.source}): the log is missing")
+    if not out.problems:
+        out.notes.append("no audit log yet: this state dir was never used (no log, no head record, no signing key)")
+
+
+def compare_with_collector(rows: Sequence[StoredEntry], collected: Sequence[tuple[int, AuditRecord]],
+                           key: PublicKey | None) -> list[str]:
+    """Problems between the log and a collector's copy (line number, record): every collected entry must be
+    in the log unchanged; signed log entries within the collector's range must be in the copy."""
+    findings = _Findings()
+    by_seq = {r.seq: r for r in rows}
+    seen: dict[int, AuditRecord] = {}
+    for lineno, rec in collected:
+        if rec.seq in seen:
+            if (seen[rec.seq].hash, seen[rec.seq].signature) != (rec.hash, rec.signature):
+                findings.line(f"collector line {lineno}: a second, different entry {rec.seq} (the log was rewritten "
+                              "and sent again)")
+            continue
+        seen[rec.seq] = rec
+        if key is not None and not (rec.key_id == key.fingerprint
+                                    and key.verify(rec.signature, entry_message(rec.seq, rec.hash))):
+            findings.line(f"collector line {lineno}: entry {rec.seq} is not signed by {key.fingerprint}")
+        mine = by_seq.get(rec.seq)
+        if mine is None:
+            findings.add(rec.seq, "the collector received it but the log does not have it (removed)")
+        elif (mine.hash, mine.signature) != (rec.hash, rec.signature):
+            findings.add(rec.seq, "differs from the collector's copy (rewritten)")
+    if seen:
+        low, high = min(seen), max(seen)
+        for r in rows:
+            if r.signature is not None and low <= r.seq <= high and r.seq not in seen:
+                findings.add(r.seq, "in the log but not in the collector's copy (never sent, lost on the way, "
+                                    "or inserted)")
+    return findings.lines()
+
+
+# ---- the log ----------------------------------------------------------------------------------------
+
 class AuditLog:
-    """The audit log in the state database."""
+    """The audit log in the state database, its signed head record and its signing key.
 
-    def __init__(self, db: StateDB) -> None:
+    `key_file` defaults to `$TONLE_AUDIT_KEY` or `<state dir>/keys/audit-ed25519.pem`; `syslog` (a target as
+    `$TONLE_AUDIT_SYSLOG` names one) to `$TONLE_AUDIT_SYSLOG`; unset, no copies are sent.
+    """
+
+    def __init__(self, db: StateDB, *, key_file: Path | None = None, syslog: str | None = None) -> None:
         self.db = db
-        self.head_file = db.dir / "audit.head"
+        self.head_file = db.dir / HEAD_NAME
+        self.key_file = key_file or default_key_file(db.dir)
+        spec = syslog if syslog is not None else os.environ.get("TONLE_AUDIT_SYSLOG", "")
+        self.syslog = SyslogTarget.parse(spec) if spec.strip() else None
 
+    # ---- writing -------------------------------------------------------------------------------------
     def append(self, action: str, obj: str, details: dict[str, Any] | None = None,
                actor: str | None = None) -> AuditEntry:
-        """Append one entry (atomically with respect to other writers)."""
-        details = details or {}
-        actor = actor or operator_identity()
-        ts = now_iso()
-        with self.db.connect() as db:
-            last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (int(last["seq"]) + 1, str(last["hash"])) if last else (1, GENESIS)
-            digest = _digest(prev, seq, ts, actor, action, obj, details)
-            db.execute("INSERT INTO audit (seq, ts, actor, action, object, details, prev_hash, hash) "
-                       "VALUES (?,?,?,?,?,?,?,?)", (seq, ts, actor, action, obj, json.dumps(details), prev, digest))
-            tmp = self.head_file.with_suffix(".tmp")
-            tmp.write_text(f"{seq} {digest}\n")
-            tmp.replace(self.head_file)
-        return AuditEntry(seq, ts, actor, action, obj, details, prev, digest)
+        """Append one signed entry (after the genesis and any anomaly entry it needs) and send it to syslog."""
+        return self._write([(action, obj, details or {}, actor or operator_identity())])[-1]
 
+    def seal(self) -> list[AuditEntry]:
+        """Sign the log from here on: write its genesis if it has none. The entries written ([] if signed already)."""
+        return self._write([])
+
+    def _write(self, wanted: list[tuple[str, str, dict[str, Any], str]]) -> list[AuditEntry]:
+        conn = self._begin_immediate()
+        head_before: bytes | None = None
+        created = wrote_head = False
+        try:
+            head_before = self._read_head_bytes()
+            last, signed_by = self._tail(conn)
+            key, created, found = self._signing_key(signed_by)
+            found += self._anomalies(conn, last, signed_by, head_before, key, created)
+            pending: list[tuple[str, str, dict[str, Any], str]] = []
+            if signed_by is None:
+                pending.append((GENESIS_ACTION, key.public.fingerprint, {
+                    "algorithm": "ed25519", "public_key": key.public.b64, "fingerprint": key.public.fingerprint},
+                    operator_identity()))
+            if found:
+                pending.append((ANOMALY_ACTION, "audit-log", {"found": found}, operator_identity()))
+            written = self._insert(conn, last, key, pending + wanted)
+            if written:
+                wrote_head = True
+                self._write_head(written[-1], key)
+            conn.execute("COMMIT")
+        except BaseException:
+            # Still holding the write lock: nobody else has touched the head or the key since.
+            if wrote_head:
+                self._restore_head(head_before)
+            if created:
+                self.key_file.unlink(missing_ok=True)
+                public_file(self.key_file).unlink(missing_ok=True)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+        self._ship(written)
+        return written
+
+    def _begin_immediate(self) -> sqlite3.Connection:
+        """A connection holding the database's write lock (`BEGIN IMMEDIATE`), retried while another writer has it."""
+        deadline, pause = time.monotonic() + BUSY_DEADLINE, 0.01
+        while True:
+            conn = sqlite3.connect(self.db.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")  # persistent; readers go on while one process writes
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise Failed(f"{self.db.path}: the audit log stayed locked for {BUSY_DEADLINE:.0f}s") from exc
+                time.sleep(pause * (1 + random.random()))  # noqa: S311 - jitter, not a secret
+                pause = min(pause * 2, 0.5)
+            else:
+                return conn
+
+    @staticmethod
+    def _tail(conn: sqlite3.Connection) -> tuple[StoredEntry | None, str | None]:
+        """The last entry, and the key that signed the newest signed entry (None: the log was never signed)."""
+        rows = _select(conn, "ORDER BY a.seq DESC LIMIT 1")
+        signed = conn.execute("SELECT key_id FROM audit_signatures ORDER BY seq DESC LIMIT 1").fetchone()
+        return (rows[0] if rows else None), (str(signed["key_id"]) if signed else None)
+
+    def _signing_key(self, signed_by: str | None) -> tuple[SigningKey, bool, list[str]]:
+        """The key to sign with, whether it was made now, and anomalies about the key files. KeyUnusable when
+        the log is signed and its key is missing or another one (a new key would hide a rewrite)."""
+        pub = public_file(self.key_file)
+        if signed_by is not None:
+            if not self.key_file.exists():
+                raise KeyUnusable(f"{self.key_file}: missing, but the log is signed by {signed_by}; refusing to "
+                                  "sign with a new key")
+            key = SigningKey.load(self.key_file)
+            if key.public.fingerprint != signed_by:
+                raise KeyUnusable(f"{self.key_file} is key {key.public.fingerprint}, but the log is signed by "
+                                  f"{signed_by}; refusing to sign with another key")
+            return key, False, []
+        if self.key_file.exists():
+            key = SigningKey.load(self.key_file)
+            return key, False, [f"the signing key {key.public.fingerprint} existed but the log had no signed "
+                                "entry (the log was deleted or replaced)"]
+        found: list[str] = []
+        if pub.exists():
+            try:
+                old = PublicKey.load(pub).fingerprint
+            except BadInput:
+                old = "(unreadable)"
+            found.append(f"a public key {old} was at {pub} without its private key (the key was deleted)")
+        key = SigningKey.generate()
+        key.save(self.key_file)
+        return key, True, found
+
+    def _anomalies(self, conn: sqlite3.Connection, last: StoredEntry | None, signed_by: str | None,
+                   head_bytes: bytes | None, key: SigningKey, created: bool) -> list[str]:
+        """What is wrong with the log as found, so that writing after it does not erase the evidence."""
+        head, head_error = _parse_head(head_bytes)
+        if last is None:
+            if head is not None or head_error:
+                return [f"the log was empty but its head record said {f'entry {head.seq}' if head else head_error} "
+                        "(the log was deleted)"]
+            return []
+        if signed_by is not None:
+            return head_problems(head, head_error, last, key.public)
+        # The first signed entry seals the unsigned ones before it: check them first.
+        findings = _Findings()
+        rows = _select(conn, "ORDER BY a.seq")
+        _chain(rows, findings)
+        if head is not None and head.signed:
+            findings.line("a signed head record but no signed entry (signatures removed)")
+        return [f"before signing began: {p}" for p in findings.lines() + head_problems(head, head_error, last, None)]
+
+    def _insert(self, conn: sqlite3.Connection, last: StoredEntry | None, key: SigningKey,
+                pending: Iterable[tuple[str, str, dict[str, Any], str]]) -> list[AuditEntry]:
+        seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+        out: list[AuditEntry] = []
+        for action, obj, details, actor in pending:
+            seq, ts = seq + 1, now_iso()
+            digest = _digest(prev, seq, ts, actor, action, obj, details)
+            signature = key.sign(entry_message(seq, digest))
+            conn.execute("INSERT INTO audit (seq, ts, actor, action, object, details, prev_hash, hash) "
+                         "VALUES (?,?,?,?,?,?,?,?)", (seq, ts, actor, action, obj, json.dumps(details), prev, digest))
+            conn.execute("INSERT OR REPLACE INTO audit_signatures (seq, key_id, signature) VALUES (?,?,?)",
+                         (seq, key.public.fingerprint, signature))
+            out.append(AuditEntry(seq, ts, actor, action, obj, details, prev, digest, signature,
+                                  key.public.fingerprint))
+            prev = digest
+        return out
+
+    def _write_head(self, last: AuditEntry, key: SigningKey) -> None:
+        ts = now_iso()
+        head = Head(last.seq, last.hash, ts, key.public.fingerprint, key.sign(head_message(last.seq, last.hash, ts)))
+        self._replace_head(head.line().encode())
+
+    def _replace_head(self, data: bytes) -> None:
+        tmp = self.head_file.with_name(f".{HEAD_NAME}.{os.getpid()}.tmp")
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(self.head_file)
+
+    def _restore_head(self, data: bytes | None) -> None:
+        if data is None:
+            self.head_file.unlink(missing_ok=True)
+        else:
+            self._replace_head(data)
+
+    def _read_head_bytes(self) -> bytes | None:
+        try:
+            return self.head_file.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _ship(self, written: Sequence[AuditEntry]) -> None:
+        """Send the entries to syslog. A collector that is down does not stop the action (the entry is in the
+        log); it is logged, and `verify --against` shows the gap."""
+        if self.syslog is None:
+            return
+        host, pid = socket.gethostname(), str(os.getpid())
+        for e in written:
+            try:
+                self.syslog.send(format_line(e.record(), host, pid))
+            except OSError as exc:
+                _log.warning("audit entry %d not sent to syslog %s: %s", e.seq, self.syslog, exc.strerror or exc)
+
+    # ---- reading -------------------------------------------------------------------------------------
     def entries(self, limit: int | None = None) -> list[AuditEntry]:
         """Entries in order (the newest `limit` if given)."""
-        sql = "SELECT * FROM audit ORDER BY seq"
         with self.db.connect() as db:
-            rows = db.execute(sql).fetchall()
-        out = [AuditEntry(int(r["seq"]), r["ts"], r["actor"], r["action"], r["object"], json.loads(r["details"]),
-                          r["prev_hash"], r["hash"]) for r in rows]
-        return out[-limit:] if limit else out
-
-    def verify(self) -> list[str]:
-        """Problems found in the chain, one line each; empty when the log is intact."""
-        problems: list[str] = []
-        prev, expected_seq = GENESIS, 1
-        with self.db.connect() as db:
-            rows = db.execute("SELECT * FROM audit ORDER BY rowid").fetchall()
-        for r in rows:
-            seq = int(r["seq"])
-            if seq != expected_seq:
-                problems.append(f"entry {seq}: expected sequence number {expected_seq} (entry removed or reordered)")
-            if r["prev_hash"] != prev:
-                problems.append(f"entry {seq}: does not follow the previous entry's hash (removed or reordered)")
-            try:
-                details = json.loads(r["details"])
-            except json.JSONDecodeError:
-                details = None
-            if details is None or _digest(r["prev_hash"], seq, r["ts"], r["actor"], r["action"], r["object"],
-                                          details) != r["hash"]:
-                problems.append(f"entry {seq}: content does not match its hash (edited)")
-            prev, expected_seq = r["hash"], seq + 1
-        try:
-            head_seq, head_hash = self.head_file.read_text().split()
-        except (FileNotFoundError, ValueError):
-            if rows:
-                problems.append(f"{self.head_file}: missing or unreadable head record")
-            return problems
-        if not rows or int(head_seq) != int(rows[-1]["seq"]) or head_hash != rows[-1]["hash"]:
-            problems.append(f"log ends at entry {rows[-1]['seq'] if rows else 0} but the head record says "
-                            f"{head_seq} (entries removed from the end)")
-        return problems
+            rows = _select(db, "ORDER BY a.seq DESC LIMIT ?", (limit,)) if limit else _select(db, "ORDER BY a.seq")
+        return [r.entry() for r in sorted(rows, key=lambda r: r.seq)]
 
     def export(self) -> list[dict[str, Any]]:
-        """All entries as plain records (for the regulator / NOC review), chain hashes included."""
+        """All entries as plain records (for the regulator / NOC review), chain hashes and signatures included."""
         return [asdict(e) for e in self.entries()]
+
+    def verify(self, public_key: Path | None = None, against: Path | None = None) -> list[str]:
+        """Problems found, one line each; empty when the log is intact (see `check`)."""
+        return self.check(public_key, against).problems
+
+    def check(self, public_key: Path | None = None, against: Path | None = None) -> Verification:
+        """Check signatures, chain and head against the trusted key: `public_key` if given (pinned), else the
+        key file's public half; with `against`, also compare with a collector's file of RFC 5424 lines."""
+        trust = self.trust(public_key)
+        rows, head, head_error = self._snapshot()
+        result = check_log(rows, head, head_error, trust)
+        if against is not None:
+            collected, ignored, broken = read_collector_file(against)
+            result.problems += broken
+            key = trust.key or next((k for r in rows if r.action == GENESIS_ACTION
+                                     and (k := _genesis_key(r)) is not None), None)
+            result.problems += compare_with_collector(rows, collected, key)
+            result.notes.append(f"compared with {against}: {len(collected)} audit messages"
+                                + (f", {ignored} other lines ignored" if ignored else ""))
+        return result
+
+    def trust(self, pinned: Path | None = None) -> Trust:
+        """The key to verify against: the pinned file, else the public key beside the signing key."""
+        pub = public_file(self.key_file)
+        present = pub.exists() or self.key_file.exists()
+        problems: list[str] = []
+        from_file: PublicKey | None = None
+        if pub.exists():
+            try:
+                from_file = PublicKey.load(pub)
+            except BadInput as exc:
+                problems.append(str(exc))
+        try:
+            private = SigningKey.load(self.key_file).public if self.key_file.exists() else None
+        except KeyUnusable:
+            private = None  # in production only the service account reads it: the public half is enough
+        if private is not None and from_file is not None and private != from_file:
+            problems.append(f"{pub} ({from_file.fingerprint}) is not the public half of {self.key_file} "
+                            f"({private.fingerprint}): a key file was replaced")
+        if pinned is not None:
+            key = PublicKey.load(pinned)
+            if from_file is not None and from_file != key:
+                problems.append(f"the key file {pub} holds {from_file.fingerprint}, not the pinned "
+                                f"{key.fingerprint}: the key was replaced")
+            return Trust(key, f"pinned {pinned}", True, present, tuple(problems))
+        if from_file is not None:
+            return Trust(from_file, f"key file {pub}", False, present, tuple(problems))
+        if private is not None:
+            problems.append(f"{pub}: missing (the public half of {self.key_file})")
+            return Trust(private, f"key file {self.key_file}", False, present, tuple(problems))
+        return Trust(None, f"no public key at {pub}", False, present, tuple(problems))
+
+    def _snapshot(self) -> tuple[list[StoredEntry], Head | None, str | None]:
+        """Entries and head read together: a writer writes the head just before it commits, so a head that
+        does not match is read again after a moment before it counts."""
+        for attempt in range(3):
+            before = self._read_head_bytes()
+            with self.db.connect() as db:
+                rows = _select(db, "ORDER BY a.seq")
+            after = self._read_head_bytes()
+            head, error = _parse_head(after)
+            settled = before == after and (head is None or (bool(rows) and head.seq == rows[-1].seq))
+            if settled or attempt == 2:
+                break
+            time.sleep(0.05)
+        return rows, head, error
+
+
+def _select(db: sqlite3.Connection, tail: str, params: tuple[Any, ...] = ()) -> list[StoredEntry]:
+    """Entries with their signatures; `tail` is one of this module's ORDER BY clauses, values go in `params`."""
+    sql = ("SELECT a.seq, a.ts, a.actor, a.action, a.object, a.details, a.prev_hash, a.hash, s.signature, s.key_id "
+           "FROM audit a LEFT JOIN audit_signatures s ON s.seq = a.seq " + tail)
+    rows = db.execute(sql, params).fetchall()
+    return [StoredEntry(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]), str(r[7]),
+                        None if r[8] is None else str(r[8]), None if r[9] is None else str(r[9])) for r in rows]
+
+
+def _parse_head(data: bytes | None) -> tuple[Head | None, str | None]:
+    if data is None:
+        return None, None
+    try:
+        return Head.parse(data.decode()), None
+    except (UnicodeDecodeError, ValueError):
+        return None, "not a head record"
+
+
+def read_collector_file(path: Path) -> tuple[list[tuple[int, AuditRecord]], int, list[str]]:
+    """The audit records in a collector's file of RFC 5424 lines: (line number, record), how many lines carry
+    none (other programs' messages, blank lines), and one problem per line whose audit record is broken."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read the collector's copy: {exc.strerror}") from exc
+    collected: list[tuple[int, AuditRecord]] = []
+    broken: list[str] = []
+    ignored = 0
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        msg = parse_line(line)
+        try:
+            rec = audit_record(msg) if msg is not None else None
+        except ValueError as exc:
+            broken.append(f"{path}:{lineno}: {exc}")
+            continue
+        if rec is None:
+            ignored += 1
+        else:
+            collected.append((lineno, rec))
+    return collected, ignored, broken
+
