@@ -312,6 +312,9 @@ def check_log(rows: Sequence[StoredEntry], head: Head | None, head_error: str | 
     if legacy and genesis is not None:
         out.notes.append(f"{_ranges(legacy)} unsigned (written before signing), sealed by the signed genesis "
                          f"entry {genesis.seq}")
+    elif genesis is None and (trust.key_present or (head is not None and head.signed)):
+        findings.line(f"no entry is signed, but a signing key ({trust.source}) or a signed head record exists: "
+                      "the signatures were removed")
     elif legacy:
         findings.line(f"{_ranges(legacy)} unsigned (written before signing) and no signed entry seals them: "
                       "`tonle audit seal` signs the log from here on")
