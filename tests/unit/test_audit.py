@@ -13,7 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tonle.interfaces.cli import main
-from tonle.state.audit import GENESIS, GENESIS_ACTION, AuditLog, Head, _digest
+from tonle.state.audit import AuditLog
+from tonle.state.audit_checks import GENESIS, GENESIS_ACTION, Head, entry_digest
 from tonle.state.db import MIGRATIONS, SCHEMA_VERSION, StateDB
 from tonle.state.signing import KEY_NAME, PublicKey, SigningKey, public_file
 
@@ -109,7 +110,7 @@ def legacy_state(state: Path, n: int = 3) -> None:
     prev = GENESIS
     for seq in range(1, n + 1):
         ts = f"2026-01-0{seq}T10:00:00.000+00:00"
-        digest = _digest(prev, seq, ts, "alice", "plan", f"P-{seq}", {"n": seq})
+        digest = entry_digest(prev, seq, ts, "alice", "plan", f"P-{seq}", {"n": seq})
         db.execute("INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)",
                    (seq, ts, "alice", "plan", f"P-{seq}", json.dumps({"n": seq}), prev, digest))
         prev = digest

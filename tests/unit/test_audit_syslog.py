@@ -243,3 +243,22 @@ def test_against_rejects_forged_collector_lines(tmp_path: Path, udp: Receiver) -
     found = log.verify(against=udp.save(tmp_path / "collector.log", forged))
     assert any("is not signed by" in p for p in found)
     assert any("a second, different entry" in p for p in found)
+
+
+def test_against_notes_what_lies_outside_the_collectors_copy(tmp_path: Path, udp: Receiver) -> None:
+    quiet = log_for(tmp_path, "")
+    quiet.append("plan", "P-1", {}, actor="alice")  # before the collector was set up
+    log = log_for(tmp_path, udp.target)
+    log.append("plan", "P-2", {}, actor="alice")
+    udp.wait_for(1)
+    collector = udp.save(tmp_path / "collector.log")
+    quiet.append("plan", "P-3", {}, actor="alice")  # after the copy was taken
+    result = log.check(against=collector)
+    assert result.ok
+    assert result.notes == ["entries 1-2 older than the collector's copy (not compared)",
+                            "entry 4 newer than the collector's copy (not compared)",
+                            f"compared with {collector}: 1 audit message"]
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    assert log.verify(against=empty) == ["the collector's copy holds no audit message (wrong file, or nothing was "
+                                         "sent)"]

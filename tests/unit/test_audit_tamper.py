@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from tonle.interfaces.cli import main
-from tonle.state.audit import ANOMALY_ACTION, GENESIS, GENESIS_ACTION, AuditLog, Head, _digest
+from tonle.state.audit import AuditLog
+from tonle.state.audit_checks import ANOMALY_ACTION, GENESIS, GENESIS_ACTION, Head, entry_digest
 from tonle.state.db import StateDB
 from tonle.state.signing import KeyUnusable, SigningKey, entry_message, head_message, public_file
 
@@ -64,7 +65,7 @@ def rewrite(state: Path, edit: Callable[[dict[str, Any]], None], key: SigningKey
         if key and r["action"] == GENESIS_ACTION:
             details = {"algorithm": "ed25519", "public_key": key.public.b64, "fingerprint": key.public.fingerprint}
             r["object"] = key.public.fingerprint
-        digest = _digest(prev, r["seq"], r["ts"], r["actor"], r["action"], r["object"], details)
+        digest = entry_digest(prev, r["seq"], r["ts"], r["actor"], r["action"], r["object"], details)
         db.execute("UPDATE audit SET actor=?, object=?, details=?, prev_hash=?, hash=? WHERE seq=?",
                    (r["actor"], r["object"], json.dumps(details), prev, digest, r["seq"]))
         if key:
@@ -216,7 +217,7 @@ def test_entry_inserted_without_signature(state: Path) -> None:
     log = audit_log(state)
     last = log.entries()[-1]
     ts = "2030-01-01T00:00:00.000+00:00"
-    digest = _digest(last.hash, 10, ts, "mallory", "approve", "D-9", {})
+    digest = entry_digest(last.hash, 10, ts, "mallory", "approve", "D-9", {})
     sql(state, "INSERT INTO audit VALUES (10, ?, 'mallory', 'approve', 'D-9', '{}', ?, ?)", (ts, last.hash, digest))
     found = problems(state)
     assert "entry 10: unsigned after signing began (inserted, or its signature removed)" in found
@@ -317,3 +318,17 @@ def test_cli_exit_codes(state: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
         (state / name).unlink(missing_ok=True)
     assert run(state, "verify") == 1
     assert "0 entries" in capsys.readouterr().out
+
+
+def test_append_after_emptying_the_table_starts_a_signed_record_of_it(state: Path) -> None:
+    sql(state, "DELETE FROM audit")  # the signature rows stay behind, orphaned
+    audit_log(state).append("plan", "P-9", {}, actor="alice")
+    assert [e.action for e in audit_log(state).entries()] == [GENESIS_ACTION, ANOMALY_ACTION, "plan"]
+    assert anomalies(state)[0].startswith("the signing key ed25519:")
+    assert anomalies(state)[1] == "the log was empty but its head record said entry 9 (the log was deleted)"
+
+
+def test_a_key_file_open_to_others_is_reported(state: Path) -> None:
+    (state / "keys" / "audit-ed25519.pem").chmod(0o644)
+    found = problems(state)
+    assert len(found) == 1 and "open to others (mode 0644)" in found[0]

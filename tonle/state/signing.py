@@ -35,6 +35,10 @@ class KeyUnusable(Failed):
     """The signing key cannot be used (missing, unreadable, readable by others, not ed25519)."""
 
 
+class KeyExposed(KeyUnusable):
+    """The signing key file can be read or written by others than its owner."""
+
+
 def default_key_file(state_dir: Path) -> Path:
     """The private key's path: `$TONLE_AUDIT_KEY`, else `<state dir>/keys/audit-ed25519.pem`."""
     env = os.environ.get("TONLE_AUDIT_KEY")
@@ -143,7 +147,7 @@ class SigningKey:
         except OSError as exc:
             raise KeyUnusable(f"{path}: cannot read the audit signing key: {exc.strerror}") from exc
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyUnusable(f"{path}: the audit signing key is open to others (mode {mode & 0o777:04o}); "
+            raise KeyExposed(f"{path}: the audit signing key is open to others (mode {mode & 0o777:04o}); "
                               f"it must be readable by its owner alone (chmod 600)")
         try:
             key = serialization.load_pem_private_key(data, password=None)
