@@ -81,7 +81,6 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-
 # ---- the log ----------------------------------------------------------------------------------------
 
 class AuditLog:
@@ -116,7 +115,7 @@ class AuditLog:
             head_before = self._read_head_bytes()
             last, signed_by = self._tail(conn)
             key, created, found = self._signing_key(signed_by)
-            found += self._anomalies(conn, last, signed_by, head_before, key, created)
+            found += self._anomalies(conn, last, signed_by, head_before, key)
             pending: list[tuple[str, str, dict[str, Any], str]] = []
             if signed_by is None:
                 pending.append((GENESIS_ACTION, key.public.fingerprint, {
@@ -201,7 +200,7 @@ class AuditLog:
         return key, True, found
 
     def _anomalies(self, conn: sqlite3.Connection, last: StoredEntry | None, signed_by: str | None,
-                   head_bytes: bytes | None, key: SigningKey, created: bool) -> list[str]:
+                   head_bytes: bytes | None, key: SigningKey) -> list[str]:
         """What is wrong with the log as found, so that writing after it does not erase the evidence."""
         head, head_error = _parse_head(head_bytes)
         if last is None:

@@ -135,8 +135,12 @@ class Verification:
         return not self.problems
 
     def summary(self) -> str:
-        key = f"signed by {self.fingerprint} (trusted: {self.trusted_from})" if self.fingerprint else "no key"
+        if self.ok and not self.entries:
+            return "audit log: no entries yet (the state dir was never used)"
         verdict = "signatures, chain and head intact" if self.ok else f"{len(self.problems)} problem(s)"
+        if not self.entries:
+            return f"audit log: 0 entries; {verdict}"
+        key = f"signed by {self.fingerprint} (trusted: {self.trusted_from})" if self.fingerprint else "not signed"
         return f"audit log: {self.entries} entries, {key}; {verdict}"
 
 
