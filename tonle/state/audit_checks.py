@@ -136,7 +136,7 @@ class Verification:
 
     def summary(self) -> str:
         if self.ok and not self.entries:
-            return "audit log: no entries yet (the state dir was never used)"
+            return "audit log: no entries yet"
         verdict = "signatures, chain and head intact" if self.ok else f"{len(self.problems)} problem(s)"
         if not self.entries:
             return f"audit log: 0 entries; {verdict}"
