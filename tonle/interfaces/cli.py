@@ -228,12 +228,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     log = AuditLog(StateDB(args.state_dir))
     if args.sub == "verify":
-        problems = log.verify()
-        for p in problems:
+        result = log.check(public_key=args.public_key, against=args.against)
+        for p in result.problems:
             print(f"audit: {p}", file=sys.stderr)
-        n = len(log.entries())
-        print(f"audit log: {n} entries, " + ("chain intact" if not problems else f"{len(problems)} problem(s)"))
-        return EXIT_OK if not problems else EXIT_FAILED
+        for note in result.notes:
+            print(f"audit: {note}")
+        print(result.summary())
+        return EXIT_OK if result.ok else EXIT_FAILED
+    if args.sub == "seal":
+        written = log.seal()
+        print(f"audit log signed from entry {written[0].seq} by {written[0].key_id}" if written
+              else "audit log: signed already")
+        return EXIT_OK
     if args.sub == "export":
         records = log.export()
         text = json.dumps(records, indent=2)
@@ -459,8 +465,15 @@ def build_parser() -> argparse.ArgumentParser:
     show = audit.add_parser("show", help="recent entries")
     show.add_argument("--limit", type=int, default=50)
     show.set_defaults(func=cmd_audit)
-    audit.add_parser("verify", help="check the hash chain").set_defaults(func=cmd_audit)
-    export = audit.add_parser("export", help="all entries as JSON, chain hashes included")
+    verify = audit.add_parser("verify", help="check signatures, hash chain and head record (exit 0 intact, 1 not)")
+    verify.add_argument("--public-key", type=Path, metavar="FILE",
+                        help="the key the log must be signed by (PEM, or base64 of the raw key); default: the "
+                             "public key beside the signing key")
+    verify.add_argument("--against", type=Path, metavar="FILE",
+                        help="a syslog collector's copy (RFC 5424 lines) to compare the log with")
+    verify.set_defaults(func=cmd_audit)
+    audit.add_parser("seal", help="sign the log from here on (a log from before signing)").set_defaults(func=cmd_audit)
+    export = audit.add_parser("export", help="all entries as JSON, chain hashes and signatures included")
     export.add_argument("--output", help="write to this file")
     export.set_defaults(func=cmd_audit)
 

@@ -98,6 +98,16 @@ CREATE TABLE IF NOT EXISTS intent_snapshots (
     data TEXT NOT NULL
 );
 """,
+    # Owner: state.audit. The ed25519 signature of each audit entry, keyed by its seq. A table of its own,
+    # not ALTER TABLE: CREATE IF NOT EXISTS stays harmless when two processes migrate at once, and
+    # entries written before signing keep no signature row (reported as unsigned).
+    """
+CREATE TABLE IF NOT EXISTS audit_signatures (
+    seq INTEGER PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
