@@ -186,7 +186,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"{(back.seconds_to_verified or 0) if back else 0:.2f}s")
         problems = AuditLog(StateDB(args.state_dir)).verify()
         print(f"== audit log: {len(AuditLog(StateDB(args.state_dir)).entries())} entries, "
-              + ("chain intact" if not problems else "; ".join(problems)))
+              + ("signatures, chain and head intact" if not problems else "; ".join(problems)))
         ok = (report.ok and not plan.changed and drift.exit_code == 0 and out.status == "active"
               and back is not None and back.status == "restored" and not problems)
     finally:
