@@ -1,6 +1,7 @@
 """Pure planners: from the inventory and the lab's record, the steps that build, extend or remove the lab.
 
-Nothing here runs a program, writes a file or needs root; `tonle.lab.execute` carries the plans out.
+Nothing here runs a program, writes a file or needs root (`new_secrets` only draws random values);
+`tonle.lab.execute` carries the plans out.
 """
 
 from __future__ import annotations
