@@ -20,6 +20,7 @@ from tonle.tasks.render import render_config
 from tonle.compile import owned
 from tonle.compile.intent import Intent, Override
 from tonle.errors import Refused
+from tonle.redact import redact
 
 
 def sha256(text: str) -> str:
@@ -120,9 +121,9 @@ def commit_override(task: Task, configs: dict[str, str], allowed: dict[str, set[
     extra = unexpected_lines(str(conn.compare_config()), allowed[task.host.name])
     if extra:
         conn.discard_config()
-        first = " ".join(extra[0].split()[:2])  # the kind of line only: a full line may hold a key
+        first = redact(extra[0])[:100]  # redacted: a config line may hold a key
         raise UnexpectedChange(f"the device differs from its last applied config beyond this action "
-                               f"({len(extra)} other line(s), first: {first} …); see `tonle drift`, bring it "
+                               f"({len(extra)} other line(s), first: {first!r}); see `tonle drift`, bring it "
                                "back through plan and apply, then retry")
     conn.commit_config(revert_in=revert_in)
     return Result(host=task.host, changed=True, result="committed")
