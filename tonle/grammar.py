@@ -6,8 +6,8 @@ value raw. The inventory models use them; the CLI can use them for operator text
 reason and ticket).
 
 Free text (`safe_text`) is printable ASCII without the characters that end a line, start a comment or
-open a block in one of the four configuration languages (`!` `#` `;` `{` `}` `/*` `*/`), quotes or
-backslashes. Names (`identifier`) are letters, digits, `-`, `_` and `.`. Interface names
+open a block in one of the four configuration languages (`!` `#` `{` `}` `/*` `*/`), double quotes,
+backticks or backslashes. Names (`identifier`) are letters, digits, `-`, `_` and `.`. Interface names
 (`interface_name`) follow the platform's own grammar in the spelling the device shows.
 """
 
@@ -29,8 +29,10 @@ class GrammarError(ValueError):
 
 
 # Characters that end a line, start a comment or open/close a block or a string in IOS, EOS, Junos or FRR.
-_META = {"!": "starts a comment", "#": "starts a comment", ";": "ends a statement", "{": "opens a block",
-         "}": "closes a block", '"': "is a quote", "`": "is a quote", "\\": "is an escape character"}
+# `;` ends a Junos statement but is allowed in free text: Junos templates quote free text (and `;` is
+# common in descriptions); names and tokens cannot contain it.
+_META = {"!": "starts a comment", "#": "starts a comment", "{": "opens a block", "}": "closes a block",
+         '"': "is a quote", "`": "is a quote", "\\": "is an escape character"}
 _COMMENT_PAIRS = ("/*", "*/")
 
 
@@ -91,8 +93,8 @@ def token(value: object, field: str = "", max_len: int = 64) -> str:
     text = safe_text(value, field, max_len)
     if not text:
         raise GrammarError(f"{_label(field)}is empty")
-    if " " in text:
-        raise GrammarError(f"{_label(field)}contains a space (one word expected)")
+    if " " in text or ";" in text:
+        raise GrammarError(f"{_label(field)}contains {' ' if ' ' in text else ';'!r} (one word expected)")
     return text
 
 
