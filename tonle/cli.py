@@ -10,12 +10,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tonle.disconnect import DisconnectError
 from tonle.inventory import Inventory, InventoryError, load_from_nornir_config
-from tonle.lab import Lab, LabError, LabStatus
-from tonle.plan import PlanError
+
+if TYPE_CHECKING:
+    from tonle.lab import LabStatus
+
+# The engine modules (lab, plan, disconnect: NAPALM and Nornir behind them) are imported by the commands
+# that need them, so that `tonle inventory check` starts in a fraction of a second.
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -65,6 +68,8 @@ def _print_status(st: LabStatus) -> None:
 
 
 def cmd_lab_up(args: argparse.Namespace) -> int:
+    from tonle.lab import Lab  # noqa: PLC0415
+
     lab = Lab(_load(args), args.state_dir)
     st = lab.up(timeout=args.timeout, progress=lambda m: print(m, flush=True))
     _print_status(st)
@@ -72,6 +77,8 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_down(args: argparse.Namespace) -> int:
+    from tonle.lab import Lab  # noqa: PLC0415
+
     lab = Lab(_load(args), args.state_dir)
     removed = lab.down()
     print(f"lab {lab.name} down: removed {len(removed)} item(s)" + (f" ({', '.join(removed[:3])}…)" if removed else ""))
@@ -79,6 +86,8 @@ def cmd_lab_down(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_status(args: argparse.Namespace) -> int:
+    from tonle.lab import Lab  # noqa: PLC0415
+
     st = Lab(_load(args), args.state_dir).status()
     if args.json:
         print(json.dumps(asdict(st), indent=2))
@@ -88,6 +97,7 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_export(args: argparse.Namespace) -> int:
+    from tonle.lab import Lab  # noqa: PLC0415
     from tonle.lab_export import export_containerlab  # noqa: PLC0415
 
     inv = _load(args)
@@ -101,6 +111,8 @@ def cmd_lab_export(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_credentials(args: argparse.Namespace) -> int:
+    from tonle.lab import Lab  # noqa: PLC0415
+
     creds = Lab(_load(args), args.state_dir).credentials()
     if args.export:
         print(f"export TONLE_LAB_USER={creds.username} TONLE_LAB_PASSWORD={creds.password} "
@@ -128,6 +140,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from tonle.disconnect import Scope, disconnect, lab_peer_probe, restore  # noqa: PLC0415
     from tonle.drift import run_drift  # noqa: PLC0415
     from tonle.drift_report import summary_lines  # noqa: PLC0415
+    from tonle.lab import Lab  # noqa: PLC0415
     from tonle.plan import Selection, make_plan  # noqa: PLC0415
     from tonle.report_html import render_html  # noqa: PLC0415
     from tonle.statedb import StateDB  # noqa: PLC0415
@@ -234,6 +247,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_drift(args: argparse.Namespace) -> int:
     """Drift audit. Exit 0 clean, 1 drift, 2 error (bad input, lab down, any device unreachable)."""
     from tonle import drift, drift_report, report_html  # noqa: PLC0415
+    from tonle.lab import LabError  # noqa: PLC0415
     from tonle.plan import Selection  # noqa: PLC0415
 
     if args.history:
@@ -279,7 +293,7 @@ def _print_outcome(out: Any) -> int:
 
 
 def _duration(text: str) -> int:
-    from tonle.disconnect import duration_seconds  # noqa: PLC0415
+    from tonle.disconnect import DisconnectError, duration_seconds  # noqa: PLC0415
 
     try:
         return duration_seconds(text)
@@ -288,7 +302,7 @@ def _duration(text: str) -> int:
 
 
 def cmd_disconnect(args: argparse.Namespace) -> int:
-    from tonle.disconnect import disconnect, parse_scope  # noqa: PLC0415
+    from tonle.disconnect import DisconnectError, disconnect, parse_scope  # noqa: PLC0415
 
     given = [(k, v) for k, v in (("session", ",".join(args.session or [])), ("peer-as", args.peer_as),
                                  ("link", args.link),
@@ -485,15 +499,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return EXIT_BAD_INPUT
-    except LabError as exc:
-        _err(str(exc))
-        return EXIT_FAILED
-    except (PlanError, DisconnectError) as exc:
-        _err(str(exc))
-        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except Exception as exc:
+        code = _engine_error_code(exc)
+        if code is None:
+            raise
+        _err(str(exc))
+        return code
+
+
+def _engine_error_code(exc: Exception) -> int | None:
+    """The exit code of an engine error (imported here: a command that raised one has loaded its module)."""
+    from tonle.disconnect import DisconnectError  # noqa: PLC0415
+    from tonle.lab import LabError  # noqa: PLC0415
+    from tonle.plan import PlanError  # noqa: PLC0415
+
+    if isinstance(exc, LabError):
+        return EXIT_FAILED
+    if isinstance(exc, PlanError | DisconnectError):
+        return EXIT_BAD_INPUT
+    return None
 
 
 if __name__ == "__main__":
