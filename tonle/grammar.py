@@ -33,6 +33,7 @@ class GrammarError(ValueError):
 # common in descriptions); names and tokens cannot contain it.
 _META = {"!": "starts a comment", "#": "starts a comment", "{": "opens a block", "}": "closes a block",
          '"': "is a quote", "`": "is a quote", "\\": "is an escape character"}
+_META_RE = re.compile("[" + re.escape("".join(_META)) + "]")
 _COMMENT_PAIRS = ("/*", "*/")
 
 
@@ -40,6 +41,9 @@ def shown(value: object, limit: int = 40) -> str:
     """A value as a message may show it: quoted and escaped (one printable line), at most `limit` characters."""
     text = repr(value).encode("ascii", "backslashreplace").decode("ascii")
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_NOT_PRINTABLE = re.compile(r"[^ -~]")
 
 
 def _label(field: str) -> str:
@@ -54,13 +58,13 @@ def _printable(value: object, field: str, max_len: int, *, min_len: int = 0) -> 
     if len(value) < min_len:
         raise GrammarError(f"{_label(field)}is empty" if not value else
                            f"{_label(field)}is {len(value)} characters long (at least {min_len})")
-    for i, ch in enumerate(value):
-        if not " " <= ch <= "~":
-            what = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab"}.get(
-                ch, f"the character U+{ord(ch):04X}")
-            kind = "control characters" if ord(ch) < 0x20 or ord(ch) == 0x7F else "only printable ASCII"
-            rule = f"{kind} are not allowed" if kind.startswith("control") else f"{kind} is allowed"
-            raise GrammarError(f"{_label(field)}contains {what} at character {i + 1} ({rule})")
+    bad = _NOT_PRINTABLE.search(value)
+    if bad is not None:
+        i, ch = bad.start(), bad.group()
+        what = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab"}.get(ch, f"the character U+{ord(ch):04X}")
+        control = ord(ch) < 0x20 or ord(ch) == 0x7F
+        rule = "control characters are not allowed" if control else "only printable ASCII is allowed"
+        raise GrammarError(f"{_label(field)}contains {what} at character {i + 1} ({rule})")
     return value
 
 
@@ -76,10 +80,11 @@ def safe_text(value: object, field: str = "", max_len: int = 200) -> str:
         GrammarError: not text, too long, a control or non-ASCII character, a comment or block character.
     """
     text = _printable(value, field, max_len)
-    for i, ch in enumerate(text):
-        if ch in _META:
-            raise GrammarError(f"{_label(field)}contains {ch!r} at character {i + 1} (it {_META[ch]} in device "
-                               "configurations)")
+    meta = _META_RE.search(text)
+    if meta is not None:
+        i, ch = meta.start(), meta.group()
+        raise GrammarError(f"{_label(field)}contains {ch!r} at character {i + 1} (it {_META[ch]} in device "
+                           "configurations)")
     for pair in _COMMENT_PAIRS:
         if pair in text:
             raise GrammarError(f"{_label(field)}contains {pair!r} (a comment delimiter in device configurations)")
