@@ -823,7 +823,7 @@ def _validate_entries(ld: _Loader, f: _Files, docs: dict[str, Any]) -> _Build:
     lab = ld.model(Lab, docs["lab"], f.lab, "lab")
     fatal = bool(ld.problems)
     groups, bad_groups = ld.keyed(Group, raw_groups or {}, f.groups, "group", _group_name)
-    hosts, bad_hosts = ld.keyed(Host, raw_hosts or {}, f.hosts, "host")
+    hosts, bad_hosts = ld.keyed(Host, raw_hosts or {}, f.hosts, "host", _check_name)
     sites, bad_sites = ld.keyed(Site, raw_sites or {}, f.sites, "site", _site_code, "(code)")
     links_in, bad_links = ld.named(Link, raw_links or [], f.links, "link", "links")
     peers_in, bad_peers = ld.named(Peer, raw_peers or [], f.peers, "peer", "peers")
@@ -878,10 +878,6 @@ def _inherited(groups: dict[str, Group], names: list[str],
 def _resolve_host(b: _Build, name: str, host: Host) -> Device | None:
     """Phase 3b: one host with its groups resolved; None (with problems) when it cannot be."""
     f, subj = b.f.hosts, f"host {name}"
-    try:
-        _check_name(name)
-    except ValueError as exc:
-        b.add(f, subj, "(name)", str(exc))
     broken_ref = False
     for gn in host.groups:
         if gn in b.bad_groups:

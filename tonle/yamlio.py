@@ -185,8 +185,8 @@ def load_yaml(path: Path, *, display: str | None = None) -> Any:
         with path.open("rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)  # bounded: a wrong file (or a device node) is not read to its end
         if len(data) > MAX_FILE_BYTES:
-            raise YamlFileError(f"{name}: the file is over the {MAX_FILE_BYTES // 2**20} MB limit of an inventory "
-                                "file (is it the right file?)")
+            raise YamlFileError(f"{name}: the file is larger than {MAX_FILE_BYTES:,} bytes, the limit of an "
+                                "inventory file (is it the right file?)")
         text = data.decode("utf-8")
     except FileNotFoundError:
         raise YamlFileError(f"{name}: file not found") from None
