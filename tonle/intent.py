@@ -140,6 +140,18 @@ class PolicyFile(_Model):
     bogons: Bogons = Bogons()
     guard: Guard = Guard()
 
+    @model_validator(mode="after")
+    def _distinct_communities(self) -> PolicyFile:
+        # Export filters tell domestic routes by their community: a shared value would leak transit.
+        seen: dict[int, str] = {}
+        for kind in ("upstream", "domestic", "private"):
+            value = getattr(self.communities, kind)
+            if value in seen:
+                raise field_error(f"communities.{kind}", f"{value} is also the {seen[value]} community (export "
+                                  "filters tell routes apart by it)")
+            seen[value] = kind
+        return self
+
 
 # ---- qos.yaml ----------------------------------------------------------------------------------------
 
@@ -474,6 +486,8 @@ def load_intent(inv: Inventory) -> Intent:
     policy = ld.model(PolicyFile, raw["policy.yaml"], f_pol, "policy")
     qos = _qos_file(ld, raw["qos.yaml"], f_qos)
     windows = _windows(ld, raw["windows.yaml"], f_win)
+    if policy is not None:
+        _check_bogons(ld, inv, policy, f_pol)
     if qos is not None:
         _check_qos(ld, inv, qos, f_qos)
     if windows is not None:
@@ -568,6 +582,16 @@ def _check_qos(ld: _Loader, inv: Inventory, qos: QosFile, file: str) -> None:
         if (att.device, att.link) in seen:
             ld.add(file, subj, "link", f"a second policy on {att.device} {att.link}")
         seen.add((att.device, att.link))
+
+
+def _check_bogons(ld: _Loader, inv: Inventory, policy: PolicyFile, file: str) -> None:
+    bogons: list[tuple[str, list[Any]]] = [("ipv4", list(policy.bogons.ipv4)), ("ipv6", list(policy.bogons.ipv6))]
+    for fam, nets in bogons:
+        for i, net in enumerate(nets):
+            ours = next((o for o in inv.operator.prefixes if o.version == net.version and net.overlaps(o)), None)
+            if ours is not None:
+                ld.add(file, "policy", f"bogons.{fam}[{i}]", f"{net} overlaps the operator's own prefix {ours} "
+                       "(defaults.yaml): our own routes would be refused")
 
 
 def _check_windows(ld: _Loader, inv: Inventory, windows: list[Window], file: str) -> None:

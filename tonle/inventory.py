@@ -233,6 +233,13 @@ class HostData(_Model):
     site: str | None = None
     role: Role | None = None
 
+    @field_validator("loopback_ipv4", "loopback_ipv6")
+    @classmethod
+    def _single_address(cls, v: ipaddress.IPv4Interface | ipaddress.IPv6Interface | None) -> Any:
+        if v is not None and v.network.num_addresses != 1:
+            raise ValueError(f"a loopback is one address: {v.ip}/{v.max_prefixlen} (got /{v.network.prefixlen})")
+        return v
+
 
 class Host(_NornirEntry):
     hostname: V4Addr
@@ -850,6 +857,9 @@ def _check_groups(b: _Build) -> None:
             if parent not in b.groups and parent not in b.bad_groups:
                 b.add(b.f.groups, f"group {gname}", "groups", f"unknown group {shown(parent)}")
         _no_repeats(b, b.f.groups, f"group {gname}", "groups", grp.groups)
+        if grp.data.site is not None and grp.data.site not in b.sites and grp.data.site not in b.bad_sites:
+            b.add(b.f.groups, f"group {gname}", "data.site", f"unknown site {shown(grp.data.site)} "
+                  f"({Path(b.f.sites).name} has {', '.join(sorted({*b.sites, *b.bad_sites}))})")
     for cycle in _group_cycles(b.groups):
         b.cyclic.update(cycle)
         b.add(b.f.groups, f"group {cycle[0]}", "groups",
@@ -888,7 +898,9 @@ def _resolve_host(b: _Build, name: str, host: Host) -> Device | None:
                   f"{', '.join(sorted(b.groups)) or 'no groups'})")
     _no_repeats(b, f, subj, "groups", host.groups)
     chain = _inherited(b.groups, host.groups)
-    if not broken_ref and not any(gn in b.cyclic for gn, _ in chain):  # a cycle is reported on the groups
+    if any(gn in b.cyclic for gn, _ in chain):  # reported on the groups; what it inherits is undefined
+        return None
+    if not broken_ref:
         broken_ref = _conflicting_groups(b, subj, host)
     groups = [g for _, g in chain]
     platform = host.platform or next((g.platform for g in groups if g.platform), None) or b.defaults.platform
@@ -899,12 +911,12 @@ def _resolve_host(b: _Build, name: str, host: Host) -> Device | None:
     if site is None:
         if not broken_ref:
             b.add(f, subj, "data.site", "no site set on the host or its groups")
-    elif site not in b.sites and site not in b.bad_sites:
+    elif site not in b.sites and site not in b.bad_sites and host.data.site is not None:  # a group's: reported
         b.add(f, subj, "data.site", f"unknown site {shown(site)} ({Path(b.f.sites).name} has "
               f"{', '.join(sorted({*b.sites, *b.bad_sites}))})")
     if role is None and not broken_ref:
         b.add(f, subj, "data.role", f"no role set on the host or its groups (one of {', '.join(ROLES)})")
-    if not (platform and site and role):
+    if not (platform and site and role) or site not in b.sites:
         return None
     d = host.data
     return Device(name=name, mgmt_ip=host.hostname, platform=platform, site=site, role=role, asn=d.asn,
@@ -971,6 +983,9 @@ def _check_hosts(b: _Build) -> None:
 def _build_peers(b: _Build) -> None:
     """Phase 4a: peers by name (unique, not a host's name, not the operator's ASN)."""
     f, own_asn = b.f.peers, b.defaults.data.operator.asn
+    device_asn: dict[int, str] = {}
+    for name, h in b.hosts.items():
+        device_asn.setdefault(h.data.asn, name)
     for peer in b.peers_in:
         subj = f"peer {peer.name}"
         if peer.name in b.peers:
@@ -980,6 +995,9 @@ def _build_peers(b: _Build) -> None:
         b.peers[peer.name] = peer
         if peer.asn == own_asn:
             b.add(f, subj, "asn", f"{peer.asn} is the operator's own ASN ({b.f.defaults}: data.operator.asn)")
+        elif peer.asn in device_asn:
+            b.add(f, subj, "asn", f"{peer.asn} is also the ASN of device {device_asn[peer.asn]}")
+
     b.ports = {n: [] for n in [*b.devices, *b.peers]}
 
 
@@ -1012,6 +1030,12 @@ def _build_links(b: _Build) -> None:
             _endpoint_addresses(b, link, j)
             if ep.node in b.ports:
                 _add_port(b, link, j)
+        for fam in ("ipv4", "ipv6"):  # a family on some endpoints only would leave sessions out silently
+            has = {j: getattr(ep, fam) is not None for j, ep in enumerate(link.endpoints) if ep.ipv4 or ep.ipv6}
+            if any(has.values()) and not all(has.values()):
+                j, k = next(k for k, v in has.items() if not v), next(k for k, v in has.items() if v)
+                b.add(b.f.links, subj, f"endpoints[{j}].{fam}", f"missing while endpoints[{k}] has one (every "
+                      "endpoint of a link has the same address families)")
 
 
 def _endpoint_addresses(b: _Build, link: Link, j: int) -> None:
@@ -1064,21 +1088,83 @@ def _add_port(b: _Build, link: Link, j: int) -> None:
 
 
 def _check_cross_file(b: _Build) -> None:
-    """Phase 5: loopbacks against link addresses; peers' address space against the operator's."""
+    """Phase 5: what one file says against another."""
+    _check_addressing(b)
+    _check_peer_space(b)
+    _check_roles(b)
+
+
+def _check_addressing(b: _Build) -> None:
+    """Loopbacks are not link addresses; link subnets do not overlap; the operator's prefixes are distinct."""
     for name, host in b.hosts.items():
         for fam, addr in (("loopback_ipv4", host.data.loopback_ipv4), ("loopback_ipv6", host.data.loopback_ipv6)):
             if addr is not None and addr.ip in b.addr_owner:
                 b.add(b.f.hosts, f"host {name}", f"data.{fam}", f"duplicate address {addr.ip} "
                       f"(also on {b.addr_owner[addr.ip]})")
+    subnets: list[tuple[Any, str, str]] = []
+    for link in b.links.values():
+        for fam in ("ipv4", "ipv6"):
+            addr = getattr(link.endpoints[0], fam)
+            if addr is not None and all(getattr(ep, fam) is None or getattr(ep, fam).network == addr.network
+                                        for ep in link.endpoints):
+                subnets.append((addr.network, link.name, fam))
+    for (net, name, fam), (other, other_name) in _overlaps(subnets):
+        b.add(b.f.links, f"link {name}", f"endpoints[0].{fam}", f"subnet {net} overlaps {other} of link {other_name}")
+    own = b.defaults.data.operator.prefixes
+    for (net, i, _), (other, j) in _overlaps([(n, k, "") for k, n in enumerate(own)]):
+        b.add(b.f.defaults, "defaults", f"data.operator.prefixes[{i}]", f"{net} overlaps prefixes[{j}] {other}")
+
+
+def _overlaps(nets: list[tuple[Any, Any, str]]) -> list[tuple[tuple[Any, Any, str], tuple[Any, Any]]]:
+    """Pairs (entry, (earlier network, its key)) of overlapping networks, in O(n log n)."""
+    out = []
+    by_start = sorted(nets, key=lambda t: (t[0].version, int(t[0].network_address), -t[0].prefixlen))
+    widest: tuple[Any, Any] | None = None  # the network reaching furthest so far, in this address family
+    for net, key, fam in by_start:
+        if widest is not None and widest[0].version == net.version and \
+                int(net.network_address) <= int(widest[0].broadcast_address):
+            out.append(((net, key, fam), widest))
+        if widest is None or widest[0].version != net.version or \
+                int(net.broadcast_address) > int(widest[0].broadcast_address):
+            widest = (net, key)
+    return out
+
+
+def _check_peer_space(b: _Build) -> None:
+    """Peers: prefixes listed once, not inside the operator's space, a maximum that lets the session up."""
     own = b.defaults.data.operator.prefixes
     for peer in b.peers.values():
+        subj = f"peer {peer.name}"
         for fld, nets in (("announces", peer.announces), ("import.prefixes", peer.import_policy.prefixes or [])):
+            _no_repeats(b, b.f.peers, subj, fld, [str(n) for n in nets])
             for i, net in enumerate(nets):
                 ours = next((o for o in own if o.version == net.version and net.overlaps(o)), None)
                 if ours is not None:
                     how = "inside" if net.subnet_of(ours) else "overlaps"  # type: ignore[arg-type]
-                    b.add(b.f.peers, f"peer {peer.name}", f"{fld}[{i}]", f"{net} {how} the operator's own address "
-                          f"space {ours} ({b.f.defaults}: data.operator.prefixes)")
+                    b.add(b.f.peers, subj, f"{fld}[{i}]", f"{net} {how} the operator's own address space {ours} "
+                          f"({b.f.defaults}: data.operator.prefixes)")
+        for fam, limit in (("ipv4", peer.max_prefixes.ipv4), ("ipv6", peer.max_prefixes.ipv6)):
+            count = sum(1 for n in peer.announces if n.version == (4 if fam == "ipv4" else 6))
+            if limit is not None and count > limit:
+                b.add(b.f.peers, subj, f"max_prefixes.{fam}", f"{limit} is below the {count} {fam} prefixes the peer "
+                      "announces (the session would be torn down)")
+
+
+def _check_roles(b: _Build) -> None:
+    """Border routers speak the operator's ASN; route servers stand at sites with an exchange."""
+    own = b.defaults.data.operator.asn
+    at_site: dict[str, list[str]] = {}
+    for name, dev in b.devices.items():
+        if dev.role == "iig-border" and dev.asn != own:
+            b.add(b.f.hosts, f"host {name}", "data.asn", f"{dev.asn} is not the operator's ASN {own} "
+                  f"({b.f.defaults}): an IIG border router originates the operator's prefixes")
+        if dev.role == "dix-rs":
+            at_site.setdefault(dev.site, []).append(name)
+    for code, names in at_site.items():
+        site = b.sites.get(code)
+        if site is not None and not site.exchange:
+            b.add(b.f.sites, f"site {code}", "exchange", f"false, but {', '.join(names)} (DIX route server) "
+                  "stands at this site")
 
 
 def _check_sessions(b: _Build) -> None:

@@ -189,6 +189,37 @@ CASES = [
          W, "window weekly-maintenance", "name", ("duplicate window name",)),
     Case("upstream-at-route-server", data("peers.yaml", lambda d: peer(d, "isp-ream").update(type="upstream")),
          P, "peer isp-ream", "sessions[0].device", ("kos-dix-rs1 is a DIX route server", "type upstream")),
+    Case("group-with-unknown-site", text("groups.yaml", "data: {site: PNH}", "data: {site: PHN}"),
+         G, "group site-pnh", "data.site", ("unknown site 'PHN'",)),
+    Case("operator-prefixes-overlap", data("defaults.yaml", lambda d: d["data"]["operator"]["prefixes"].append(
+        "198.18.2.0/24")),
+         "inventory/defaults.yaml", "defaults", "data.operator.prefixes[2]", ("overlaps prefixes[0] 198.18.0.0/22",)),
+    Case("border-router-in-another-asn", host("bvt-iig-1", "data.asn", 64509),
+         H, "host bvt-iig-1", "data.asn", ("64509 is not the operator's ASN 64500",)),
+    Case("loopback-not-a-single-address", host("bvt-iig-1", "data.loopback_ipv4", "198.18.0.5/24"),
+         H, "host bvt-iig-1", "data.loopback_ipv4", ("a loopback is one address: 198.18.0.5/32",)),
+    Case("route-server-at-site-without-exchange", data("sites.yaml", lambda d: d["sites"]["KOS"].update(
+        exchange=False)),
+         S, "site KOS", "exchange", ("kos-dix-rs1",)),
+    Case("link-family-on-one-endpoint-only", data("links.yaml", lambda d: link(d, "poi-thc")["endpoints"][1].pop(
+        "ipv6")),
+         L, "link poi-thc", "endpoints[1].ipv6", ("missing while endpoints[0] has one",)),
+    Case("link-subnets-overlap", lambda r: (endpoint("pnh1-pnh2", 0, ipv4="203.0.113.80/31")(r),
+                                            endpoint("pnh1-pnh2", 1, ipv4="203.0.113.81/31")(r)),
+         L, "link pnh1-pnh2", "endpoints[0].ipv4", ("203.0.113.80/31 overlaps 203.0.113.64/27 of link dix-pnh",)),
+    Case("max-prefixes-below-announcements", data("peers.yaml", lambda d: peer(d, "sg-carrier").update(
+        max_prefixes={"ipv4": 1, "ipv6": 10})),
+         P, "peer sg-carrier", "max_prefixes.ipv4", ("1 is below the 2 ipv4 prefixes",)),
+    Case("announcement-listed-twice", data("peers.yaml", lambda d: peer(d, "isp-bayon")["announces"].append(
+        "198.18.18.0/24")),
+         P, "peer isp-bayon", "announces", ("'198.18.18.0/24' is listed twice",)),
+    Case("peer-with-another-route-servers-asn", data("peers.yaml", lambda d: peer(d, "isp-ream").update(asn=64501)),
+         P, "peer isp-ream", "asn", ("64501 is also the ASN of device pnh-dix-rs1",)),
+    Case("communities-not-distinct", text("policy.yaml", "  domestic: 200         # learned at the DIX",
+                                          "  domestic: 100         # learned at the DIX"),
+         POL, "policy", "communities.domestic", ("100 is also the upstream community",)),
+    Case("bogon-covers-our-space", text("policy.yaml", "  ipv4: [0.0.0.0/8,", "  ipv4: [198.18.0.0/15, 0.0.0.0/8,"),
+         POL, "policy", "bogons.ipv4[0]", ("overlaps the operator's own prefix 198.18.0.0/22",)),
     # -- files that were never checked: validate/<role>.yaml
     Case("validate-yaml-error", _validate_file("- get_interfaces:\n    lo: [\n"),
          VB, None, None, ("line 3", "YAML error")),
