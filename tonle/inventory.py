@@ -703,22 +703,30 @@ def _lab_ifname(link_index: int) -> str:
 
 
 def _group_cycles(groups: dict[str, Group]) -> list[list[str]]:
-    """Cycles in group inheritance, each once (reported on its smallest member)."""
-    cycles = []
-    for start in sorted(groups):
-        stack: list[list[str]] = [[start, p] for p in groups[start].groups]
-        seen: set[str] = set()
+    """Cycles in group inheritance, each once, starting at its smallest member (one depth-first pass)."""
+    cycles: list[list[str]] = []
+    found: set[tuple[str, ...]] = set()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in sorted(groups):
+        if root in state:
+            continue
+        state[root], path, stack = 1, [root], [iter(groups[root].groups)]
         while stack:
-            path = stack.pop()
-            last = path[-1]
-            if last == start:
-                if start == min(path):
-                    cycles.append(path)
-                break
-            if last in seen or last not in groups:
-                continue
-            seen.add(last)
-            stack.extend([*path, p] for p in groups[last].groups)
+            nxt = next((g for g in stack[-1] if g in groups), None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                cyc = path[path.index(nxt):]
+                first = cyc.index(min(cyc))
+                cyc = cyc[first:] + cyc[:first]
+                if tuple(cyc) not in found:
+                    found.add(tuple(cyc))
+                    cycles.append([*cyc, cyc[0]])
+            elif nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(groups[nxt].groups))
     return cycles
 
 
@@ -874,14 +882,17 @@ def _no_repeats(b: _Build, file: str, subject: str, fld: str, values: Iterable[A
         seen.add(v)
 
 
-def _inherited(groups: dict[str, Group], names: list[str],
-               seen: frozenset[str] = frozenset()) -> list[tuple[str, Group]]:
-    """The groups a host or group inherits, depth-first (own values win, like Nornir)."""
+def _inherited(groups: dict[str, Group], names: list[str]) -> list[tuple[str, Group]]:
+    """The groups a host or group inherits, depth-first, each once (own values win, like Nornir)."""
     out: list[tuple[str, Group]] = []
-    for gn in names:
+    seen: set[str] = set()
+    stack = list(reversed(names))
+    while stack:  # not recursive: a chain of thousands of groups is refused by its content, not by a crash
+        gn = stack.pop()
         if gn in groups and gn not in seen:
+            seen.add(gn)
             out.append((gn, groups[gn]))
-            out.extend(_inherited(groups, groups[gn].groups, seen | {gn}))
+            stack.extend(reversed(groups[gn].groups))
     return out
 
 

@@ -509,3 +509,31 @@ def test_as_path_regex(value: str, ok: bool) -> None:
     else:
         with pytest.raises(GrammarError):
             as_path_regex(value, "as_path")
+
+
+# ---- size and shape that once crashed or crawled ----------------------------------------------------------
+
+def _chain(n: int, *, cycle: bool) -> Callable[[Any], None]:
+    def change(d: Any) -> None:
+        for i in range(n):
+            d[f"chain-{i}"] = {"groups": [f"chain-{(i + 1) % n}"] if cycle or i + 1 < n else ["platform-ios"]}
+        d["site-bvt"]["groups"] = ["chain-0"]
+    return change
+
+
+def test_long_group_chain_is_resolved_without_recursion(root: Path) -> None:
+    """3,000 groups inheriting one from the next: resolved, not a RecursionError (bvt-iig-1 is eos itself)."""
+    edit_yaml(root, "groups.yaml", _chain(3000, cycle=False))
+    with pytest.raises(InventoryError) as info:  # platform-eos and, through the chain, platform-ios
+        load_from_nornir_config(root / "nornir.yaml")
+    assert info.value.problems == ["inventory/hosts.yaml: host bvt-iig-1: field groups: in groups that set different "
+                                   "platforms (site-bvt: ios, platform-eos: eos); keep one of them"]
+
+
+def test_long_group_cycle_is_one_line(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    edit_yaml(root, "groups.yaml", _chain(3000, cycle=True))
+    lines = check(root, capsys)
+    assert len(lines) == 1
+    assert lines[0].startswith("inventory/groups.yaml: group chain-0: field groups: groups inherit from each other "
+                               "in a cycle (chain-0 -> chain-1 -> ")
+    assert len(lines[0]) <= 600
