@@ -577,6 +577,10 @@ def _pydantic_problems(exc: ValidationError, cls: type[BaseModel], file: str, su
             msg = f"expected a list, got {_describe(given) if not sensitive else 'something else'}"
         elif not sensitive and (hint := _type_hint(kind, given)) is not None:
             msg = hint
+        elif kind == "literal_error" and not sensitive and isinstance(given, str):
+            choices = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+            close = difflib.get_close_matches(given, choices, n=1, cutoff=0.6)
+            msg += f" (got {_short(given)}" + (f"; did you mean {close[0]!r}?)" if close else ")")
         elif kind not in ("value_error", "field_problem") and not sensitive and isinstance(given, str | int | float):
             msg += f" (got {_short(given)})"
         lines.append(f"{file}: {subject}: field {where}: {msg}")

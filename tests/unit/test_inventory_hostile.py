@@ -249,6 +249,8 @@ CASES = [
     Case("window-named-by-name", window("dix-evening", weekly={"days": ["mon", "wendsday"], "start": "22:00",
                                                                "end": "23:59"}),
          W, "window dix-evening", "weekly.days[1]", ("'wed'",)),
+    Case("peer-type-typo", data("peers.yaml", lambda d: peer(d, "th-carrier").update(type="upstrem")),
+         P, "peer th-carrier", "type", ("'upstrem'", "did you mean 'upstream'?")),
     Case("window-end-before-start", window("dix-evening", weekly=None, start="2030-01-02 01:00",
                                            end="2030-01-01 22:00"),
          W, "window dix-evening", "end", ("2030-01-01 22:00 is not after start (2030-01-02 01:00)",)),
