@@ -405,7 +405,11 @@ class Inventory:
 
     def port(self, node: str, link: str) -> Port:
         """The port of `node` on `link`."""
-        return next(p for p in self.ports[node] if p.link == link)
+        return self._port_index[(node, link)]
+
+    @cached_property
+    def _port_index(self) -> dict[tuple[str, str], Port]:
+        return {(p.node, p.link): p for ports in self.ports.values() for p in ports}
 
     def sessions(self) -> list[Session]:
         """Every BGP session of the topology, from both sides (devices and simulated externals)."""
@@ -579,8 +583,9 @@ def _pydantic_problems(exc: ValidationError, cls: type[BaseModel], file: str, su
             msg = hint
         elif kind == "literal_error" and not sensitive and isinstance(given, str):
             choices = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
-            close = difflib.get_close_matches(given, choices, n=1, cutoff=0.6)
-            msg += f" (got {_short(given)}" + (f"; did you mean {close[0]!r}?)" if close else ")")
+            by_lower = {c.lower(): c for c in choices}
+            close = difflib.get_close_matches(given.lower(), list(by_lower), n=1, cutoff=0.6)
+            msg += f" (got {_short(given)}" + (f"; did you mean {by_lower[close[0]]!r}?)" if close else ")")
         elif kind not in ("value_error", "field_problem") and not sensitive and isinstance(given, str | int | float):
             msg += f" (got {_short(given)})"
         lines.append(f"{file}: {subject}: field {where}: {msg}")
