@@ -4,6 +4,14 @@ The Nornir SimpleInventory files (hosts/groups/defaults.yaml) and Tonlé's own f
 (sites/links/peers/lab.yaml) are read strictly: unknown keys, duplicate keys, unknown
 references and addresses or ASNs outside documentation ranges are refused, and every
 problem is reported as one line naming the file, the host (or entry) and the field.
+
+Strings that can reach a device configuration are checked where they enter (tonle.grammar); what
+one file says is checked against the others (addresses against the management network, ports
+against the platform's names, peers' address space against the operator's, ...). A problem line
+never echoes a secret-ish field or a long value; many problems of one kind are summarised.
+
+`load_inventory` runs named phases that share one problem collector: read the files, validate each
+entry, resolve groups into devices, build peers, links and ports, cross-file checks, sessions.
 """
 
 from __future__ import annotations
