@@ -83,17 +83,31 @@ def _check_asn(v: int) -> int:
 
 
 _ALLOWED_RANGES = tuple((a.version, int(a.network_address), int(a.broadcast_address)) for a in ALLOWED_NETS)
+_Span = tuple[int, int, int]
+
+
+def span(v: Any) -> tuple[int, int, int]:
+    """(version, first, last) of an address, interface or network as integers.
+
+    Comparing integers, not ipaddress objects: a large inventory has hundreds of thousands of addresses.
+    """
+    net = v.network if isinstance(v, ipaddress.IPv4Interface | ipaddress.IPv6Interface) else v
+    if isinstance(net, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return net.version, int(net), int(net)
+    lo = int(net.network_address)
+    return net.version, lo, lo + (1 << (net.max_prefixlen - net.prefixlen)) - 1
+
+
+def _inside(a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
+    return a[0] == b[0] and b[1] <= a[1] and a[2] <= b[2]
+
+
+def _overlap(a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
+    return a[0] == b[0] and a[1] <= b[2] and b[1] <= a[2]
 
 
 def _check_addr(v: Any) -> Any:
-    # Integer ranges, not ipaddress objects: a large inventory has hundreds of thousands of addresses.
-    net = v.network if isinstance(v, ipaddress.IPv4Interface | ipaddress.IPv6Interface) else v
-    if isinstance(net, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        lo = hi = int(net)
-    else:
-        lo = int(net.network_address)
-        hi = lo | int(net.hostmask)
-    if not any(net.version == ver and a_lo <= lo and hi <= a_hi for ver, a_lo, a_hi in _ALLOWED_RANGES):
+    if not any(_inside(span(v), allowed) for allowed in _ALLOWED_RANGES):
         raise ValueError(f"{v} is outside the documentation ranges (192.0.2.0/24, 198.51.100.0/24, "
                          "203.0.113.0/24, 198.18.0.0/15, 2001:db8::/32)")
     return v
@@ -1000,8 +1014,9 @@ def _check_hosts(b: _Build) -> None:
     for name, host in outside:
         b.add(f, f"host {name}", "hostname", f"{host.hostname} is outside the lab management network {net} "
               f"({Path(b.f.lab).name})")
+    mgmt = span(net)
     for name, host in hl:
-        if host.data.loopback_ipv4.network.overlaps(net):
+        if _overlap(span(host.data.loopback_ipv4), mgmt):
             b.add(f, f"host {name}", "data.loopback_ipv4", f"{host.data.loopback_ipv4} is inside the management "
                   f"network {net} ({Path(b.f.lab).name})")
         if host.hostname == gw.ip:
@@ -1069,6 +1084,7 @@ def _build_links(b: _Build) -> None:
 def _endpoint_addresses(b: _Build, link: Link, j: int) -> None:
     """An endpoint's addresses: unique, in the link's subnet, host addresses, outside the management network."""
     ep, subj, first = link.endpoints[j], f"link {link.name}", link.endpoints[0]
+    mgmt = span(b.mgmt_net)
     for fam, addr in (("ipv4", ep.ipv4), ("ipv6", ep.ipv6)):
         if addr is None:
             continue
@@ -1077,18 +1093,18 @@ def _endpoint_addresses(b: _Build, link: Link, j: int) -> None:
             b.add(b.f.links, subj, fld, f"duplicate address {addr.ip} (also on {b.addr_owner[addr.ip]})")
         b.addr_owner[addr.ip] = f"{ep.node} in link {link.name}"
         first_addr = first.ipv4 if fam == "ipv4" else first.ipv6
-        net = addr.network
+        net, (_, lo, hi) = addr.network, span(addr)
         if j > 0 and first_addr is not None and net != first_addr.network:
             b.add(b.f.links, subj, fld, f"{addr} is not in the link's subnet {first_addr.network} (from endpoints[0])")
-        elif isinstance(net, ipaddress.IPv4Network) and net.overlaps(b.mgmt_net):
+        elif _overlap(span(addr), mgmt):
             owner = next((f"the management address of host {n}" for n, h in b.hosts.items()
                           if h.hostname == addr.ip), None)
             b.add(b.f.links, subj, fld, f"{addr} is inside the management network {b.mgmt_net} "
                   f"({Path(b.f.lab).name})" + (f"; {addr.ip} is {owner}" if owner else ""))
-        elif net.num_addresses > 2 and addr.ip == net.network_address:
+        elif hi - lo > 1 and int(addr.ip) == lo:
             what = "network address" if fam == "ipv4" else "subnet-router anycast address"
             b.add(b.f.links, subj, fld, f"{addr.ip} is the {what} of {net}, not a host address")
-        elif fam == "ipv4" and net.num_addresses > 2 and addr.ip == net.broadcast_address:
+        elif fam == "ipv4" and hi - lo > 1 and int(addr.ip) == hi:
             b.add(b.f.links, subj, fld, f"{addr.ip} is the broadcast address of {net}, not a host address")
 
 
@@ -1146,30 +1162,29 @@ def _check_addressing(b: _Build) -> None:
 def _overlaps(nets: list[tuple[Any, Any, str]]) -> list[tuple[tuple[Any, Any, str], tuple[Any, Any]]]:
     """Pairs (entry, (earlier network, its key)) of overlapping networks, in O(n log n)."""
     out = []
-    by_start = sorted(nets, key=lambda t: (t[0].version, int(t[0].network_address), -t[0].prefixlen))
-    widest: tuple[Any, Any] | None = None  # the network reaching furthest so far, in this address family
-    for net, key, fam in by_start:
-        if widest is not None and widest[0].version == net.version and \
-                int(net.network_address) <= int(widest[0].broadcast_address):
-            out.append(((net, key, fam), widest))
-        if widest is None or widest[0].version != net.version or \
-                int(net.broadcast_address) > int(widest[0].broadcast_address):
-            widest = (net, key)
+    by_start = sorted(((span(n), n, key, fam) for n, key, fam in nets), key=lambda t: (t[0][0], t[0][1], -t[0][2]))
+    widest: tuple[_Span, Any, Any] | None = None  # the network reaching furthest so far, in this address family
+    for sp, net, key, fam in by_start:
+        if widest is not None and _overlap(sp, widest[0]):
+            out.append(((net, key, fam), (widest[1], widest[2])))
+        if widest is None or widest[0][0] != sp[0] or sp[2] > widest[0][2]:
+            widest = (sp, net, key)
     return out
 
 
 def _check_peer_space(b: _Build) -> None:
     """Peers: prefixes listed once, not inside the operator's space, a maximum that lets the session up."""
-    own = b.defaults.data.operator.prefixes
+    own = [(span(o), o) for o in b.defaults.data.operator.prefixes]
     for peer in b.peers.values():
         subj = f"peer {peer.name}"
         for fld, nets in (("announces", peer.announces), ("import.prefixes", peer.import_policy.prefixes or [])):
             _no_repeats(b, b.f.peers, subj, fld, [str(n) for n in nets])
             for i, net in enumerate(nets):
-                ours = next((o for o in own if o.version == net.version and net.overlaps(o)), None)
-                if ours is not None:
-                    how = "inside" if net.subnet_of(ours) else "overlaps"  # type: ignore[arg-type]
-                    b.add(b.f.peers, subj, f"{fld}[{i}]", f"{net} {how} the operator's own address space {ours} "
+                sp = span(net)
+                hit = next(((o_sp, o) for o_sp, o in own if _overlap(sp, o_sp)), None)
+                if hit is not None:
+                    how = "inside" if _inside(sp, hit[0]) else "overlaps"
+                    b.add(b.f.peers, subj, f"{fld}[{i}]", f"{net} {how} the operator's own address space {hit[1]} "
                           f"({b.f.defaults}: data.operator.prefixes)")
         for fam, limit in (("ipv4", peer.max_prefixes.ipv4), ("ipv6", peer.max_prefixes.ipv6)):
             count = sum(1 for n in peer.announces if n.version == (4 if fam == "ipv4" else 6))
