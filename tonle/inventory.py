@@ -1199,11 +1199,17 @@ def _check_peer_space(b: _Build) -> None:
 def _check_roles(b: _Build) -> None:
     """Border routers speak the operator's ASN; route servers stand at sites with an exchange."""
     own = b.defaults.data.operator.asn
+    borders = [d for d in b.devices.values() if d.role == "iig-border"]
+    others = [d for d in borders if d.asn != own]
+    if len(borders) >= 2 and len(others) > len(borders) / 2:  # one mistake in defaults.yaml
+        b.add(b.f.defaults, "defaults", "data.operator.asn", f"{own} is not the ASN of most IIG border routers "
+              f"({Path(b.f.hosts).name} has {others[0].asn} on {others[0].name})")
+    else:
+        for dev in others:
+            b.add(b.f.hosts, f"host {dev.name}", "data.asn", f"{dev.asn} is not the operator's ASN {own} "
+                  f"({b.f.defaults}): an IIG border router originates the operator's prefixes")
     at_site: dict[str, list[str]] = {}
     for name, dev in b.devices.items():
-        if dev.role == "iig-border" and dev.asn != own:
-            b.add(b.f.hosts, f"host {name}", "data.asn", f"{dev.asn} is not the operator's ASN {own} "
-                  f"({b.f.defaults}): an IIG border router originates the operator's prefixes")
         if dev.role == "dix-rs":
             at_site.setdefault(dev.site, []).append(name)
     for code, names in at_site.items():

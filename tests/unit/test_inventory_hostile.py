@@ -196,6 +196,9 @@ CASES = [
          "inventory/defaults.yaml", "defaults", "data.operator.prefixes[2]", ("overlaps prefixes[0] 198.18.0.0/22",)),
     Case("border-router-in-another-asn", host("bvt-iig-1", "data.asn", 64509),
          H, "host bvt-iig-1", "data.asn", ("64509 is not the operator's ASN 64500",)),
+    Case("operator-asn-typo", data("defaults.yaml", lambda d: d["data"]["operator"].update(asn=64509)),
+         "inventory/defaults.yaml", "defaults", "data.operator.asn",
+         ("64509 is not the ASN of most IIG border routers", "64500 on pnh-iig-1")),
     Case("loopback-not-a-single-address", host("bvt-iig-1", "data.loopback_ipv4", "198.18.0.5/24"),
          H, "host bvt-iig-1", "data.loopback_ipv4", ("a loopback is one address: 198.18.0.5/32",)),
     Case("route-server-at-site-without-exchange", data("sites.yaml", lambda d: d["sites"]["KOS"].update(
