@@ -143,7 +143,7 @@ def _peer_policy(b: Base) -> Callable[[Path], None]:
                 ],
             }
             data["attachments"] = [a for a in data["attachments"] if a["device"] != b.device] + [
-                {"device": b.device, "link": b.transit_link, "policy": "iig-egress", "shape_mbps": 100000},
+                {"device": b.device, "link": b.transit_link, "policy": "iig-egress", "shape_mbps": 20000},
                 {"device": b.device, "link": b.second_link, "policy": "dix-egress", "shape_mbps": 10000.5},
             ]
 

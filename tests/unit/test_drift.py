@@ -158,7 +158,7 @@ def test_junos_drift_in_set_format() -> None:
     intended = golden("junos", "peer-policy")
     running = (intended
                .replace("        10.0.0.0/8 orlonger;\n", "", 1)
-               .replace("            shaping-rate 10000000k;\n", "            shaping-rate 1000000k;\n", 1)
+               .replace("            shaping-rate 2000000k;\n", "            shaping-rate 200000k;\n", 1)
                .replace("                peer-as 65536;\n", "                peer-as 65999;\n", 1))
     diffs, script = compare(intended, running, "junos")
     got = {(d.kind, d.line): d for d in diffs}
@@ -168,7 +168,7 @@ def test_junos_drift_in_set_format() -> None:
     assert peer.kind == EXTRA and peer.feature == "bgp-neighbors"
     assert peer.remediation[0].startswith("delete protocols bgp group ") and peer.remediation[0].endswith(
         "peer-as 65999")
-    rate = next(d for d in diffs if d.line.endswith("shaping-rate 1000000k"))
+    rate = next(d for d in diffs if d.line.endswith("shaping-rate 200000k"))
     assert rate.feature == "qos" and rate.kind == EXTRA
     assert len(diffs) == 5  # set lines; the fix (script) replaces the owned objects whole
     assert "    replace: bgp {" in script and "    replace: route-filter-list PL-BOGONS-V4 {" in script

@@ -12,8 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tonle.compile.intent import DeviceIntent
-from tonle.source.yamlio import load_yaml
+from tonle.compile.intent import DeviceIntent, load_validate_file
 
 Snapshot = dict[str, dict[str, Any]]  # peer ip -> {up, enabled, remote_as, received, accepted}
 
@@ -25,7 +24,8 @@ PREFIX_FLOOR = 0.5
 def validation_source(di: DeviceIntent, inventory_dir: Path) -> list[dict[str, Any]]:
     """NAPALM validate source: the role's file plus the BGP sessions the intent expects."""
     role_file = inventory_dir / "validate" / f"{di.device.role}.yaml"
-    source: list[dict[str, Any]] = list(load_yaml(role_file) or []) if role_file.exists() else []
+    # Checked like at `inventory check` (load_intent checks it before any device is touched).
+    source: list[dict[str, Any]] = list(load_validate_file(role_file)) if role_file.exists() else []
     peers = {n.ip: {"is_enabled": not n.shutdown, "is_up": not n.shutdown} for n in di.neighbors}
     # One entry per getter (NAPALM reports per getter): merge into the role file's own entry.
     bgp = next((e["get_bgp_neighbors"] for e in source if "get_bgp_neighbors" in e), None)

@@ -7,28 +7,42 @@ disconnects) into a `DeviceIntent`: every template of every platform renders tha
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, time, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, Field, PositiveFloat, model_validator
+from pydantic import AfterValidator, Field, PlainValidator, PositiveFloat, model_validator
 
+from tonle.source.grammar import identifier, shown
 from tonle.source.inventory import (
+    ROLES,
     Device,
+    Flag,
+    Ident,
     Inventory,
     InventoryError,
     Peer,
     Prefix,
     Session,
+    Text,
     Timezone,
+    _describe,
+    _entry,
+    _fmt_loc,
     _Loader,
     _Model,
+    _short,
+    field_error,
 )
+from tonle.source.yamlio import YamlFileError, load_yaml
 
 DSCP_NAMES = {
     "default": 0, "cs0": 0, "cs1": 8, "cs2": 16, "cs3": 24, "cs4": 32, "cs5": 40, "cs6": 48, "cs7": 56,
@@ -45,10 +59,42 @@ def _dscp(v: str | int) -> int:
         return v
     if isinstance(v, str) and v.lower() in DSCP_NAMES:
         return DSCP_NAMES[v.lower()]
-    raise ValueError(f"{v!r} is not a DSCP value (0-63 or a name like ef, af31, cs6)")
+    raise ValueError(f"{shown(v)} is not a DSCP value (0-63 or a name like ef, af31, cs6)")
 
 
 Dscp = Annotated[str | int, AfterValidator(_dscp)]
+
+
+def _clock(v: Any) -> time:
+    """A time of day written HH:MM (or HH:MM:SS); a number is refused (YAML 1.1 read 22:00 as 1320)."""
+    if isinstance(v, time):
+        return v
+    if isinstance(v, str) and (m := re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?", v)):
+        return time(int(m[1]), int(m[2]), int(m[3] or 0))
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        raise ValueError(f"{shown(v)} is a number, not a time of day: write it as text, e.g. '22:00'")  # noqa: TRY004
+    raise ValueError(f"{shown(v)} is not a time of day (HH:MM from 00:00 to 23:59, e.g. '22:00')")
+
+
+def _local_datetime(v: Any) -> datetime:
+    """A local date and time, YYYY-MM-DD HH:MM[:SS] without an offset (the window's timezone applies)."""
+    if isinstance(v, datetime):
+        dt = v
+    elif isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2})?([+-]\d{2}:?\d{2}|Z)?", v):
+        try:
+            dt = datetime.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f"{shown(v)} is not a valid date and time") from None
+    else:
+        raise ValueError(f"{shown(v)} is not a date and time (YYYY-MM-DD HH:MM, e.g. '2025-03-01 22:00')")
+    if dt.tzinfo is not None:
+        raise ValueError(f"{shown(v)} has a UTC offset: write the local time without one (the window's timezone "
+                         "applies)")
+    return dt
+
+
+Clock = Annotated[time, PlainValidator(_clock)]
+LocalDateTime = Annotated[datetime, PlainValidator(_local_datetime)]
 
 
 # ---- policy.yaml ---------------------------------------------------------------------------------
@@ -73,11 +119,18 @@ class Guard(_Model):
     """Blast-radius limits of disruptive actions; above them a second operator must approve."""
 
     max_site_share: Annotated[float, Field(gt=0, le=1)] = 0.25  # of a site's external sessions
-    protect_last_site_upstream: bool = True
-    protect_last_international_path: bool = True
+    protect_last_site_upstream: Flag = True
+    protect_last_international_path: Flag = True
     approval_minutes: Annotated[int, Field(ge=1, le=1440)] = 30  # an approval request expires
     default_ttl_minutes: Annotated[int, Field(ge=1, le=10080)] = 60
     max_ttl_minutes: Annotated[int, Field(ge=1, le=10080)] = 1440
+
+    @model_validator(mode="after")
+    def _ttls(self) -> Guard:
+        if self.default_ttl_minutes > self.max_ttl_minutes:  # every disconnect without --ttl would be refused
+            raise field_error("default_ttl_minutes", f"{self.default_ttl_minutes} is above max_ttl_minutes "
+                              f"({self.max_ttl_minutes}): a disconnect without --ttl takes the default")
+        return self
 
 
 class PolicyFile(_Model):
@@ -87,42 +140,55 @@ class PolicyFile(_Model):
     bogons: Bogons = Bogons()
     guard: Guard = Guard()
 
+    @model_validator(mode="after")
+    def _distinct_communities(self) -> PolicyFile:
+        # Export filters tell domestic routes by their community: a shared value would leak transit.
+        seen: dict[int, str] = {}
+        for kind in ("upstream", "domestic", "private"):
+            value = getattr(self.communities, kind)
+            if value in seen:
+                raise field_error(f"communities.{kind}", f"{value} is also the {seen[value]} community (export "
+                                  "filters tell routes apart by it)")
+            seen[value] = kind
+        return self
+
 
 # ---- qos.yaml ----------------------------------------------------------------------------------------
 
 class QosClassDef(_Model):
     dscp: list[Dscp] = Field(default_factory=list)
-    default: bool = False
+    default: Flag = False
 
     @model_validator(mode="after")
     def _marks(self) -> QosClassDef:
         if not self.dscp and not self.default:
-            raise ValueError("a class needs dscp marks or default: true")
+            raise field_error("dscp", "a class needs dscp marks or default: true")
         return self
 
 
 class PolicyClass(_Model):
-    class_: str = Field(alias="class")
-    priority: bool = False
+    class_: Ident = Field(alias="class")
+    priority: Flag = False
     guaranteed_percent: Annotated[float, Field(gt=0, le=100)]
     max_percent: Annotated[float, Field(gt=0, le=100)] = 100
 
     @model_validator(mode="after")
     def _rates(self) -> PolicyClass:
         if self.max_percent < self.guaranteed_percent:
-            raise ValueError(f"max_percent {self.max_percent} is below guaranteed_percent {self.guaranteed_percent}")
+            raise field_error("max_percent", f"{self.max_percent:g} is below guaranteed_percent "
+                              f"{self.guaranteed_percent:g}")
         return self
 
 
 class QosPolicyDef(_Model):
-    description: str = ""
+    description: Text = ""
     classes: list[PolicyClass] = Field(min_length=1)
 
 
 class Attachment(_Model):
     device: str
     link: str
-    policy: str
+    policy: Ident
     shape_mbps: PositiveFloat
 
 
@@ -140,26 +206,42 @@ DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 class Weekly(_Model):
     days: list[Day] = Field(min_length=1)
-    start: time
-    end: time
+    start: Clock
+    end: Clock
+
+    @model_validator(mode="after")
+    def _span(self) -> Weekly:
+        if len(set(self.days)) != len(self.days):
+            raise field_error("days", "a day is listed twice")
+        if self.end == self.start:
+            raise field_error("end", f"{self.end:%H:%M} is start too: the window would be empty (an end before "
+                              "the start runs past midnight)")
+        return self
 
 
 class Window(_Model):
-    name: str
-    description: str = ""
+    name: Ident
+    description: Text = ""
     timezone: Timezone
     weekly: Weekly | None = None
-    start: datetime | None = None  # one-off window (naive: local to `timezone`)
-    end: datetime | None = None
+    start: LocalDateTime | None = None  # one-off window (naive: local to `timezone`)
+    end: LocalDateTime | None = None
     sites: list[str] | None = None  # None: every site
     roles: list[str] | None = None  # None: every role
 
     @model_validator(mode="after")
     def _shape(self) -> Window:
-        if (self.weekly is None) == (self.start is None or self.end is None):
-            raise ValueError("a window is either weekly (weekly: {days, start, end}) or one-off (start and end)")
+        if self.weekly is not None and (self.start is not None or self.end is not None):
+            raise field_error("start" if self.start is not None else "end", "a weekly window has its times in "
+                              "weekly: (start and end beside it make a one-off window; keep one kind)")
+        if self.weekly is None and self.start is None and self.end is None:
+            raise field_error("weekly", "required: weekly: {days, start, end}, or start and end for a one-off "
+                              "window")
+        if self.weekly is None and (self.start is None or self.end is None):
+            missing = "start" if self.start is None else "end"
+            raise field_error(missing, "required key is missing (a one-off window has start and end)")
         if self.start and self.end and self.end <= self.start:
-            raise ValueError("end must be after start")
+            raise field_error("end", f"{self.end:%Y-%m-%d %H:%M} is not after start ({self.start:%Y-%m-%d %H:%M})")
         return self
 
     def covers(self, dev: Device) -> bool:
@@ -331,6 +413,7 @@ class Intent:
     policy: PolicyFile
     qos: QosFile
     windows: list[Window]
+    validate: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # role -> NAPALM validate checks
 
     @cached_property
     def attachments(self) -> dict[tuple[str, str], Attachment]:
@@ -388,7 +471,7 @@ class IntentError(InventoryError):
 
 
 def load_intent(inv: Inventory) -> Intent:
-    """Read policy.yaml, qos.yaml and windows.yaml beside the inventory and cross-check them.
+    """Read policy.yaml, qos.yaml, windows.yaml and validate/*.yaml beside the inventory and cross-check them.
 
     Raises:
         InventoryError: one line per problem.
@@ -398,52 +481,261 @@ def load_intent(inv: Inventory) -> Intent:
     # qos.yaml and windows.yaml are optional (no QoS, no change window); policy.yaml is not.
     raw = {n: ld.read(n) if n == "policy.yaml" or (inv.directory / n).exists() else None
            for n in ("policy.yaml", "qos.yaml", "windows.yaml")}
-    if ld.problems:
-        raise InventoryError(ld.problems)
+    validate = _read_validate_files(ld, inv.directory)
+    ld.fail_if_any()
     policy = ld.model(PolicyFile, raw["policy.yaml"], f_pol, "policy")
-    qos = ld.model(QosFile, raw["qos.yaml"] or {}, f_qos, "qos")
-    windows = ld.model(WindowsFile, raw["windows.yaml"] or {}, f_win, "windows")
-    p = ld.problems
+    qos = _qos_file(ld, raw["qos.yaml"], f_qos)
+    windows = _windows(ld, raw["windows.yaml"], f_win)
+    if policy is not None:
+        _check_bogons(ld, inv, policy, f_pol)
     if qos is not None:
-        for pname, pol in qos.policies.items():
-            subj = f"{f_qos}: policy {pname}"
-            names = [c.class_ for c in pol.classes]
-            for c in names:
-                if c not in qos.classes:
-                    p.append(f"{subj}: field classes: unknown class {c!r}")
-            if len(set(names)) != len(names):
-                p.append(f"{subj}: field classes: a class is listed twice")
-            if sum(1 for c in names if c in qos.classes and qos.classes[c].default) != 1:
-                p.append(f"{subj}: field classes: exactly one class must be the default class")
-            total = sum(c.guaranteed_percent for c in pol.classes)
-            if total > 100:
-                p.append(f"{subj}: field classes: guaranteed rates add up to {total:g}% (over 100%)")
-            marks = [d for c in names if c in qos.classes for d in qos.classes[c].dscp]
-            if len(set(marks)) != len(marks):
-                p.append(f"{subj}: field classes: a DSCP mark is in two classes")
-        seen: set[tuple[str, str]] = set()
-        for i, att in enumerate(qos.attachments):
-            subj = f"{f_qos}: attachments[{i}]"
-            if att.device not in inv.devices:
-                p.append(f"{subj}: field device: unknown device {att.device!r}")
-            elif att.link not in [pt.link for pt in inv.ports[att.device]]:
-                p.append(f"{subj}: field link: {att.device} has no port on link {att.link!r}")
-            if att.policy not in qos.policies:
-                p.append(f"{subj}: field policy: unknown policy {att.policy!r}")
-            if (att.device, att.link) in seen:
-                p.append(f"{subj}: field link: a second policy on {att.device} {att.link}")
-            seen.add((att.device, att.link))
+        _check_qos(ld, inv, qos, f_qos)
     if windows is not None:
-        for w in windows.windows:
-            for s in w.sites or []:
-                if s not in inv.sites:
-                    p.append(f"{f_win}: window {w.name}: field sites: unknown site {s!r}")
-            for r in w.roles or []:
-                if r not in ("iig-border", "dix-rs"):
-                    p.append(f"{f_win}: window {w.name}: field roles: unknown role {r!r}")
-    if p or policy is None or qos is None or windows is None:
-        raise InventoryError(p)
-    return Intent(inv, policy, qos, windows.windows)
+        _check_windows(ld, inv, windows, f_win)
+    if ld.problems or policy is None or qos is None or windows is None:
+        raise InventoryError(ld.problems)
+    return Intent(inv, policy, qos, windows, validate)
+
+
+def _qos_file(ld: _Loader, data: Any, file: str) -> QosFile | None:
+    """qos.yaml entry by entry: classes and policies by name, attachments by device and link."""
+    if data is None:
+        return QosFile()
+    if not isinstance(data, dict):
+        ld.add(file, "(top level)", None, f"expected a mapping with classes, policies and attachments, got "
+               f"{_describe(data)}")
+        return None
+    top = ld.model(QosFile, {k: [] if k == "attachments" else {} for k in data}, file, "(top level)")
+    sections = {k: data.get(k) for k in ("classes", "policies", "attachments")}
+    shapes_ok = top is not None
+    for key, kind in (("classes", dict), ("policies", dict), ("attachments", list)):
+        if sections[key] is not None and not isinstance(sections[key], kind):
+            ld.add(file, "(top level)", key, f"expected {'a list' if kind is list else 'a mapping'}, got "
+                   f"{_describe(sections[key])}")
+            shapes_ok = False
+    if not shapes_ok:
+        return None
+    classes, bad_c = ld.keyed(QosClassDef, sections["classes"] or {}, file, "class", _qos_name)
+    policies, bad_p = ld.keyed(QosPolicyDef, sections["policies"] or {}, file, "policy", _qos_name)
+    attachments: list[Attachment] = []
+    for i, item in enumerate(sections["attachments"] or []):
+        d = item if isinstance(item, dict) else {}
+        who = (d.get("device"), d.get("link"))
+        subject = (f"attachment {_entry(who[0])} on {_entry(who[1])}" if all(isinstance(w, str) for w in who)
+                   else f"attachments[{i}]")
+        if (att := ld.model(Attachment, item, file, subject)) is not None:
+            attachments.append(att)
+    if bad_c or bad_p or len(attachments) != len(sections["attachments"] or []):
+        return None
+    return QosFile(classes=classes, policies=policies, attachments=attachments)
+
+
+def _qos_name(name: Any) -> str:
+    return identifier(name, "", 32)
+
+
+def _windows(ld: _Loader, data: Any, file: str) -> list[Window] | None:
+    """windows.yaml: each window validated on its own and named by its name; names unique."""
+    items = ld.section(data, file, "windows", list, required=False)
+    if items is None:
+        return None
+    windows, bad = ld.named(Window, items, file, "window", "windows")
+    seen: set[str] = set()
+    for w in windows:
+        if w.name in seen:
+            ld.add(file, f"window {w.name}", "name", "duplicate window name (defined twice)")
+        seen.add(w.name)
+    return None if bad or len(windows) != len(items) else windows
+
+
+def _check_qos(ld: _Loader, inv: Inventory, qos: QosFile, file: str) -> None:
+    """Policies name known classes once, one default, rates within 100%; attachments on real ports, within
+    the link's capacity, one per port."""
+    for pname, pol in qos.policies.items():
+        subj = f"policy {pname}"
+        names = [c.class_ for c in pol.classes]
+        for c in names:
+            if c not in qos.classes:
+                ld.add(file, subj, "classes", f"unknown class {shown(c)}")
+        if len(set(names)) != len(names):
+            ld.add(file, subj, "classes", "a class is listed twice")
+        if sum(1 for c in names if c in qos.classes and qos.classes[c].default) != 1:
+            ld.add(file, subj, "classes", "exactly one class must be the default class")
+        total = sum(c.guaranteed_percent for c in pol.classes)
+        if total > 100:
+            ld.add(file, subj, "classes", f"guaranteed rates add up to {total:g}% (over 100%)")
+        marks = [d for c in names if c in qos.classes for d in qos.classes[c].dscp]
+        if len(set(marks)) != len(marks):
+            ld.add(file, subj, "classes", "a DSCP mark is in two classes")
+    seen: set[tuple[str, str]] = set()
+    for att in qos.attachments:
+        subj = f"attachment {att.device} on {att.link}"
+        if att.device not in inv.devices:
+            ld.add(file, subj, "device", f"unknown device {shown(att.device)}")
+        elif att.link not in [pt.link for pt in inv.ports[att.device]]:
+            ld.add(file, subj, "link", f"{att.device} has no port on link {shown(att.link)}")
+        elif (cap := inv.links[att.link].capacity_mbps) is not None and att.shape_mbps > cap:
+            ld.add(file, subj, "shape_mbps", f"{att.shape_mbps:g} Mbit/s is above the capacity of link {att.link} "
+                   f"({cap} Mbit/s in links.yaml)")
+        if att.policy not in qos.policies:
+            ld.add(file, subj, "policy", f"unknown policy {shown(att.policy)}")
+        if (att.device, att.link) in seen:
+            ld.add(file, subj, "link", f"a second policy on {att.device} {att.link}")
+        seen.add((att.device, att.link))
+
+
+def _check_bogons(ld: _Loader, inv: Inventory, policy: PolicyFile, file: str) -> None:
+    bogons: list[tuple[str, list[Any]]] = [("ipv4", list(policy.bogons.ipv4)), ("ipv6", list(policy.bogons.ipv6))]
+    for fam, nets in bogons:
+        for i, net in enumerate(nets):
+            ours = next((o for o in inv.operator.prefixes if o.version == net.version and net.overlaps(o)), None)
+            if ours is not None:
+                ld.add(file, "policy", f"bogons.{fam}[{i}]", f"{net} overlaps the operator's own prefix {ours} "
+                       "(defaults.yaml): our own routes would be refused")
+
+
+def _check_windows(ld: _Loader, inv: Inventory, windows: list[Window], file: str) -> None:
+    for w in windows:
+        for s in w.sites or []:
+            if s not in inv.sites:
+                ld.add(file, f"window {w.name}", "sites", f"unknown site {shown(s)}")
+        for r in w.roles or []:
+            if r not in ROLES:
+                ld.add(file, f"window {w.name}", "roles", f"unknown role {shown(r)}")
+
+
+# ---- validate/<role>.yaml: NAPALM validate files -----------------------------------------------------
+
+# NAPALM's getters (napalm.base.NetworkDriver.get_*) and the two other methods a validate file may call.
+NAPALM_GETTERS = (
+    "get_arp_table", "get_bgp_config", "get_bgp_neighbors", "get_bgp_neighbors_detail", "get_config",
+    "get_environment", "get_facts", "get_firewall_policies", "get_interfaces", "get_interfaces_counters",
+    "get_interfaces_ip", "get_ipv6_neighbors_table", "get_lldp_neighbors", "get_lldp_neighbors_detail",
+    "get_mac_address_table", "get_network_instances", "get_ntp_peers", "get_ntp_servers", "get_ntp_stats",
+    "get_optics", "get_probes_config", "get_probes_results", "get_route_to", "get_snmp_information", "get_users",
+    "get_vlans", "ping", "traceroute",
+)
+_NUMERIC_RE = re.compile(r"^(<|>|<=|>=|==|!=)(\d+(\.\d+)?)$")
+
+
+def _read_validate_files(ld: _Loader, inventory_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every validate/<role>.yaml, checked; a file that names no role is refused (it would be ignored)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    folder = inventory_dir / "validate"
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.iterdir()):
+        display = ld.rel(f"validate/{path.name}")
+        if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
+            continue
+        role = path.stem
+        if path.suffix == ".yml" or role not in ROLES:
+            close = difflib.get_close_matches(role, ROLES, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}.yaml?)" if close else ""
+            ld.add(display, "(file name)", None, f"Tonlé reads validate/<role>.yaml for the roles "
+                   f"{', '.join(ROLES)}; this file would be ignored{hint}")
+            continue
+        try:
+            out[role] = check_validate_source(load_yaml(path, display=display), display)
+        except YamlFileError as exc:
+            ld.problems.append(str(exc))
+        except InventoryError as exc:
+            ld.problems.extend(exc.problems)
+    return out
+
+
+def load_validate_file(path: Path, display: str | None = None) -> list[dict[str, Any]]:
+    """A NAPALM validate file, read strictly and checked (see `check_validate_source`).
+
+    Raises:
+        InventoryError: one line per problem.
+    """
+    try:
+        return check_validate_source(load_yaml(path, display=display), display or str(path))
+    except YamlFileError as exc:
+        raise InventoryError([str(exc)]) from None
+
+
+def check_validate_source(data: Any, file: str) -> list[dict[str, Any]]:
+    """The checks of a NAPALM validate file: a list of `getter: {expected values}`, known getters only.
+
+    Raises:
+        InventoryError: one line per problem (unknown getter, wrong structure, a comparison NAPALM would
+            fail on at run time).
+    """
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise InventoryError([f"{file}: (top level): expected a list of checks (- get_facts: {{...}}), got "
+                              f"{_describe(data)}"])
+    problems: list[str] = []
+    for i, item in enumerate(data):
+        if not isinstance(item, dict) or len(item) != 1:
+            got = _describe(item) if not isinstance(item, dict) else f"{len(item)} keys"
+            problems.append(f"{file}: checks[{i}]: field (top level): a check is a mapping of one getter to what "
+                            f"it must return, got {got}")
+            continue
+        getter, expected = next(iter(item.items()))
+        if getter not in NAPALM_GETTERS:
+            close = difflib.get_close_matches(str(getter), NAPALM_GETTERS, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{file}: checks[{i}]: field {_fmt_loc([str(getter)])}: unknown NAPALM getter{hint}")
+            continue
+        subj = f"check {getter}"
+        if getter == "get_config":
+            problems.append(f"{file}: {subj}: field get_config: NAPALM validate skips get_config (Tonlé compares "
+                            "configurations itself)")
+        elif not isinstance(expected, dict):
+            problems.append(f"{file}: {subj}: field {getter}: expected a mapping of what the getter must return, "
+                            f"got {_describe(expected)}")
+        else:
+            problems += [f"{file}: {subj}: field {getter}.{where}: {msg}" for where, msg in
+                         _expected_problems(expected, top=True)]
+            bgp = expected.get("global") if getter == "get_bgp_neighbors" else {}
+            if not isinstance(bgp, dict) or not isinstance(bgp.get("peers", {}), dict):
+                problems.append(f"{file}: {subj}: field {getter}.global: expected a mapping with peers as a mapping "
+                                "(Tonlé adds the intended sessions there)")
+    if problems:
+        raise InventoryError(problems)
+    return data
+
+
+def _expected_problems(value: Any, *, top: bool = False, path: str = "") -> list[tuple[str, str]]:
+    """(field, problem) for the expected values of one getter, as NAPALM's compare() reads them."""
+    out: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            where = f"{path}.{_fmt_loc([str(k)])}" if path else _fmt_loc([str(k)])
+            if k == "_mode" and v != "strict":
+                out.append((where, f"{_short(v)} is not a mode NAPALM knows (strict)"))
+            elif k in ("_name", "_kwargs") and not top:
+                out.append((where, f"{k} belongs at the top of a check"))
+            elif k == "_name" and not isinstance(v, str):
+                out.append((where, f"expected text, got {_describe(v)}"))
+            elif k == "_kwargs" and not isinstance(v, dict):
+                out.append((where, f"expected a mapping of the getter's arguments, got {_describe(v)}"))
+            elif k == "list" and not isinstance(v, list):
+                out.append((where, f"expected a list, got {_describe(v)}"))
+            elif k not in ("_mode", "_name", "_kwargs"):
+                out += _expected_problems(v, path=where)
+    elif isinstance(value, list):
+        for j, v in enumerate(value):
+            out += _expected_problems(v, path=f"{path}[{j}]")
+    elif isinstance(value, str):
+        if value.startswith(("<", ">")) and not _NUMERIC_RE.match(value):
+            out.append((path, f"{_short(value)} is not a comparison NAPALM knows (<N, >N, <=N, >=N, ==N, !=N)"))
+        elif "<->" in value:
+            lo, _, hi = value.partition("<->")
+            try:
+                float(lo), float(hi)
+            except ValueError:
+                out.append((path, f"{_short(value)} is not a range NAPALM knows (LOW<->HIGH, numbers)"))
+        else:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                out.append((path, f"{_short(value)} is not a valid regular expression ({exc})"))
+    return out
 
 
 # ---- compilation -------------------------------------------------------------------------------------

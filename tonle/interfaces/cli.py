@@ -10,13 +10,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tonle.emergency.disconnect import DisconnectError
 from tonle.errors import EXIT_FAILED, EXIT_OK, Problems, TonleError
-from tonle.lab.builder import Lab, LabStatus
 from tonle.redact import redact
 from tonle.source.inventory import Inventory, load_from_nornir_config
+
+if TYPE_CHECKING:
+    from tonle.lab.builder import LabStatus
+
+# The engine modules (lab, plan, disconnect: NAPALM and Nornir behind them) are imported by the commands
+# that need them, so that `tonle inventory check` starts in a fraction of a second.
 
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a filter whose reader went away
 
@@ -81,6 +85,8 @@ def _print_status(st: LabStatus) -> None:
 
 
 def cmd_lab_up(args: argparse.Namespace) -> int:
+    from tonle.lab.builder import Lab  # noqa: PLC0415
+
     lab = Lab(_load(args), args.state_dir)
     st = lab.up(timeout=args.timeout, progress=lambda m: print(m, flush=True))
     _print_status(st)
@@ -88,6 +94,8 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_down(args: argparse.Namespace) -> int:
+    from tonle.lab.builder import Lab  # noqa: PLC0415
+
     lab = Lab(_load(args), args.state_dir)
     removed = lab.down()
     print(f"lab {lab.name} down: removed {len(removed)} item(s)" + (f" ({', '.join(removed[:3])}…)" if removed else ""))
@@ -95,6 +103,8 @@ def cmd_lab_down(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_status(args: argparse.Namespace) -> int:
+    from tonle.lab.builder import Lab  # noqa: PLC0415
+
     st = Lab(_load(args), args.state_dir).status()
     if args.json:
         print(json.dumps(asdict(st), indent=2))
@@ -104,6 +114,7 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_export(args: argparse.Namespace) -> int:
+    from tonle.lab.builder import Lab  # noqa: PLC0415
     from tonle.lab.export import export_containerlab  # noqa: PLC0415
 
     inv = _load(args)
@@ -117,6 +128,8 @@ def cmd_lab_export(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_credentials(args: argparse.Namespace) -> int:
+    from tonle.lab.builder import Lab  # noqa: PLC0415
+
     creds = Lab(_load(args), args.state_dir).credentials()
     if args.export:
         print(f"export TONLE_LAB_USER={creds.username} TONLE_LAB_PASSWORD={creds.password} "
@@ -145,6 +158,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from tonle.drift.html import render_html  # noqa: PLC0415
     from tonle.drift.report import summary_lines  # noqa: PLC0415
     from tonle.emergency.disconnect import Scope, disconnect, restore  # noqa: PLC0415
+    from tonle.lab.builder import Lab  # noqa: PLC0415
     from tonle.lab.probe import lab_peer_probe  # noqa: PLC0415
     from tonle.state.audit import AuditLog  # noqa: PLC0415 - nornir/napalm start-up only when needed
     from tonle.state.db import StateDB  # noqa: PLC0415
@@ -300,7 +314,7 @@ def _print_outcome(out: Any) -> int:
 
 
 def _duration(text: str) -> int:
-    from tonle.emergency.disconnect import duration_seconds  # noqa: PLC0415
+    from tonle.emergency.disconnect import DisconnectError, duration_seconds  # noqa: PLC0415
 
     try:
         return duration_seconds(text)
@@ -309,7 +323,7 @@ def _duration(text: str) -> int:
 
 
 def cmd_disconnect(args: argparse.Namespace) -> int:
-    from tonle.emergency.disconnect import disconnect, parse_scope  # noqa: PLC0415
+    from tonle.emergency.disconnect import DisconnectError, disconnect, parse_scope  # noqa: PLC0415
 
     given = [(k, v) for k, v in (("session", ",".join(args.session or [])), ("peer-as", args.peer_as),
                                  ("link", args.link),
