@@ -254,12 +254,13 @@ class _Run:
                 for n, stage in enumerate(report.stages):
                     abort.check()
                     label = "canary" if n == 0 else f"batch {n}"
+                    self._lease(stage, leases, abort)  # may wait: the window is checked after it
                     if close_at is not None and self.opts.now() >= close_at:
                         _window_closed(report, self.nr, self.touched, self.opts, audit, say)
                         confirmed = [h for h in self.touched if report.devices.get(h) == "confirmed"]
                         record_applied(self.db, confirmed, plan.id, applied_snapshot)
                         return
-                    self._stage(label, stage, leases, abort)
+                    self._stage(label, stage, abort)
                 abort.check()
                 _, bad = _run(self.nr, self.touched, confirm_device)
                 for h in self.touched:
@@ -301,10 +302,9 @@ class _Run:
                 self.db.finish_run(run_id, now_iso(), report.outcome,
                                    {"reason": report.reason, "devices": report.devices})
 
-    def _stage(self, label: str, stage: list[str], leases: Leases, abort: _Abort) -> None:
-        """Lease, re-check and render with the disconnects in force, commit, validate one stage."""
+    def _stage(self, label: str, stage: list[str], abort: _Abort) -> None:
+        """One leased stage: render with the disconnects in force, re-check, commit, validate."""
         report, say = self.report, self.say
-        self._lease(stage, leases, abort)
         overrides = active_overrides(self.state_dir)  # read under the lease: none can change meanwhile
         self._check_devices(stage, overrides)
         if moved := [h for h in stage if self.configs[h] != self.planned[h]]:
