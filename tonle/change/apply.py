@@ -3,6 +3,17 @@ timer, validate, then confirm everything or roll back every device the run touch
 
 Nothing is left unconfirmed on purpose: on a failed gate, a closing window, Ctrl-C or an error, every
 touched device is rolled back (their revert timers are the safety net if this process dies).
+
+An apply never undoes an emergency disconnect, and runs once:
+
+* the plan is claimed by a compare-and-set of its status (`applying`): a second run of it is refused;
+* each stage leases its devices (`tonle.state.leases`) from its commit until the run confirms or rolls
+  back, and only then reads the disconnects in force, renders with them and re-checks each device against
+  the plan (unchanged, or changed by nothing but those overrides' lines);
+* an emergency action that needs a leased device pre-empts the run: at its next safe point (between
+  device operations, at least once a second while validating) it rolls back every touched device and
+  yields. A device leased by an emergency action is waited for (seconds); one leased by another apply is
+  refused.
 """
 
 from __future__ import annotations
@@ -20,17 +31,38 @@ from typing import Any
 from nornir.core import Nornir
 
 from tonle.change.gates import Snapshot, check, snapshot_diff, validation_source
-from tonle.change.plan import Plan, PlanError, load_plan, secret_values
-from tonle.compile.intent import DeviceIntent, Intent, device_intent, load_intent, override_from_dict, windows_open
+from tonle.change.plan import DevicePlan, Plan, PlanError, load_plan, secret_values
+from tonle.compile.intent import (
+    DeviceIntent,
+    Intent,
+    Override,
+    device_intent,
+    load_intent,
+    override_from_dict,
+    override_to_dict,
+    windows_open,
+)
 from tonle.compile.render import render_intent
 from tonle.redact import redact
 from tonle.source.snapshot import capture
 from tonle.state.applied import record_applied
 from tonle.state.audit import AuditLog, now_iso, operator_identity
 from tonle.state.db import StateDB
+from tonle.state.disconnects import active_overrides
+from tonle.state.leases import Holder, Leases
 from tonle.targets.nornir import init_nornir
 from tonle.targets.nornir import run_on as _run
-from tonle.tasks.change import commit_device, compliance, confirm_device, fingerprint, rollback_device, sha256
+from tonle.targets.target import Target
+from tonle.tasks.change import (
+    changed_lines,
+    commit_device,
+    compliance,
+    confirm_device,
+    fingerprint,
+    plan_device,
+    rollback_device,
+    sha256,
+)
 from tonle.tasks.validate import bgp_snapshot, compliance_report
 
 Progress = Callable[[str], None]
@@ -48,6 +80,7 @@ class ApplyOptions:
     emergency: bool = False  # no change window needed (emergency disconnect path)
     on_window_close: str = "rollback"  # or "confirm" (keep what is already validated)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    lease_wait: float = 300.0  # seconds a stage waits for an emergency action holding one of its devices
 
 
 class ApplyOutcome(StrEnum):
@@ -57,6 +90,13 @@ class ApplyOutcome(StrEnum):
     REFUSED = "refused"  # nothing touched (stale plan, closed window, applied already, no snapshot)
     NOTHING_TO_DO = "nothing to do"
     ABORTED = "aborted"  # Ctrl-C: every touched device rolled back
+    PREEMPTED = "pre-empted"  # an emergency action needed a device: every touched device rolled back
+
+
+# The plan's status once a run ends; a refused run gives the plan back as it was (e.g. to retry in a window).
+_PLAN_STATUS = {ApplyOutcome.CONFIRMED: "applied", ApplyOutcome.NOTHING_TO_DO: "applied",
+                ApplyOutcome.PARTIAL: "partially applied", ApplyOutcome.ROLLED_BACK: "rolled back",
+                ApplyOutcome.ABORTED: "aborted", ApplyOutcome.PREEMPTED: "pre-empted"}
 
 
 @dataclass
@@ -89,11 +129,29 @@ class _Refused(Exception):
     pass
 
 
+class _GateFailed(Exception):
+    pass
+
+
+class _Preempted(Exception):
+    def __init__(self, asked: dict[str, Holder]) -> None:
+        self.asked = asked
+        first = sorted(asked)[0]
+        super().__init__(f"pre-empted by {asked[first]} on {', '.join(sorted(asked))}")
+
+
+def _halt(touched: list[str], reason: str) -> Exception:
+    """Stop the run: refused while nothing is touched, else a failure that rolls back what is."""
+    return _GateFailed(reason) if touched else _Refused(reason)
+
+
 class _Abort:
-    """Ctrl-C during an apply: remembered, acted on between steps (never mid-command on a device)."""
+    """Ctrl-C, or an emergency action asking for a leased device: remembered, acted on between steps
+    (never mid-command on a device)."""
 
     def __init__(self) -> None:
         self.requested = threading.Event()
+        self.leases: Leases | None = None
         self._old: Any = None
 
     def __enter__(self) -> _Abort:
@@ -108,10 +166,8 @@ class _Abort:
     def check(self) -> None:
         if self.requested.is_set():
             raise KeyboardInterrupt
-
-
-class _GateFailed(Exception):
-    pass
+        if self.leases is not None and (asked := self.leases.yield_requests()):
+            raise _Preempted(asked)
 
 
 def _stages(plan: Plan, intent: Intent, opts: ApplyOptions) -> list[list[str]]:
@@ -136,91 +192,213 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
     t0 = time.monotonic()
     plan = load_plan(state_dir, plan_id)
     db = StateDB(state_dir)
-    audit = AuditLog(db)
     report = ApplyReport(plan.id, ApplyOutcome.REFUSED)
-    if plan.status == "applied":
-        report.reason = "this plan was applied already; make a new plan"
+    was = db.claim_plan(plan.id)  # compare-and-set: one run per plan
+    if was is None:
+        now = load_plan(state_dir, plan.id).status
+        report.reason = ("this plan was applied already; make a new plan" if now == "applied" else
+                         f"this plan is being applied by another run (status {now}); if that run died, make a "
+                         "new plan")
+        AuditLog(db).append("apply-refused", plan.id, {"reason": report.reason})
         return report
-    if not plan.changed:
-        report.outcome = ApplyOutcome.NOTHING_TO_DO
-        db.set_plan_status(plan.id, "applied")
-        return report
-    nr, inv = init_nornir(config_file, state_dir, lab=plan.target == "lab")
-    intent = load_intent(inv)
-    audit.secrets = secret_values(intent)
-    overrides = [override_from_dict(o) for o in plan.overrides]
-    run_id = db.start_run(plan.id, now_iso(), operator_identity())
-    touched: list[str] = []
-    with _Abort() as abort:
-        try:
-            report.stages = _stages(plan, intent, opts)
-            hosts = [h for st in report.stages for h in st]
-            close_at = _check_window(intent, hosts, opts)
-            intents = {h: device_intent(intent, h, overrides) for h in hosts}
-            configs = _verify_fresh(plan, intents, nr, hosts)
-            applied_snapshot = capture(inv)  # what the devices will run once confirmed (emergencies start from it)
-            audit.append("apply-start", plan.id, {"stages": report.stages, "emergency": opts.emergency,
-                                                  "revert_in": opts.revert_in})
-            say(f"pre-change snapshot of {len(hosts)} device(s)")
-            pre, bad = _run(nr, hosts, bgp_snapshot)
-            if bad:
-                raise _Refused("cannot take the pre-change snapshot: " + "; ".join(f"{h}: {r}" for h, r in bad.items()))
-            sources = {h: validation_source(intents[h], inv.directory) for h in hosts}
-            for n, stage in enumerate(report.stages):
-                abort.check()
-                label = "canary" if n == 0 else f"batch {n}"
-                if close_at is not None and opts.now() >= close_at:
-                    _window_closed(report, nr, touched, opts, audit, say)
-                    confirmed = [h for h in touched if report.devices.get(h) == "confirmed"]
-                    record_applied(db, confirmed, plan.id, applied_snapshot)
-                    return report
-                say(f"{label}: committing {', '.join(stage)} (reverts in {opts.revert_in}s unless confirmed)")
-                _, bad = _run(nr, stage, commit_device, configs=configs, revert_in=opts.revert_in)
-                touched += [h for h in stage if h not in bad]
-                for h in stage:
-                    report.devices[h] = "commit refused, device restored" if h in bad else "committed"
-                    if h not in bad:
-                        audit.append("commit", h, {"plan": plan.id, "revert_in": opts.revert_in})
-                if bad:
-                    report.problems.update({h: [r] for h, r in bad.items()})
-                    raise _GateFailed(f"commit failed on {', '.join(bad)}")
-                abort.check()
-                say(f"{label}: validating (up to {opts.settle:.0f}s)")
-                problems = _validate(nr, stage, intents, pre, configs, sources, opts, report, abort)
-                if problems:
-                    report.problems.update(problems)
-                    raise _GateFailed(f"validation failed on {', '.join(problems)}")
-                say(f"{label}: healthy")
-            abort.check()
-            _, bad = _run(nr, touched, confirm_device)
-            for h in touched:
-                report.devices[h] = f"confirm failed: {bad[h]}" if h in bad else "confirmed"
-            report.outcome = ApplyOutcome.CONFIRMED if not bad else ApplyOutcome.ROLLED_BACK
-            if bad:  # a device reverted by itself (run slower than revert_in): keep the fleet consistent
-                report.reason = "confirmation failed on " + ", ".join(bad)
-                _rollback(nr, [h for h in touched if h not in bad], report, audit, say)
-            else:
-                audit.append("confirm", plan.id, {"devices": touched})
-                record_applied(db, touched, plan.id, applied_snapshot)
-                db.set_plan_status(plan.id, "applied")
-        except _Refused as exc:
-            report.outcome, report.reason = ApplyOutcome.REFUSED, str(exc)
-            audit.append("apply-refused", plan.id, {"reason": str(exc)})
-        except _GateFailed as exc:
-            report.outcome, report.reason = ApplyOutcome.ROLLED_BACK, str(exc)
-            audit.append("validation-failed", plan.id, {"reason": str(exc), "problems": report.problems})
-            _rollback(nr, touched, report, audit, say)
-            db.set_plan_status(plan.id, "rolled back")
-        except KeyboardInterrupt:
-            report.outcome = ApplyOutcome.ABORTED
-            report.reason = "interrupted (Ctrl-C); every touched device rolled back"
-            _rollback(nr, touched, report, audit, say)
-            db.set_plan_status(plan.id, "aborted")
-        finally:
-            nr.close_connections()
-            report.seconds = time.monotonic() - t0
-            db.finish_run(run_id, now_iso(), report.outcome, {"reason": report.reason, "devices": report.devices})
+    try:
+        if not plan.changed:
+            report.outcome = ApplyOutcome.NOTHING_TO_DO
+        else:
+            _Run(config_file, state_dir, plan, opts, report, say).run()
+    finally:
+        db.set_plan_status(plan.id, _PLAN_STATUS.get(report.outcome, was))
+        report.seconds = time.monotonic() - t0
     return report
+
+
+class _Run:
+    """One run of a plan: the orchestration of `apply_plan` and the state it shares between stages."""
+
+    def __init__(self, config_file: Path, state_dir: Path, plan: Plan, opts: ApplyOptions, report: ApplyReport,
+                 say: Progress) -> None:
+        self.state_dir, self.plan, self.opts, self.report, self.say = state_dir, plan, opts, report, say
+        self.db = StateDB(state_dir)
+        self.audit = AuditLog(self.db)
+        self.nr, self.inv = init_nornir(config_file, state_dir, lab=plan.target == "lab")
+        self.intent = load_intent(self.inv)
+        self.secrets = secret_values(self.intent)
+        self.audit.secrets = self.secrets
+        self.by_host: dict[str, DevicePlan] = {d.host: d for d in plan.devices}
+        self.platform = Target.of(plan.target == "lab").platform_override()
+        self.planned: dict[str, str] = {}  # host -> config rendered with the plan's own overrides
+        self.configs: dict[str, str] = {}  # host -> config committed (the overrides in force at its stage)
+        self.intents: dict[str, DeviceIntent] = {}
+        self.pre: dict[str, Snapshot] = {}
+        self.sources: dict[str, Any] = {}
+        self.touched: list[str] = []
+
+    def run(self) -> None:
+        plan, report, audit, say = self.plan, self.report, self.audit, self.say
+        run_id = self.db.start_run(plan.id, now_iso(), operator_identity())
+        with _Abort() as abort, Leases(self.state_dir, Holder("apply", plan.id)) as leases:
+            abort.leases = leases
+            try:
+                report.stages = _stages(plan, self.intent, self.opts)
+                hosts = [h for st in report.stages for h in st]
+                close_at = _check_window(self.intent, hosts, self.opts)
+                self._check_intent(hosts)
+                # Every device checked before the first commit, under its lease (no emergency half-done), and
+                # again under each stage's lease: the others stay free for emergencies meanwhile.
+                self._lease(hosts, leases, abort)
+                self._check_devices(hosts, active_overrides(self.state_dir))
+                leases.release()
+                applied_snapshot = capture(self.inv)  # what the devices run once confirmed (emergencies start here)
+                audit.append("apply-start", plan.id, {"stages": report.stages, "emergency": self.opts.emergency,
+                                                      "revert_in": self.opts.revert_in})
+                for n, stage in enumerate(report.stages):
+                    abort.check()
+                    label = "canary" if n == 0 else f"batch {n}"
+                    self._lease(stage, leases, abort)  # may wait: the window is checked after it
+                    if close_at is not None and self.opts.now() >= close_at:
+                        _window_closed(report, self.nr, self.touched, self.opts, audit, say)
+                        confirmed = [h for h in self.touched if report.devices.get(h) == "confirmed"]
+                        record_applied(self.db, confirmed, plan.id, applied_snapshot)
+                        return
+                    self._stage(label, stage, abort)
+                abort.check()
+                _, bad = _run(self.nr, self.touched, confirm_device)
+                for h in self.touched:
+                    report.devices[h] = f"confirm failed: {bad[h]}" if h in bad else "confirmed"
+                report.outcome = ApplyOutcome.CONFIRMED if not bad else ApplyOutcome.ROLLED_BACK
+                if bad:  # a device reverted by itself (run slower than revert_in): keep the fleet consistent
+                    report.reason = "confirmation failed on " + ", ".join(bad)
+                    _rollback(self.nr, [h for h in self.touched if h not in bad], report, audit, say)
+                else:
+                    audit.append("confirm", plan.id, {"devices": self.touched})
+                    # Before the leases go: an emergency waiting for them renders from this.
+                    record_applied(self.db, self.touched, plan.id, applied_snapshot)
+            except _Refused as exc:
+                report.outcome, report.reason = ApplyOutcome.REFUSED, str(exc)
+                audit.append("apply-refused", plan.id, {"reason": str(exc)})
+            except _GateFailed as exc:
+                report.outcome, report.reason = ApplyOutcome.ROLLED_BACK, str(exc)
+                audit.append("validation-failed", plan.id, {"reason": str(exc), "problems": report.problems})
+                _rollback(self.nr, self.touched, report, audit, say)
+            except _Preempted as exc:
+                report.outcome = ApplyOutcome.PREEMPTED
+                report.reason = (f"{exc}: every touched device rolled back; apply the plan again (it is "
+                                 "re-checked against the disconnects then in force) or make a new one")
+                audit.append("apply-preempted", plan.id, {"by": {d: str(h) for d, h in exc.asked.items()},
+                                                          "touched": self.touched})
+                say(f"{exc}: rolling back and yielding")
+                _rollback(self.nr, self.touched, report, audit, say)
+            except KeyboardInterrupt:
+                report.outcome = ApplyOutcome.ABORTED
+                report.reason = "interrupted (Ctrl-C); every touched device rolled back"
+                _rollback(self.nr, self.touched, report, audit, say)
+            except Exception:
+                report.outcome = ApplyOutcome.ROLLED_BACK
+                report.reason = "an unexpected error; every touched device rolled back"
+                _rollback(self.nr, self.touched, report, audit, say)
+                raise
+            finally:  # rolled back or confirmed before the leases are released (in this order)
+                self.nr.close_connections()
+                self.db.finish_run(run_id, now_iso(), report.outcome,
+                                   {"reason": report.reason, "devices": report.devices})
+
+    def _stage(self, label: str, stage: list[str], abort: _Abort) -> None:
+        """One leased stage: render with the disconnects in force, re-check, commit, validate."""
+        report, say = self.report, self.say
+        overrides = active_overrides(self.state_dir)  # read under the lease: none can change meanwhile
+        self._check_devices(stage, overrides)
+        if moved := [h for h in stage if self.configs[h] != self.planned[h]]:
+            say(f"{label}: {', '.join(moved)} rendered with the emergency disconnects now in force")
+        pre, bad = _run(self.nr, stage, bgp_snapshot)  # the state right before this stage's commit
+        if bad:
+            raise _halt(self.touched, "cannot take the pre-change snapshot: "
+                        + "; ".join(f"{h}: {r}" for h, r in bad.items()))
+        self.pre.update(pre)
+        self.sources.update({h: validation_source(self.intents[h], self.inv.directory) for h in stage})
+        abort.check()
+        say(f"{label}: committing {', '.join(stage)} (reverts in {self.opts.revert_in}s unless confirmed)")
+        _, bad = _run(self.nr, stage, commit_device, configs=self.configs, revert_in=self.opts.revert_in)
+        self.touched += [h for h in stage if h not in bad]
+        for h in stage:
+            report.devices[h] = "commit refused, device restored" if h in bad else "committed"
+            if h not in bad:
+                details: dict[str, Any] = {"plan": self.plan.id, "revert_in": self.opts.revert_in}
+                if h in moved:
+                    details["overrides"] = [override_to_dict(o) for o in overrides]
+                self.audit.append("commit", h, details)
+        if bad:
+            report.problems.update({h: [r] for h, r in bad.items()})
+            raise _GateFailed(f"commit failed on {', '.join(bad)}")
+        abort.check()
+        say(f"{label}: validating (up to {self.opts.settle:.0f}s)")
+        problems = _validate(self.nr, stage, self.intents, self.pre, self.configs, self.sources, self.opts, report,
+                             abort)
+        if problems:
+            report.problems.update(problems)
+            raise _GateFailed(f"validation failed on {', '.join(problems)}")
+        say(f"{label}: healthy")
+
+    def _lease(self, stage: list[str], leases: Leases, abort: _Abort) -> None:
+        """The stage's leases: wait while an emergency action holds one; refuse one another apply holds."""
+        told: set[str] = set()
+
+        def on_wait(busy: dict[str, Holder]) -> None:
+            abort.check()  # Ctrl-C, or an emergency asking for a device we already hold
+            for d, h in sorted(busy.items()):
+                if h.kind == "apply":
+                    raise _halt(self.touched, f"{d} is being changed by {h}; apply this plan after it ends "
+                                              "(or make a new plan)")
+                if d not in told:
+                    told.add(d)
+                    self.say(f"waiting for {h} to finish on {d}")
+
+        busy = leases.take_all(stage, timeout=self.opts.lease_wait, on_wait=on_wait)
+        if busy:
+            raise _halt(self.touched, "; ".join(f"{d} still held by {h} after {self.opts.lease_wait:.0f}s"
+                                                for d, h in sorted(busy.items())))
+
+    def _check_intent(self, hosts: list[str]) -> None:
+        """The intent (rendered with the plan's own overrides) is the one planned."""
+        plan_overrides = [override_from_dict(o) for o in self.plan.overrides]
+        self.planned = {h: render_intent(device_intent(self.intent, h, plan_overrides), self.by_host[h].platform)
+                        for h in hosts}
+        stale = [h for h in hosts if sha256(self.planned[h]) != self.by_host[h].intended_sha256]
+        if stale:
+            raise _Refused(f"the intent changed since the plan for {', '.join(stale)}; make a new plan")
+
+    def _check_devices(self, hosts: list[str], overrides: list[Override]) -> None:
+        """Render `hosts` with `overrides` (the disconnects in force) and check each device against the plan.
+
+        A device whose rendering the overrides leave as planned must be exactly as it was when planned. One
+        whose rendering they change (a disconnect made or restored since) must differ from the plan, in its
+        diff, by nothing but the lines those overrides change.
+        """
+        for h in hosts:
+            self.intents[h] = device_intent(self.intent, h, overrides)
+            self.configs[h] = render_intent(self.intents[h], self.by_host[h].platform)
+        same = [h for h in hosts if self.configs[h] == self.planned[h]]
+        moved = [h for h in hosts if h not in same]
+        problems = []
+        if same:
+            prints, bad = _run(self.nr, same, fingerprint)
+            problems += [f"cannot read {h}: {r}" for h, r in bad.items()]
+            problems += [f"{h} changed since the plan was made; make a new plan" for h in same
+                         if h in prints and prints[h] != self.by_host[h].running_sha256]
+        if moved:
+            now, bad = _run(self.nr, moved, plan_device, intent=self.intent, platform=self.platform,
+                            overrides=overrides)
+            problems += [f"cannot read {h}: {r}" for h, r in bad.items()]
+            for h in (h for h in moved if h in now):
+                dp = self.by_host[h]
+                allowed = {redact(ln, self.secrets, dp.platform)
+                           for ln in changed_lines(self.planned[h], self.configs[h])}
+                extra = dp.moved_beyond(redact(now[h]["diff"], self.secrets, dp.platform), allowed)
+                if extra:
+                    problems.append(f"{h} changed since the plan was made beyond the disconnects in force "
+                                    f"({len(extra)} line(s), first: {' '.join(extra[0].split()[:2])} …); "
+                                    "make a new plan")
+        if problems:
+            raise _halt(self.touched, "; ".join(problems))
 
 
 def _check_window(intent: Intent, hosts: list[str], opts: ApplyOptions) -> datetime | None:
@@ -231,22 +409,6 @@ def _check_window(intent: Intent, hosts: list[str], opts: ApplyOptions) -> datet
         names = ", ".join(w.name for w in intent.windows) or "none defined"
         raise _Refused(f"outside a change window for {', '.join(uncovered)} (windows: {names})")
     return close_at
-
-
-def _verify_fresh(plan: Plan, intents: dict[str, DeviceIntent], nr: Nornir, hosts: list[str]) -> dict[str, str]:
-    """The intended configs, if neither the intent nor the devices changed since planning."""
-    by_host = {d.host: d for d in plan.devices}
-    configs = {h: render_intent(intents[h], by_host[h].platform) for h in hosts}
-    stale = [h for h in hosts if sha256(configs[h]) != by_host[h].intended_sha256]
-    if stale:
-        raise _Refused(f"the intent changed since the plan for {', '.join(stale)}; make a new plan")
-    prints, bad = _run(nr, hosts, fingerprint)
-    if bad:
-        raise _Refused("cannot read " + "; ".join(f"{h}: {r}" for h, r in bad.items()))
-    moved = [h for h in hosts if prints[h] != by_host[h].running_sha256]
-    if moved:
-        raise _Refused(f"{', '.join(moved)} changed since the plan was made; make a new plan")
-    return configs
 
 
 def _validate(nr: Nornir, stage: list[str], intents: dict[str, DeviceIntent], pre: dict[str, Snapshot],

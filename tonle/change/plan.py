@@ -71,6 +71,19 @@ class DevicePlan:
     def changed(self) -> bool:
         return bool(self.diff.strip())
 
+    def moved_beyond(self, diff_now: str, allowed: set[str]) -> list[str]:
+        """Changed lines by which `diff_now` (redacted like the plan's) differs from the planned diff and
+        which are not in `allowed` (the lines an emergency override changes); [] when it is the same change.
+        """
+        extra = _changes(self.diff) ^ _changes(diff_now)
+        return sorted({body for _, body in extra if body not in allowed})
+
+
+def _changes(diff: str) -> set[tuple[str, str]]:
+    """(+ or -, stripped line) of every added or removed line of a NAPALM diff."""
+    return {(ln[0], ln[1:].strip()) for ln in diff.splitlines()
+            if ln.startswith(("+", "-")) and not ln.startswith(("+++", "---")) and ln[1:].strip()}
+
 
 @dataclass
 class Plan:

@@ -115,15 +115,27 @@ class Bogons(_Model):
     ipv6: list[ipaddress.IPv6Network] = Field(default_factory=list)
 
 
+class BlackholedShare(_Model):
+    """Percent of announced address space that blackholes (this one and the active ones) may make unreachable.
+
+    Reaching a limit (at or above it) needs a second operator.
+    """
+
+    operator: Annotated[float, Field(gt=0, le=100)] = 10  # of the operator's own space, per address family
+    isp: Annotated[float, Field(gt=0, le=100)] = 50  # of each domestic ISP's announced space
+    site: Annotated[float, Field(gt=0, le=100)] = 25  # of the domestic ISPs' space homed at a site's exchange
+
+
 class Guard(_Model):
     """Blast-radius limits of disruptive actions; above them a second operator must approve."""
 
-    max_site_share: Annotated[float, Field(gt=0, le=1)] = 0.25  # of a site's external sessions
+    max_site_share: Annotated[float, Field(gt=0, le=1)] = 0.25  # of a site's external sessions (more: approval)
     protect_last_site_upstream: Flag = True
     protect_last_international_path: Flag = True
     approval_minutes: Annotated[int, Field(ge=1, le=1440)] = 30  # an approval request expires
     default_ttl_minutes: Annotated[int, Field(ge=1, le=10080)] = 60
     max_ttl_minutes: Annotated[int, Field(ge=1, le=10080)] = 1440
+    max_blackholed_share_percent: BlackholedShare = BlackholedShare()
 
     @model_validator(mode="after")
     def _ttls(self) -> Guard:

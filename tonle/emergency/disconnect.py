@@ -11,7 +11,6 @@ expiry restores it by itself.
 from __future__ import annotations
 
 import fcntl
-import ipaddress
 import os
 import re
 import secrets
@@ -41,8 +40,19 @@ from tonle.compile.intent import (
 from tonle.compile.render import render_intent
 from tonle.emergency.applied import applied_device_intents, applied_intent
 from tonle.emergency.fields import check_reason, check_ticket, device_message
-from tonle.errors import BadInput, Refused
-from tonle.source.inventory import Inventory, Session
+from tonle.emergency.guard import (
+    SCOPES,
+    BlastRadius,
+    DisconnectError,
+    Resolution,
+    Scope,
+    already_dark,
+    blast_radius,
+    dark_sessions,
+    parse_scope,
+    resolve,
+)
+from tonle.errors import Refused
 from tonle.state.audit import AuditLog, operator_identity
 from tonle.state.db import StateDB
 from tonle.state.disconnects import (
@@ -54,67 +64,18 @@ from tonle.state.disconnects import (
     records,
     save,
 )
+from tonle.state.leases import Holder, Leases
 from tonle.targets.nornir import init_nornir
 from tonle.targets.nornir import run_on as _run
 from tonle.targets.target import Target
 from tonle.tasks.change import changed_lines, commit_override, confirm_device, rollback_device
 from tonle.tasks.validate import bgp_snapshot
 
-SCOPES = ("session", "peer-as", "link", "prefix", "site-upstreams")
 Progress = Callable[[str], None]
-
-
-class DisconnectError(BadInput):
-    """Bad input (scope, reason, ticket, TTL, unknown id); one line, nothing changed."""
 
 
 class DisconnectRefused(Refused):
     """A valid request that a rule refuses (already dark, two-person rule, expired approval, wrong state)."""
-
-
-@dataclass(frozen=True)
-class Scope:
-    kind: str
-    value: str
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.value}"
-
-
-@dataclass
-class Resolution:
-    """What a scope means on the network."""
-
-    overrides: list[Override]
-    sessions: list[Session]  # device-side sessions that go down
-    devices: list[str]  # devices to push
-    blackholes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class BlastRadius:
-    """What goes dark, and whether that is over the guard's limits."""
-
-    sessions: list[str]
-    prefixes: list[str]
-    sites: dict[str, dict[str, Any]]  # site -> external/upstream sessions total, dark after, share, capacity
-    national: dict[str, Any]
-    violations: list[str]
-
-    def lines(self) -> list[str]:
-        out = [f"sessions going down ({len(self.sessions)}): {', '.join(self.sessions) or 'none'}"]
-        if self.prefixes:
-            out.append(f"prefixes going dark ({len(self.prefixes)}): {', '.join(self.prefixes)}")
-        for site, v in sorted(self.sites.items()):
-            if v["dark_after"] > v["dark_before"]:
-                out.append(f"site {site}: {v['dark_after']}/{v['external']} external sessions dark "
-                           f"({v['share']:.0%}), upstream sessions left {v['upstream_left']}/{v['upstream']}, "
-                           f"international capacity left {v['capacity_left_mbps']:g}/{v['capacity_mbps']:g} Mbit/s")
-        n = self.national
-        out.append(f"nation: international sessions left {n['upstream_left']}/{n['upstream']}, capacity left "
-                   f"{n['capacity_left_mbps']:g}/{n['capacity_mbps']:g} Mbit/s ({n['capacity_share_dark']:.0%} dark)")
-        out += [f"OVER LIMIT: {v}" for v in self.violations]
-        return out
 
 
 class OutcomeStatus(StrEnum):
@@ -174,153 +135,6 @@ def _serialized(state_dir: Path) -> Iterator[None]:
     with (state_dir / "disconnect.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
-
-
-# ---- scope and guard -----------------------------------------------------------------------------------
-
-def parse_scope(kind: str, value: str) -> Scope:
-    if kind not in SCOPES:
-        raise DisconnectError(f"unknown scope {kind!r} (one of {', '.join(SCOPES)})")
-    if not value.strip():
-        raise DisconnectError(f"--{kind}: a value is required")
-    return Scope(kind, value.strip())
-
-
-def resolve(intent: Intent, scope: Scope) -> Resolution:
-    """Turn a scope into overrides and the sessions that go down. Refuses anything ambiguous or empty."""
-    inv = intent.inv
-    dev_sessions = [s for s in inv.sessions() if not s.external]
-    if scope.kind == "session":
-        # DEVICE:PEER_IP (IPv6 too: device names have no colon), or PEER_IP alone when it is unique;
-        # several sessions are an explicit comma-separated list, never a pattern.
-        sessions = []
-        for item in (i.strip() for i in scope.value.split(",")):
-            head, _, tail = item.partition(":")
-            device, ip = (head, tail) if head in inv.devices else ("", item)
-            matches = [s for s in dev_sessions if str(s.peer_ip) == ip and (not device or s.node == device)]
-            if not matches:
-                raise DisconnectError(f"--session {item}: no such BGP session (DEVICE:PEER_IP)")
-            if len(matches) > 1:
-                raise DisconnectError(f"--session {item}: ambiguous, on {', '.join(s.node for s in matches)}; "
-                                      "name the device (DEVICE:PEER_IP)")
-            sessions += [m for m in matches if m not in sessions]
-        overrides: list[Override] = [SessionOverride(s.node, str(s.peer_ip), shutdown=True) for s in sessions]
-    elif scope.kind == "peer-as":
-        try:
-            asn = int(scope.value.upper().removeprefix("AS"))
-        except ValueError:
-            raise DisconnectError(f"--peer-as {scope.value}: not an AS number") from None
-        sessions = [s for s in dev_sessions if s.peer_asn == asn and s.kind != "ibgp"]
-        if not sessions:
-            raise DisconnectError(f"--peer-as {asn}: no session with this AS")
-        overrides = [SessionOverride(s.node, str(s.peer_ip), shutdown=True) for s in sessions]
-    elif scope.kind == "link":
-        device, _, name = scope.value.rpartition(":")
-        if device:  # DEVICE:INTERFACE (production or lab name)
-            if device not in inv.devices:
-                raise DisconnectError(f"--link {scope.value}: unknown device {device!r}")
-            ports = [p for p in inv.ports[device] if name in (p.interface, p.lab_ifname)]
-            if not ports:
-                raise DisconnectError(f"--link {scope.value}: {device} has no interface {name!r}")
-            link = ports[0].link
-            ends = [device]
-        else:
-            link = name
-            if link not in inv.links:
-                raise DisconnectError(f"--link {link}: unknown link")
-            ends = [ep.node for ep in inv.links[link].endpoints if ep.node in inv.devices]
-            if inv.links[link].kind == "lan":
-                raise DisconnectError(f"--link {link}: a shared fabric; name one port (DEVICE:INTERFACE)")
-        sessions = [s for s in dev_sessions if s.link == link and s.node in ends]
-        overrides = [InterfaceOverride(d, link) for d in ends]
-    elif scope.kind == "prefix":
-        try:
-            net = ipaddress.ip_network(scope.value)
-        except ValueError:
-            raise DisconnectError(f"--prefix {scope.value}: not a prefix (e.g. 198.18.16.1/32)") from None
-        ours = list(inv.operator.prefixes) + [p for peer in inv.peers.values() if peer.type == "isp"
-                                              for p in peer.announces]
-        if not any(net.version == o.version and net.subnet_of(o) for o in ours):  # type: ignore[arg-type]
-            raise DisconnectError(f"--prefix {net}: not inside the operator's or a domestic ISP's address space")
-        if net.prefixlen < (24 if net.version == 4 else 48):
-            raise DisconnectError(f"--prefix {net}: too wide for a blackhole (at least /24 or /48)")
-        borders = sorted(d for d, dv in inv.devices.items() if dv.role == "iig-border"
-                         and any(s.kind == "upstream" for s in inv.device_sessions(d)))
-        return Resolution([BlackholeOverride(str(net))], [], borders, [str(net)])
-    else:  # site-upstreams
-        if scope.value not in inv.sites:
-            raise DisconnectError(f"--site-upstreams {scope.value}: unknown site")
-        sessions = [s for s in dev_sessions if s.kind == "upstream" and inv.devices[s.node].site == scope.value]
-        if not sessions:
-            raise DisconnectError(f"--site-upstreams {scope.value}: the site has no upstream session")
-        overrides = [SessionOverride(s.node, str(s.peer_ip), shutdown=True) for s in sessions]
-    return Resolution(overrides, sessions, sorted({s.node for s in sessions}))
-
-
-def _key(s: Session) -> str:
-    return f"{s.node}:{s.peer_ip}"
-
-
-def dark_sessions(intent: Intent, overrides: list[Override]) -> set[str]:
-    """device:peer_ip of every session these overrides take down."""
-    out = set()
-    for o in overrides:
-        if isinstance(o, SessionOverride) and o.shutdown:
-            out.add(f"{o.device}:{o.peer_ip}")
-        elif isinstance(o, InterfaceOverride):
-            out |= {_key(s) for s in intent.inv.device_sessions(o.device) if s.link == o.link}
-    return out
-
-
-def blast_radius(intent: Intent, res: Resolution, active: list[Override]) -> BlastRadius:
-    """What goes dark with this action on top of the active disconnects, and what the guard says."""
-    inv, guard = intent.inv, intent.policy.guard
-    before = dark_sessions(intent, active)
-    after = before | {_key(s) for s in res.sessions}
-    ext = [s for s in inv.sessions() if not s.external and s.neighbor in inv.peers]
-    sites: dict[str, dict[str, Any]] = {}
-    for site in inv.sites:
-        mine = [s for s in ext if inv.devices[s.node].site == site]
-        up = [s for s in mine if s.kind == "upstream"]
-        cap = _capacity(inv, up, set())
-        sites[site] = {
-            "external": len(mine), "dark_before": sum(_key(s) in before for s in mine),
-            "dark_after": sum(_key(s) in after for s in mine),
-            "share": (sum(_key(s) in after for s in mine) / len(mine)) if mine else 0.0,
-            "upstream": len(up), "upstream_left": sum(_key(s) not in after for s in up),
-            "capacity_mbps": cap, "capacity_left_mbps": _capacity(inv, up, after),
-        }
-    ups = [s for s in ext if s.kind == "upstream"]
-    cap_all = _capacity(inv, ups, set())
-    national = {"upstream": len(ups), "upstream_left": sum(_key(s) not in after for s in ups),
-                "capacity_mbps": cap_all, "capacity_left_mbps": _capacity(inv, ups, after)}
-    national["capacity_share_dark"] = 1 - national["capacity_left_mbps"] / cap_all if cap_all else 0.0
-    violations = []
-    for site, v in sites.items():
-        if v["dark_after"] <= v["dark_before"]:
-            continue
-        if v["share"] > guard.max_site_share:
-            violations.append(f"{v['dark_after']} of {v['external']} external sessions at {site} dark "
-                              f"({v['share']:.0%} > {guard.max_site_share:.0%})")
-        if guard.protect_last_site_upstream and v["upstream"] and not v["upstream_left"]:
-            violations.append(f"the last upstream of {site} goes dark")
-    if guard.protect_last_international_path and ups and not national["upstream_left"]:
-        violations.append("the country's last international path goes dark")
-    gone = set(res.blackholes)
-    for peer in inv.peers.values():  # a network whose every session is dark: its prefixes go dark here
-        peer_sessions = [_key(s) for s in ext if s.neighbor == peer.name]
-        if peer_sessions and all(k in after for k in peer_sessions) \
-                and not all(k in before for k in peer_sessions):
-            gone |= {str(p) for p in peer.announces}
-    return BlastRadius(sorted(_key(s) for s in res.sessions), sorted(gone), sites, national, violations)
-
-
-def _capacity(inv: Inventory, sessions: list[Session], dark: set[str]) -> float:
-    """Capacity of the links carrying `sessions` that still have a session not in `dark`."""
-    links: dict[str, bool] = {}
-    for s in sessions:
-        links[s.link] = links.get(s.link, False) or _key(s) not in dark
-    return float(sum((inv.links[ln].capacity_mbps or 0) for ln, alive in links.items() if alive))
 
 
 # ---- the fast path ------------------------------------------------------------------------------------
@@ -423,8 +237,7 @@ def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, reason: str
         _expire_due(config_file, state_dir, lab=lab, progress=say, peer_probe=peer_probe)
         active = active_overrides(state_dir)
     res = resolve(intent, scope)
-    already = dark_sessions(intent, active)
-    if res.sessions and all(_key(s) in already for s in res.sessions):
+    if already_dark(intent, res, active):
         raise DisconnectRefused(f"{scope}: already disconnected (see `tonle disconnects`)")
     blast = blast_radius(intent, res, active)
     if dry_run:
@@ -461,8 +274,22 @@ def _with_message(o: Override, msg: str) -> Override:
 def _activate(config_file: Path, state_dir: Path, rec: DisconnectRecord, res: Resolution, blast: BlastRadius,
               graceful_wait: float, peer_probe: PeerProbe | None, say: Progress, t0: float,
               verify_timeout: float) -> Outcome:
+    """Lease the devices (an apply holding one rolls back and yields), then push, verify and record."""
+    with Leases(state_dir, Holder("emergency", rec.id)) as leases:
+        busy = _take_leases(leases, res.devices, say)
+        if busy:
+            db = open_db(state_dir)
+            return _failed(db, AuditLog(db), rec, blast, busy)
+        return _activate_leased(config_file, state_dir, rec, res, blast, graceful_wait, peer_probe, say, t0,
+                                verify_timeout)
+
+
+def _activate_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, res: Resolution,
+                     blast: BlastRadius, graceful_wait: float, peer_probe: PeerProbe | None, say: Progress,
+                     t0: float, verify_timeout: float) -> Outcome:
     db = open_db(state_dir)
     audit = AuditLog(db)
+    # Opened once the leases are held: an apply that held one has recorded what it confirmed by then.
     p = _open(config_file, state_dir, rec.target == Target.LAB, res.devices)
     try:
         mine = [override_from_dict(o) for o in rec.overrides]
@@ -495,6 +322,30 @@ def _activate(config_file: Path, state_dir: Path, rec: DisconnectRecord, res: Re
         return Outcome(rec, OutcomeStatus.ACTIVE, blast, elapsed, blast.lines())
     finally:
         p.nr.close_connections()
+
+
+LEASE_WAIT = 120.0  # seconds an emergency waits for an apply to roll back and yield a device
+
+
+def _take_leases(leases: Leases, devices: list[str], say: Progress, timeout: float = LEASE_WAIT) -> list[str]:
+    """Every device's lease, or one problem line per device still held at the timeout (nothing changed).
+
+    An emergency pre-empts a change: an apply holding a device is asked to roll back what it touched and
+    yield (it does at its next safe point, seconds). Waiting instead could take the whole apply (minutes),
+    with every other emergency queued behind this one (`_serialized`); a change can be planned again.
+    """
+    told: set[str] = set()
+
+    def on_wait(busy: dict[str, Holder]) -> None:
+        for d, h in busy.items():
+            if h.kind != "emergency":
+                leases.request_yield(d)
+            if d not in told:
+                told.add(d)
+                say(f"{d} is being changed by {h}: asking it to roll back and yield")
+
+    busy = leases.take_all(devices, timeout=timeout, on_wait=on_wait)
+    return [f"{d}: still held by {h} after {timeout:.0f}s; nothing changed" for d, h in sorted(busy.items())]
 
 
 def _failed(db: StateDB, audit: AuditLog, rec: DisconnectRecord, blast: BlastRadius,
@@ -556,13 +407,25 @@ def _restore(config_file: Path, state_dir: Path, disconnect_id: str, *, expired:
         raise DisconnectRefused(f"{rec.id} is {rec.status}, not active")
     db = open_db(state_dir)
     audit = AuditLog(db)
+    with Leases(state_dir, Holder("emergency", rec.id)) as leases:
+        busy = _take_leases(leases, rec.devices, say)
+        if busy:
+            audit.append("restore-failed", rec.id, {"problems": busy, "expired": expired})
+            return Outcome(rec, OutcomeStatus.FAILED, detail=busy)
+        return _restore_leased(config_file, state_dir, rec, expired, peer_probe, say, t0, verify_timeout)
+
+
+def _restore_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, expired: bool,
+                    peer_probe: PeerProbe | None, say: Progress, t0: float, verify_timeout: float) -> Outcome:
+    db = open_db(state_dir)
+    audit = AuditLog(db)
     p = _open(config_file, state_dir, rec.target == Target.LAB, rec.devices)
     try:
         res = resolve(p.intent, Scope(rec.scope_kind, rec.scope_value))
         rest = [override_from_dict(o) for r in records(state_dir, DisconnectStatus.ACTIVE) if r.id != rec.id
                 for o in r.overrides]
         still_dark = dark_sessions(p.intent, rest)
-        res.sessions = [s for s in res.sessions if _key(s) not in still_dark]
+        res.sessions = [s for s in res.sessions if f"{s.node}:{s.peer_ip}" not in still_dark]
         say(f"restoring {', '.join(rec.devices)}")
         mine = [override_from_dict(o) for o in rec.overrides]
         problems = _push(p, rec.devices, rest + mine, rest, _verifier(p, res, False, peer_probe), verify_timeout, say)
@@ -623,3 +486,9 @@ def _start_expiry_timer(config_file: Path, state_dir: Path) -> None:
          "--state-dir", str(state_dir.resolve())],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True, close_fds=True, env=os.environ.copy())
+
+
+# The scope and guard live in tonle.emergency.guard; they are exported from here too (one entry point).
+__all__ = ["SCOPES", "BlastRadius", "DisconnectError", "DisconnectRefused", "Outcome", "OutcomeStatus", "PeerProbe",
+           "Resolution", "Scope", "approve", "disconnect", "duration_seconds", "end_with_lab", "expire_due",
+           "parse_scope", "restore"]

@@ -168,6 +168,22 @@ class StateDB:
             row = db.execute("SELECT id FROM plans ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
         return str(row["id"]) if row else None
 
+    def claim_plan(self, plan_id: str, status: str = "applying",
+                   never_from: tuple[str, ...] = ("applying", "applied")) -> str | None:
+        """Compare-and-set a plan's status, so that one run alone applies a plan.
+
+        Returns:
+            The status it had (the claim succeeded), or None: the plan is unknown, or its status is one of
+            `never_from`, or another run changed it between our read and our write.
+        """
+        with self.connect() as db:
+            row = db.execute("SELECT status FROM plans WHERE id = ?", (plan_id,)).fetchone()
+            if row is None or row["status"] in never_from:
+                return None
+            cur = db.execute("UPDATE plans SET status = ? WHERE id = ? AND status = ?",
+                             (status, plan_id, row["status"]))
+            return str(row["status"]) if cur.rowcount == 1 else None
+
     def set_plan_status(self, plan_id: str, status: str) -> None:
         with self.connect() as db:
             db.execute("UPDATE plans SET status = ? WHERE id = ?", (status, plan_id))
