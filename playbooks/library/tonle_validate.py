@@ -13,11 +13,12 @@ try:  # the project's API: only with the project's interpreter (ansible_python_i
 
     from tonle.change.gates import check
     from tonle.change.plan import Selection
-    from tonle.compile.intent import device_intent, load_intent
+    from tonle.compile.intent import device_intent, load_intent, with_md5_keys
     from tonle.interfaces.playbook import api_errors, module_paths
     from tonle.redact import redact
     from tonle.state.disconnects import active_overrides
     from tonle.targets.nornir import init_nornir
+    from tonle.targets.target import Target, md5_keys
 
     IMPORT_ERROR = None
 except ImportError as _exc:
@@ -81,7 +82,8 @@ def main() -> None:
         config, state, lab = module_paths(p["config"], p["state_dir"], p["target"])
         nr, inv = init_nornir(config, state, lab=lab)
         hosts = Selection(hosts=tuple(p["hosts"])).apply(inv)
-        intent, overrides = load_intent(inv), active_overrides(state)
+        intent = with_md5_keys(load_intent(inv), md5_keys(inv, state, Target.of(lab)))
+        overrides = active_overrides(state)
         deadline = time.monotonic() + p["wait"]
         try:
             while True:

@@ -40,6 +40,7 @@ from tonle.compile.intent import (
     SessionOverride,
     device_intent,
     load_intent,
+    with_md5_keys,
 )
 from tonle.compile.render import PLATFORMS
 from tonle.source.inventory import load_from_nornir_config
@@ -100,13 +101,13 @@ def _env(values: dict[str, str]) -> Iterator[None]:
 def _load(edit: Callable[[Path], None] | None = None) -> Intent:
     """The reference inventory + intent, optionally edited in a private copy."""
     if edit is None:
-        return load_intent(load_from_nornir_config(REPO / "nornir.yaml"))
+        return with_md5_keys(load_intent(load_from_nornir_config(REPO / "nornir.yaml")), MD5_ENV)
     with tempfile.TemporaryDirectory(prefix="tonle-golden-") as tmp:
         root = Path(tmp)
         shutil.copytree(REPO / "inventory", root / "inventory")
         shutil.copy(REPO / "nornir.yaml", root / "nornir.yaml")
         edit(root)
-        return load_intent(load_from_nornir_config(root / "nornir.yaml"))
+        return with_md5_keys(load_intent(load_from_nornir_config(root / "nornir.yaml")), MD5_ENV)
 
 
 def _edit_yaml(root: Path, name: str, change: Callable[[Any], None]) -> None:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, SMALL
-from tonle.compile.intent import load_intent
+from tonle.compile.intent import load_intent, with_md5_keys
 from tonle.lab.builder import Lab
 from tonle.lab.errors import LabError
 from tonle.lab.layout import Layout
@@ -87,7 +87,8 @@ def prepare(inv: Inventory, *, user_exists: bool = False) -> tuple[Step, ...]:
 
 def add(inv: Inventory, record: LabRecord, existing: Iterable[str] = ()) -> tuple[Step, ...]:
     lay, todo = Layout(inv.lab.name, STATE), missing(inv, record)
-    configs = {n: boot_config(inv, n, KEYS, lambda: load_intent(inv)) for n in todo.nodes}
+    intent = with_md5_keys(load_intent(inv), KEYS)
+    configs = {n: boot_config(inv, n, KEYS, lambda: intent) for n in todo.nodes}
     return plan_add(lay, inv, record, todo, set(existing), configs, KEYS)
 
 

@@ -9,7 +9,7 @@ import pytest
 from tests.golden.cases import REPO
 from tests.unit.secret_fixtures import ENV_KEY, KEEP, NAMES, SECRETS, fixture, platform_of
 from tonle.change import plan
-from tonle.compile.intent import load_intent
+from tonle.compile.intent import load_intent, with_md5_keys
 from tonle.redact import MASK, PLATFORMS, exception_text, redact, redact_data
 from tonle.source.inventory import load_from_nornir_config
 
@@ -132,7 +132,7 @@ def test_exception_text() -> None:
 
 def test_plan_redact_is_the_same_function(monkeypatch: pytest.MonkeyPatch) -> None:
     assert plan.redact is redact
-    monkeypatch.setenv("TONLE_MD5_GLOBAL_TRANSIT", "from-the-environment")
-    values = plan.secret_values(load_intent(load_from_nornir_config(REPO / "nornir.yaml")))
+    intent = load_intent(load_from_nornir_config(REPO / "nornir.yaml"))
+    values = plan.secret_values(with_md5_keys(intent, {"TONLE_MD5_GLOBAL_TRANSIT": "from-the-environment"}))
     assert values == ["from-the-environment"]
     assert "from-the-environment" not in redact("description from-the-environment", values)

@@ -41,6 +41,7 @@ from tonle.compile.intent import (
     override_from_dict,
     override_to_dict,
     windows_open,
+    with_md5_keys,
 )
 from tonle.compile.render import render_intent
 from tonle.redact import redact
@@ -52,7 +53,7 @@ from tonle.state.disconnects import active_overrides
 from tonle.state.leases import Holder, Leases
 from tonle.targets.nornir import init_nornir
 from tonle.targets.nornir import run_on as _run
-from tonle.targets.target import Target
+from tonle.targets.target import Target, md5_keys
 from tonle.tasks.change import (
     changed_lines,
     commit_device,
@@ -221,7 +222,8 @@ class _Run:
         self.db = StateDB(state_dir)
         self.audit = AuditLog(self.db)
         self.nr, self.inv = init_nornir(config_file, state_dir, lab=plan.target == "lab")
-        self.intent = load_intent(self.inv)
+        target = Target.of(plan.target == "lab")
+        self.intent = with_md5_keys(load_intent(self.inv), md5_keys(self.inv, state_dir, target))
         self.secrets = secret_values(self.intent)
         self.audit.secrets = self.secrets
         self.by_host: dict[str, DevicePlan] = {d.host: d for d in plan.devices}

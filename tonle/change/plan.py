@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tonle.compile.intent import Intent, Override, load_intent, override_to_dict
+from tonle.compile.intent import Intent, Override, load_intent, override_to_dict, with_md5_keys
 from tonle.errors import BadInput, Failed
 from tonle.redact import exception_text, redact, redact_data
 from tonle.source.inventory import Inventory
@@ -19,7 +18,7 @@ from tonle.state.audit import AuditLog, now_iso, operator_identity
 from tonle.state.db import StateDB
 from tonle.state.disconnects import active_overrides
 from tonle.targets.nornir import init_nornir
-from tonle.targets.target import Target
+from tonle.targets.target import Target, md5_keys
 from tonle.tasks.change import plan_device
 
 
@@ -128,8 +127,8 @@ class Plan:
 
 
 def secret_values(intent: Intent) -> list[str]:
-    """Secrets the intent pulls from the environment (never to be shown or stored)."""
-    return [v for p in intent.inv.peers.values() if p.md5_key_env and (v := os.environ.get(p.md5_key_env))]
+    """The secrets the intent carries (TCP-MD5 keys: never to be shown or stored)."""
+    return [v for v in intent.md5_keys.values() if v]
 
 
 def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: bool,
@@ -143,7 +142,7 @@ def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
         PlanError: bad selection, or a device could not be planned (all failures listed).
     """
     nr, inv = init_nornir(config_file, state_dir, lab=lab)
-    intent = load_intent(inv)
+    intent = with_md5_keys(load_intent(inv), md5_keys(inv, state_dir, Target.of(lab)))
     hosts = selection.apply(inv)
     if overrides is None:
         overrides = active_overrides(state_dir)

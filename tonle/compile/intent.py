@@ -7,11 +7,11 @@ disconnects) into a `DeviceIntent`: every template of every platform renders tha
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
-import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, time, timedelta
 from functools import cached_property
@@ -426,6 +426,9 @@ class Intent:
     qos: QosFile
     windows: list[Window]
     validate: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # role -> NAPALM validate checks
+    # TCP-MD5 keys by the variable name peers.yaml gives (`md5_key_env`), handed in by the target
+    # (tonle.targets.target.md5_keys); never read from os.environ here.
+    md5_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @cached_property
     def attachments(self) -> dict[tuple[str, str], Attachment]:
@@ -873,13 +876,19 @@ class _PolicyBuilder:
         return self.add(RouteMap(f"RM-{tag}-OUT-V{afi}", afi, tuple(terms)))
 
 
-def _md5(peer: Peer) -> str | None:
+def with_md5_keys(intent: Intent, keys: Mapping[str, str]) -> Intent:
+    """The same intent with the TCP-MD5 keys of a target (the lab's generated ones, or production's)."""
+    return dataclasses.replace(intent, md5_keys=dict(keys))
+
+
+def _md5(peer: Peer, keys: Mapping[str, str]) -> str | None:
     if peer.md5_key_env is None:
         return None
-    key = os.environ.get(peer.md5_key_env)
+    key = keys.get(peer.md5_key_env)
     if not key:
-        raise IntentError([f"inventory/peers.yaml: peer {peer.name}: field md5_key_env: environment variable "
-                           f"{peer.md5_key_env} is not set (the TCP-MD5 key is taken from it)"])
+        raise IntentError([f"inventory/peers.yaml: peer {peer.name}: field md5_key_env: no TCP-MD5 key for "
+                           f"{peer.md5_key_env} (production: set it in the service's environment; lab: "
+                           "`tonle lab up` generates one)"])
     return key
 
 
@@ -943,7 +952,7 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[Override] = (
                                  prepend=exp.prepend, communities=tuple(exp.communities), graceful=graceful)
             neighbors.append(replace(
                 base, rs_client=s.kind == "rs-client", import_map=imap, export_map=emap, max_prefixes=mp,
-                md5_key=_md5(peer), bfd=peer.bfd))
+                md5_key=_md5(peer, intent.md5_keys), bfd=peer.bfd))
         elif s.kind == "rs-client":  # our route server, one of our border routers as client
             imap = pb.external_import(s, tag, kind="rs-iig", accept=None,
                                       as_path=pb.as_path(tag, [f"^{s.peer_asn}(_[0-9]+)*$"]),

@@ -51,13 +51,14 @@ from tonle.compile.intent import (
     load_intent,
     override_from_dict,
     override_to_dict,
+    with_md5_keys,
 )
 from tonle.compile.render import render_intent
 from tonle.redact import exception_text, redact
 from tonle.state.audit import AuditLog, now_iso, operator_identity
 from tonle.state.db import StateDB
 from tonle.targets.nornir import init_nornir
-from tonle.targets.target import Target
+from tonle.targets.target import Target, md5_keys
 from tonle.tasks.drift import fetch_running_state
 
 FEATURES = ("bgp-neighbors", "bgp", "policies", "qos", "interfaces", "static-routes", "other")
@@ -478,7 +479,7 @@ def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
         overrides = active_overrides(state_dir)
     overrides = list(overrides)
     nr, inv = init_nornir(config_file, state_dir, lab=lab)
-    intent = load_intent(inv)
+    intent = with_md5_keys(load_intent(inv), md5_keys(inv, state_dir, Target.of(lab)))
     hosts = selection.apply(inv)
     intents = {h: device_intent(intent, h, overrides) for h in hosts}
     workers = max(1, min(workers, len(hosts)))

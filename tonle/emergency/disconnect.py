@@ -36,6 +36,7 @@ from tonle.compile.intent import (
     device_intent,
     override_from_dict,
     override_to_dict,
+    with_md5_keys,
 )
 from tonle.compile.render import render_intent
 from tonle.emergency.applied import applied_device_intents, applied_intent
@@ -67,7 +68,7 @@ from tonle.state.disconnects import (
 from tonle.state.leases import Holder, Leases
 from tonle.targets.nornir import init_nornir
 from tonle.targets.nornir import run_on as _run
-from tonle.targets.target import Target
+from tonle.targets.target import Target, md5_keys
 from tonle.tasks.change import changed_lines, commit_override, confirm_device, rollback_device
 from tonle.tasks.validate import bgp_snapshot
 
@@ -148,8 +149,10 @@ class _Push:
 
 
 def _open(config_file: Path, state_dir: Path, lab: bool, devices: list[str]) -> _Push:
-    nr, _ = init_nornir(config_file, state_dir, lab=lab)  # connections only: the working tree's intent is not used
-    return _Push(nr, applied_intent(state_dir), applied_device_intents(state_dir, devices), Target.of(lab))
+    nr, inv = init_nornir(config_file, state_dir, lab=lab)  # connections only: the working tree's intent is not used
+    keys = md5_keys(inv, state_dir, Target.of(lab))
+    intents = {d: with_md5_keys(i, keys) for d, i in applied_device_intents(state_dir, devices).items()}
+    return _Push(nr, applied_intent(state_dir), intents, Target.of(lab))
 
 
 def _push(p: _Push, devices: list[str], before: list[Override], after: list[Override],

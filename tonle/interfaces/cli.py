@@ -59,15 +59,17 @@ def cmd_inventory_check(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     """The intended configuration of one device: only what Tonlé owns (active disconnects included)."""
-    from tonle.compile.intent import device_intent, load_intent  # noqa: PLC0415
+    from tonle.compile.intent import device_intent, load_intent, with_md5_keys  # noqa: PLC0415
     from tonle.compile.render import render_intent  # noqa: PLC0415
     from tonle.errors import BadInput  # noqa: PLC0415
     from tonle.state.disconnects import active_overrides  # noqa: PLC0415
+    from tonle.targets.target import Target, md5_keys  # noqa: PLC0415
 
     inv = _load(args)
     if args.host not in inv.devices:
         raise BadInput(f"--host {args.host}: unknown device")
-    di = device_intent(load_intent(inv), args.host, active_overrides(args.state_dir))
+    keys = md5_keys(inv, args.state_dir, Target.LAB if args.platform == "frr" else Target.PRODUCTION)
+    di = device_intent(with_md5_keys(load_intent(inv), keys), args.host, active_overrides(args.state_dir))
     sys.stdout.write(render_intent(di, args.platform or di.device.platform))
     return EXIT_OK
 
@@ -118,9 +120,7 @@ def cmd_lab_export(args: argparse.Namespace) -> int:
     from tonle.lab.export import export_containerlab  # noqa: PLC0415
 
     inv = _load(args)
-    keys = Lab(inv, args.state_dir).md5_keys()  # the running lab's, else the environment's
-    for var, key in keys.items():
-        os.environ.setdefault(var, key)
+    keys = Lab(inv, args.state_dir).md5_keys()  # the running lab's, else the environment's (export_containerlab)
     out = args.output or args.state_dir / "lab-export" / inv.lab.name
     path = export_containerlab(inv, out, keys)
     print(f"containerlab topology: {path} (configs under {out / 'configs'}; they hold the lab's TCP-MD5 keys)")

@@ -18,7 +18,7 @@ import time
 from functools import cached_property
 from pathlib import Path
 
-from tonle.compile.intent import Intent, load_intent
+from tonle.compile.intent import Intent, load_intent, with_md5_keys
 from tonle.lab.errors import LabError, LabUnavailable
 from tonle.lab.execute import Executor, Progress, read_record
 from tonle.lab.layout import RUN_ROOT, Layout
@@ -157,7 +157,8 @@ class Lab:
 
     def _add(self, record: LabRecord, add: Additions, say: Progress, md5_keys: dict[str, str]) -> None:
         """Create, wire and start what `add` names, then pin host keys and record the devices' intent."""
-        configs = {n: boot_config(self.inv, n, md5_keys, lambda: self.intent) for n in add.nodes}
+        intent = with_md5_keys(self.intent, md5_keys)
+        configs = {n: boot_config(self.inv, n, md5_keys, lambda: intent) for n in add.nodes}
         steps = plan_add(self.layout, self.inv, record, add, set(netns_list()), configs, md5_keys)
         Executor(self.state_file, say).run([*steps, *plan_built(self.layout, self.inv, add.nodes)])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,6 @@ from tonle.lab.steps import (
     CopyFile,
     DeleteLink,
     DeleteUser,
-    ExportEnv,
     ForgetApplied,
     IpBatch,
     LabRecord,
@@ -88,8 +86,6 @@ class Executor:
                 write_record(self.state_file, merged(read_record(self.state_file), changes))
             case Say(message):
                 self.say(message)
-            case ExportEnv(values):
-                os.environ.update({k: v for k, v in values.items() if k not in os.environ})
             case PinHostKeys():
                 _pin_host_keys(step)
             case RecordApplied(state_dir, devices, inv):

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tonle.compile.intent import load_intent
+from tonle.compile.intent import load_intent, with_md5_keys
 from tonle.compile.render import lab_external_config, render_device
 from tonle.source.inventory import Inventory
 
@@ -26,10 +26,10 @@ def export_containerlab(inv: Inventory, out_dir: Path, md5_keys: dict[str, str] 
 
     TCP-MD5 keys come from `md5_keys` (e.g. the embedded lab's) or the environment, never from the repo.
     """
-    intent = load_intent(inv)
-    # Both ends of a TCP-MD5 session need the key: the devices' side reads the environment too.
+    # Both ends of a TCP-MD5 session need the same key: the devices' rendering and the carriers' get these.
     keys = (md5_keys or {}) | {p.md5_key_env: os.environ[p.md5_key_env] for p in inv.peers.values()
                                if p.md5_key_env and p.md5_key_env in os.environ}
+    intent = with_md5_keys(load_intent(inv), keys)
     nodes: dict[str, dict[str, Any]] = {}
     for name in [*inv.devices, *inv.peers]:
         conf = (render_device(intent, name, "frr") if name in inv.devices

@@ -23,7 +23,6 @@ from tonle.lab.steps import (
     CopyFile,
     DeleteLink,
     DeleteUser,
-    ExportEnv,
     ForgetApplied,
     LabRecord,
     MakeDir,
@@ -110,7 +109,6 @@ def plan_prepare(lay: Layout, inv: Inventory, sec: Secrets, *, user_exists: bool
                         "nodes": [], "wired": {}}
     return (Record(first), *plan_credentials(lay, sec, user_exists=user_exists), *plan_run_dir(lay),
             WriteFile(lay.state_dir / "md5_keys.json", json.dumps(sec.md5_keys), 0o600),
-            ExportEnv(sec.md5_keys),
             run(["ip", "link", "add", lay.bridge, "type", "bridge"]),
             run(["ip", "addr", "add", str(inv.lab.mgmt_gateway), "dev", lay.bridge]),
             run(["ip", "link", "set", lay.bridge, "up"]))

@@ -108,13 +108,6 @@ class Say:
 
 
 @dataclass(frozen=True)
-class ExportEnv:
-    """Set these environment variables of this process where unset (the intent reads TCP-MD5 keys there)."""
-
-    values: dict[str, str] = field(repr=False)
-
-
-@dataclass(frozen=True)
 class PinHostKeys:
     """Write `path` as a known_hosts file: one line per (address, public key file) whose file exists."""
 
@@ -179,7 +172,7 @@ class Parallel:
     branches: tuple[tuple[Step, ...], ...]
 
 
-Step = (Command | IpBatch | WriteFile | CopyFile | MakeDir | Unlink | WaitFor | Record | Say | ExportEnv
+Step = (Command | IpBatch | WriteFile | CopyFile | MakeDir | Unlink | WaitFor | Record | Say
         | PinHostKeys | RecordApplied | ForgetApplied | RemoveNamespaces | DeleteLink | RemoveTree | DeleteUser
         | Parallel)
 

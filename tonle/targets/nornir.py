@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from tonle.source.yamlio import load_yaml
 from tonle.targets.target import (
     lab_credentials,
     lab_known_hosts,
-    lab_md5_keys,
     production_known_hosts,
     production_login,
     strict_host_keys,
@@ -47,8 +45,6 @@ def init_nornir(config_file: Path, state_dir: Path, *, lab: bool) -> tuple[Norni
     driver_state = str(state_dir / "napalm_frr")
     if lab:
         creds = lab_credentials(inv, state_dir)
-        for var, key in lab_md5_keys(inv, state_dir).items():  # the lab's generated TCP-MD5 keys, unless set already
-            os.environ.setdefault(var, key)
         defaults.username, defaults.password = creds.username, creds.password
         pinned = strict_host_keys(lab_known_hosts(inv, state_dir))
         for host in nr.inventory.hosts.values():

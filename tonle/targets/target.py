@@ -97,6 +97,14 @@ def strict_host_keys(known_hosts: Path) -> dict[str, object]:
     return {"ssh_strict": True, "system_host_keys": False, "alt_host_keys": True, "alt_key_file": str(known_hosts)}
 
 
+def md5_keys(inv: Inventory, state_dir: Path, target: Target) -> dict[str, str]:
+    """The TCP-MD5 keys of a target, as values: the lab's generated ones (a variable set in the caller's
+    environment wins, as when the lab was built), or production's from the service's environment."""
+    wanted = {p.md5_key_env for p in inv.peers.values() if p.md5_key_env}
+    env = {v: os.environ[v] for v in wanted if os.environ.get(v)}
+    return {**lab_md5_keys(inv, state_dir), **env} if target is Target.LAB else env
+
+
 def production_login() -> tuple[str | None, str | None]:
     """Production device login. Until the service holds credentials (issue: tonle serve), the caller's
     environment gives them; nothing secret is ever in the inventory."""
