@@ -26,7 +26,7 @@ from tonle.compile.render import render_intent
 from tonle.redact import redact
 from tonle.source.snapshot import capture
 from tonle.state.applied import record_applied
-from tonle.state.audit import AuditLog, now_iso, operator_identity
+from tonle.state.audit import AuditLog, now_iso
 from tonle.state.db import StateDB
 from tonle.targets.nornir import init_nornir
 from tonle.targets.nornir import run_on as _run
@@ -130,13 +130,13 @@ def _stages(plan: Plan, intent: Intent, opts: ApplyOptions) -> list[list[str]]:
 
 
 def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOptions,
-               progress: Progress | None = None) -> ApplyReport:
-    """Apply a saved plan. Never raises for a device problem: the report says what happened."""
+               progress: Progress | None = None, *, operator: str) -> ApplyReport:
+    """Apply a saved plan for `operator` (who the interface says acts). Never raises for a device problem."""
     say = progress or (lambda _m: None)
     t0 = time.monotonic()
     plan = load_plan(state_dir, plan_id)
     db = StateDB(state_dir)
-    audit = AuditLog(db)
+    audit = AuditLog(db, actor=operator)
     report = ApplyReport(plan.id, ApplyOutcome.REFUSED)
     if plan.status == "applied":
         report.reason = "this plan was applied already; make a new plan"
@@ -149,7 +149,7 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
     intent = load_intent(inv)
     audit.secrets = secret_values(intent)
     overrides = [override_from_dict(o) for o in plan.overrides]
-    run_id = db.start_run(plan.id, now_iso(), operator_identity())
+    run_id = db.start_run(plan.id, now_iso(), operator)
     touched: list[str] = []
     with _Abort() as abort:
         try:
