@@ -144,6 +144,7 @@ class Scheduler:
 
     def start(self) -> None:
         self.restarts += 1
+        self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="tonle-scheduler", daemon=True)
         self._thread.start()
 

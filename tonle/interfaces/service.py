@@ -150,15 +150,25 @@ class Service:
             except KeyError:
                 raise ServiceError(f"--group {self.group}: no such group") from None
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Made ready under a temporary name, then renamed into place: a client never finds a socket that
+        # does not listen yet (it would take that for "no service"), nor one open to the wrong group.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.unlink(missing_ok=True)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o777 & ~SOCKET_MODE)  # created 0660: never a moment open to everyone
         try:
-            sock.bind(str(path))
+            sock.bind(str(tmp))
         finally:
             os.umask(old)
-        os.chown(path, -1, gid)
-        path.chmod(SOCKET_MODE)
-        sock.listen(64)
+        try:
+            sock.listen(64)
+            os.chown(tmp, -1, gid)
+            tmp.chmod(SOCKET_MODE)
+            tmp.rename(path)
+        except BaseException:
+            sock.close()
+            tmp.unlink(missing_ok=True)
+            raise
         return sock
 
     def _supervise(self) -> None:
