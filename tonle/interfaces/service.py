@@ -317,15 +317,24 @@ def stop(state_dir: Path, timeout: float = STOP_GRACE) -> int | None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while running_pid(state_dir) == pid:
+    while _alive(pid):  # the lock goes first; wait for the process itself to be gone
         if time.monotonic() > deadline:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            break
+            deadline = time.monotonic() + 5
         time.sleep(0.05)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # our own child (started above in this process): reap it
     return pid
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child (started by `start` here): reaped
+            return False
+    try:
+        os.kill(pid, 0)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # after "(comm)"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
 
 
 def main_serve(config_file: Path, state_dir: Path, socket_path: Path | None, group: str | None,
