@@ -35,10 +35,15 @@ def running_config(task: Task) -> str:
     return str(_napalm(task).get_config(retrieve="running")["running"])
 
 
+def reached_as(task: Task) -> str:
+    """The platform the host is reached as: its NAPALM connection's (the lab's FRR twin), else its own."""
+    return str(task.host.get_connection_parameters("napalm").platform or task.host.platform)
+
+
 def _load(task: Task, intended: str, running: str) -> bool:
     """Load the candidate for the host's platform; False when a merge platform has nothing to change."""
     conn = _napalm(task)
-    platform = str(task.host.platform)
+    platform = reached_as(task)
     if owned.push_mode(platform) == "replace":
         conn.load_replace_candidate(config=intended)
         return True
@@ -141,7 +146,7 @@ def compliance(task: Task, configs: dict[str, str]) -> Result:
     On a merge platform it is what would still be loaded (the owned parts only), decided without loading.
     """
     conn = _napalm(task)
-    platform = str(task.host.platform)
+    platform = reached_as(task)
     if owned.push_mode(platform) == "merge":
         return Result(host=task.host, result=owned.candidate(platform, configs[task.host.name], running_config(task)))
     conn.load_replace_candidate(config=configs[task.host.name])
