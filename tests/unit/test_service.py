@@ -435,3 +435,30 @@ def test_processes_migrating_at_once_do_not_collide(tmp_path: Path) -> None:
     assert [p.exitcode for p in procs] == [0] * 6
     with StateDB(tmp_path).connect() as c:
         assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+# ---- the fallback timer (root acted without a service) ---------------------------------------------------
+
+def test_the_fallback_timer_runs_the_same_timers_and_ends(tmp_path: Path) -> None:
+    from tonle.interfaces import expiry  # noqa: PLC0415
+
+    config, state = _small(tmp_path)
+    rid = _pending(config, state)
+    rec = get(state, rid)
+    rec.status, rec.approval_expires_at = "active", None
+    rec.expires_at = (datetime.now(UTC) + timedelta(seconds=1)).isoformat(timespec="seconds")
+    save(open_db(state), rec)
+    t0 = time.monotonic()
+    expiry.run(config, state)  # the lab of this record is not up: due, it is ended, and the timer exits
+    assert get(state, rid).status == "ended" and time.monotonic() - t0 < 15
+    assert AuditLog(StateDB(state)).entries()[-1].action == "disconnect-ended"
+
+
+def test_the_fallback_timer_leaves_the_timers_to_a_running_service(served: Served) -> None:
+    from tonle.interfaces import expiry  # noqa: PLC0415
+
+    rid = _active_production_record(served.config, served.state)
+    t0 = time.monotonic()
+    expiry.run(served.config, served.state)  # a service holds the state dir: its scheduler does this
+    assert time.monotonic() - t0 < 2
+    assert get(served.state, rid).status == "active"

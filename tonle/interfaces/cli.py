@@ -276,8 +276,9 @@ def _demo_steps(args: argparse.Namespace, sock: Path) -> bool:
     print("== audit log, verified against the pinned public key: " + result.summary())
     for p in result.problems:
         print(f"  {p}")
-    who = sorted({(e.actor, e.action) for e in log.entries()[-12:] if e.action.startswith(("approv", "disconnect"))})
-    print("  " + ", ".join(f"{action} by {actor}" for actor, action in who))
+    who = [(e.action, e.actor) for e in log.entries() if e.action.startswith(("approv", "disconnect", "expiry"))]
+    print("  who did what: " + ", ".join(f"{action} by {actor}" for action, actor in who))
+    ask("users.remove", UserNameParams(name=DEMO_APPROVER))  # its OS account goes at the end too
     return ok and result.ok
 
 
