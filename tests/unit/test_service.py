@@ -215,6 +215,8 @@ def test_a_user_without_an_account_is_refused_and_a_viewer_only_reads(served: Se
     assert dis["exit"] == 1 and "nobody (role viewer) may not disconnect" in dis["err"][0], dis
     users = _as_nobody(served.sock, {"v": 1, "method": "users.add", "params": {"name": "nobody", "role": "admin"}})
     assert users["exit"] == 1 and "may not manage accounts" in users["err"][0]
+    listed = _as_nobody(served.sock, {"v": 1, "method": "users.list", "params": {}})
+    assert listed["exit"] == 1 and "nobody (role viewer) may not list accounts" in listed["err"][0]
     assert records(served.state) == []
 
 

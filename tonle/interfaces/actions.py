@@ -236,7 +236,7 @@ METHODS: dict[str, Method] = {
     "plan": Method(Permission.OPERATE, "plan", plan),
     "apply": Method(Permission.OPERATE, "apply", apply),
     "users.add": Method(Permission.MANAGE_USERS, "manage accounts", users_add),
-    "users.list": Method(Permission.READ, "list accounts", users_list),
+    "users.list": Method(Permission.MANAGE_USERS, "list accounts", users_list),
     "users.remove": Method(Permission.MANAGE_USERS, "manage accounts", users_remove),
     "status": Method(Permission.READ, "read the status", status),
 }

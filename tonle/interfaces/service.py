@@ -41,6 +41,7 @@ from tonle.state.db import StateDB
 
 LOCK_NAME = "service.lock"
 READ_TIMEOUT = 10.0  # seconds a caller has to send its request line
+SEND_TIMEOUT = 60.0  # seconds a caller may leave a progress line or the answer unread
 MAX_CLIENTS = 16  # requests served at once; more are told the service is busy
 STOP_GRACE = 300.0  # seconds a stop waits for requests in progress (an apply validates for minutes)
 SOCKET_MODE = 0o660
@@ -260,7 +261,9 @@ def _read_line(conn: socket.socket) -> bytes:
     line, _, rest = buf.partition(b"\n")
     if rest.strip():
         raise ProtocolError("one request per connection")
-    conn.settimeout(None)  # answers take as long as the action (an apply validates for minutes)
+    # The action takes as long as it takes (an apply validates for minutes); only a caller that stops reading
+    # what it is sent for SEND_TIMEOUT is let go (the action goes on without it).
+    conn.settimeout(SEND_TIMEOUT)
     return line
 
 

@@ -7,10 +7,10 @@ uid is not the old account. Roles:
 
 | role     | may                                                                 |
 |----------|---------------------------------------------------------------------|
-| viewer   | read (disconnects, status, accounts)                                |
+| viewer   | read (disconnects, status)                                          |
 | operator | read; plan, apply, disconnect (dry run included), restore           |
 | approver | what an operator may; approve another account's refused disconnect  |
-| admin    | read; add and remove accounts (and nothing on the network)          |
+| admin    | read; list, add and remove accounts (and nothing on the network)    |
 
 Root (uid 0) needs no account and may do everything: it owns the machine, the state and the key anyway.
 """
