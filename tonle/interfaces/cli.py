@@ -179,8 +179,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     lab = Lab(inv, args.state_dir)
     t0 = time.monotonic()
     ok = False
-    made_user, run_dir = _demo_account(), Path(tempfile.mkdtemp(prefix="tonle-demo-", dir="/run"))
+    run_dir = Path(tempfile.mkdtemp(prefix="tonle-demo-", dir="/run"))
     try:
+        _demo_account()
         # The socket lives where the second operator can reach it: mode 0660, group of the demo account.
         run_dir.chmod(0o750)
         os.chown(run_dir, 0, pwd.getpwnam(DEMO_APPROVER).pw_gid)
@@ -197,7 +198,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             removed = labctl.down(lab, args.state_dir)
             print(f"== lab down: removed {len(removed)} item(s); total {time.monotonic() - t0:.1f}s")
         shutil.rmtree(run_dir, ignore_errors=True)
-        if made_user:
+        if _user_exists(DEMO_APPROVER):  # made above (or left by a demo that was killed)
             subprocess.run(["userdel", DEMO_APPROVER], check=False, capture_output=True)
         left = [what for what, alive in (("tonle serve", service.running_pid(args.state_dir) is not None),
                                          (f"OS account {DEMO_APPROVER}", _user_exists(DEMO_APPROVER))) if alive]
@@ -215,12 +216,11 @@ def _user_exists(name: str) -> bool:
     return True
 
 
-def _demo_account() -> bool:
-    """Make the demo's second operator (an OS account of its own); True when made (or left by a crashed demo)."""
+def _demo_account() -> None:
+    """Make the demo's second operator, an OS account of its own (removed at the end, even on failure)."""
     if not _user_exists(DEMO_APPROVER):
         subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin",
                         DEMO_APPROVER], check=True, capture_output=True)
-    return True
 
 
 def _demo_steps(args: argparse.Namespace, sock: Path) -> bool:
@@ -276,7 +276,9 @@ def _demo_steps(args: argparse.Namespace, sock: Path) -> bool:
     print("== audit log, verified against the pinned public key: " + result.summary())
     for p in result.problems:
         print(f"  {p}")
-    who = [(e.action, e.actor) for e in log.entries() if e.action.startswith(("approv", "disconnect", "expiry"))]
+    entries = log.entries()
+    since = max((i for i, e in enumerate(entries) if e.action == "service-start"), default=0)  # this demo's
+    who = [(e.action, e.actor) for e in entries[since:] if e.action.startswith(("approv", "disconnect", "expiry"))]
     print("  who did what: " + ", ".join(f"{action} by {actor}" for action, actor in who))
     ask("users.remove", UserNameParams(name=DEMO_APPROVER))  # its OS account goes at the end too
     return ok and result.ok
