@@ -7,6 +7,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
     from tonle.emergency.disconnect import disconnect, parse_scope
+    from tonle.interfaces.expiry import start_detached
     from tonle.interfaces.playbook import api_errors, disconnect_outcome, module_actor, module_paths, parse_duration
     from tonle.lab.probe import lab_peer_probe
 
@@ -88,6 +89,8 @@ def main() -> None:
                          graceful_wait=p["graceful_wait"], dry_run=dry, lab=lab,
                          peer_probe=lab_peer_probe(config, state) if lab and not dry else None,
                          progress=steps.append)
+    if out.status == "active":  # no service may hold its timer: the fallback expiry process does then
+        start_detached(config, state)
     ok, line = disconnect_outcome(out)
     result = {"id": out.record.id if out.record else None, "status": out.status, "lines": list(out.detail),
               "steps": steps, "msg": line}

@@ -27,7 +27,10 @@ LOCK_NAME = "expiry.lock"
 
 
 def start_detached(config_file: Path, state_dir: Path) -> None:
-    """Start the fallback timer for this state directory unless one runs already."""
+    """Start the fallback timer for this state directory unless one runs already, or a service holds the
+    directory (its scheduler re-reads the records and sees the new disconnect)."""
+    if running_pid(state_dir) is not None:
+        return
     with (state_dir / LOCK_NAME).open("a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
