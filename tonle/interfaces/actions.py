@@ -220,7 +220,11 @@ def status(ctx: Context, _p: NoParams) -> Answer:
             problems.append(f"{r.id}: {problem}")
         elif late > OVERDUE_GRACE:
             problems.append(f"{r.id}: past its TTL by {late:.0f}s and not restored")
-    out += [f"  {r.id} approval open until {r.approval_expires_at}" for r in pending]
+    for r in pending:
+        out.append(f"  {r.id} approval open until {r.approval_expires_at}")
+        lapse = datetime.fromisoformat(r.approval_expires_at) if r.approval_expires_at else None
+        if lapse and (now - lapse).total_seconds() > OVERDUE_GRACE:
+            problems.append(f"{r.id}: its approval time ran out at {r.approval_expires_at} and it is still open")
     out += [f"PROBLEM: {p}" for p in problems]
     out.append("status: " + ("OK" if not problems else f"{len(problems)} problem(s)"))
     return Answer(EXIT_FAILED if problems else EXIT_OK, out,
