@@ -3,10 +3,11 @@
 | exit | meaning                                                      | kind                  |
 |------|--------------------------------------------------------------|-----------------------|
 | 0    | ok                                                           | (no exception)        |
-| 1    | refused (guard, approval, stale plan), failed, rolled back,  | Refused, Failed       |
-|      | drift found                                                  |                       |
-| 2    | bad input (inventory, intent, arguments, unknown id), or a   | BadInput, Unavailable |
-|      | device, the lab or a program it needs unreachable/missing    |                       |
+| 1    | refused (guard, approval, account or role, stale plan),      | Refused, Failed       |
+|      | failed, rolled back, drift found                             |                       |
+| 2    | bad input (inventory, intent, arguments, unknown id, a bad   | BadInput, Unavailable |
+|      | request to the service), or a device, the lab, the service   |                       |
+|      | or a program it needs unreachable/missing                    |                       |
 
 The CLI and the Ansible modules catch `TonleError` once and use `exit_code` and `lines()`.
 """

@@ -8,7 +8,7 @@ from ansible.module_utils.basic import AnsibleModule
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
     from tonle.change.apply import ApplyOptions, apply_plan
     from tonle.change.plan import load_plan
-    from tonle.interfaces.playbook import api_errors, module_paths
+    from tonle.interfaces.playbook import api_errors, module_actor, module_paths
 
     IMPORT_ERROR = None
 except ImportError as _exc:
@@ -81,7 +81,7 @@ def main() -> None:
     opts = ApplyOptions(canary=p["canary"], batch_size=p["batch_size"], revert_in=p["revert_in"],
                         settle=p["settle"], hold=p["hold"], on_window_close=p["on_window_close"])
     with api_errors(module):
-        report = apply_plan(config, state, p["plan"], opts, progress=steps.append)
+        report = apply_plan(config, state, p["plan"], opts, progress=steps.append, operator=module_actor().name)
     lines = report.lines()
     result = {"outcome": report.outcome, "devices": report.devices, "problems": report.problems,
               "steps": steps, "lines": lines[1:], "msg": lines[0]}

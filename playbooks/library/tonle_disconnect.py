@@ -7,7 +7,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
     from tonle.emergency.disconnect import disconnect, parse_scope
-    from tonle.interfaces.playbook import api_errors, disconnect_outcome, module_paths, parse_duration
+    from tonle.interfaces.expiry import start_detached
+    from tonle.interfaces.playbook import api_errors, disconnect_outcome, module_actor, module_paths, parse_duration
     from tonle.lab.probe import lab_peer_probe
 
     IMPORT_ERROR = None
@@ -20,7 +21,8 @@ short_description: Emergency disconnect of one scope (guarded, audited, time-lim
 description:
   - Calls C(tonle.emergency.disconnect.disconnect) exactly as C(tonle disconnect) does. The blast-radius guard
     applies - an action over the limit is refused (the task fails with the CLI's REFUSED line) and
-    waits for a second operator (C(tonle approve ID)). The operator is $TONLE_OPERATOR. In check mode
+    waits for a second operator (C(tonle approve ID)). The operator is the user running the playbook, as the
+    kernel says (root only: the module writes the state directly). In check mode
     (or with I(dry_run)) it only shows what would go dark.
 options:
   scope_kind:
@@ -81,11 +83,14 @@ def main() -> None:
     steps: list[str] = []
     with api_errors(module):
         config, state, lab = module_paths(p["config"], p["state_dir"], p["target"])
-        out = disconnect(config, state, parse_scope(p["scope_kind"], p["scope_value"]), reason=p["reason"],
+        out = disconnect(config, state, parse_scope(p["scope_kind"], p["scope_value"]), operator=module_actor(),
+                         reason=p["reason"],
                          ticket=p["ticket"], ttl_seconds=parse_duration(p["ttl"]), graceful=p["graceful"],
                          graceful_wait=p["graceful_wait"], dry_run=dry, lab=lab,
                          peer_probe=lab_peer_probe(config, state) if lab and not dry else None,
                          progress=steps.append)
+    if out.status == "active":  # no service may hold its timer: the fallback expiry process does then
+        start_detached(config, state)
     ok, line = disconnect_outcome(out)
     result = {"id": out.record.id if out.record else None, "status": out.status, "lines": list(out.detail),
               "steps": steps, "msg": line}

@@ -7,7 +7,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
     from tonle.change.plan import Selection, make_plan
-    from tonle.interfaces.playbook import api_errors, module_paths
+    from tonle.interfaces.playbook import api_errors, module_actor, module_paths
 
     IMPORT_ERROR = None
 except ImportError as _exc:
@@ -57,7 +57,7 @@ def main() -> None:
     with api_errors(module):
         config, state, lab = module_paths(p["config"], p["state_dir"], p["target"])
         plan = make_plan(config, state, Selection(tuple(p["sites"]), tuple(p["roles"]), tuple(p["hosts"])),
-                         lab=lab)
+                         lab=lab, operator=module_actor().name)
     changed = [d.host for d in plan.changed]
     module.exit_json(changed=False, plan_id=plan.id, changed_devices=changed, lines=plan.text().splitlines(),
                      msg=f"plan {plan.id}: {len(changed)} of {len(plan.devices)} device(s) change"

@@ -7,7 +7,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 try:  # the project's API: only with the project's interpreter (ansible_python_interpreter)
     from tonle.emergency.disconnect import restore
-    from tonle.interfaces.playbook import api_errors, disconnect_outcome, module_paths
+    from tonle.interfaces.playbook import api_errors, disconnect_outcome, module_actor, module_paths
     from tonle.lab.probe import lab_peer_probe
     from tonle.state.disconnects import get
 
@@ -51,8 +51,8 @@ def main() -> None:
     with api_errors(module):
         config, state, _ = module_paths(p["config"], p["state_dir"], None)
         lab = get(state, p["id"]).target == "lab"  # the record knows where it was made, as for the CLI
-        out = restore(config, state, p["id"], peer_probe=lab_peer_probe(config, state) if lab else None,
-                      progress=steps.append)
+        out = restore(config, state, p["id"], operator=module_actor(),
+                      peer_probe=lab_peer_probe(config, state) if lab else None, progress=steps.append)
     ok, line = disconnect_outcome(out)
     result = {"id": p["id"], "status": out.status, "lines": list(out.detail), "steps": steps, "msg": line}
     if not ok:

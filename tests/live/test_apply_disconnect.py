@@ -24,6 +24,7 @@ from tonle.interfaces.cli import main
 from tonle.lab.builder import Lab
 from tonle.lab.probe import lab_peer_probe
 from tonle.source.inventory import load_from_nornir_config
+from tonle.state.accounts import Actor, Role
 from tonle.state.audit import AuditLog
 from tonle.state.db import StateDB
 from tonle.state.disconnects import get
@@ -31,6 +32,8 @@ from tonle.state.disconnects import get
 ISP1 = "rs1:203.0.113.71"  # rs1's session to isp1 at the PNH exchange
 UP1 = "r2:198.51.100.1"  # r2's session to the upstream up1 at POI
 
+
+NOC = Actor("noc-alice", 1_000_010, Role.OPERATOR)  # who the interface would say acts
 
 class Lab3:
     def __init__(self, root: Path) -> None:
@@ -46,7 +49,7 @@ class Lab3:
         path.write_text(yaml.safe_dump(data, sort_keys=False))
 
     def plan(self) -> Plan:
-        return make_plan(self.config, self.state, Selection(), lab=True)
+        return make_plan(self.config, self.state, Selection(), lab=True, operator=NOC.name)
 
     def apply(self, plan: Plan, on_progress: Callable[[str], None] = lambda _m: None, **opts: Any) -> ApplyReport:
         opts.setdefault("settle", 30)
@@ -56,15 +59,17 @@ class Lab3:
             print(f"apply: {message}", flush=True)
             on_progress(message)
 
-        return apply_plan(self.config, self.state, plan.id, ApplyOptions(**opts), progress=progress)
+        return apply_plan(self.config, self.state, plan.id, ApplyOptions(**opts), progress=progress,
+                          operator=NOC.name)
 
     def disconnect(self, session: str, ticket: str) -> Outcome:
-        return disconnect(self.config, self.state, Scope("session", session), reason="drill during an apply",
-                          ticket=ticket, ttl_seconds=900, peer_probe=lab_peer_probe(self.config, self.state),
+        return disconnect(self.config, self.state, Scope("session", session), operator=NOC,
+                          reason="drill during an apply", ticket=ticket, ttl_seconds=900,
+                          peer_probe=lab_peer_probe(self.config, self.state),
                           progress=lambda m: print(f"disconnect: {m}", flush=True))
 
     def restore(self, rid: str) -> Outcome:
-        return restore(self.config, self.state, rid, peer_probe=lab_peer_probe(self.config, self.state))
+        return restore(self.config, self.state, rid, operator=NOC, peer_probe=lab_peer_probe(self.config, self.state))
 
     def state_of(self, node: str, peer_ip: str) -> str:
         summary = json.loads(self.lab.vtysh(node, "show bgp vrf default summary json"))

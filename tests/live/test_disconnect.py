@@ -17,13 +17,20 @@ import pytest
 from tests.conftest import ROOT, lab_copy, require_root, unique_lab_name, wait_until
 from tonle.change.plan import Selection, make_plan
 from tonle.emergency.disconnect import DisconnectRefused, Scope, approve, disconnect, restore
+from tonle.interfaces import labctl, service
 from tonle.interfaces.cli import main
 from tonle.lab.builder import Lab
 from tonle.lab.probe import lab_peer_probe
 from tonle.source.inventory import load_from_nornir_config
+from tonle.state.accounts import Actor, NotPermitted, Role
 from tonle.state.audit import AuditLog
 from tonle.state.db import StateDB
 from tonle.state.disconnects import active_overrides, records
+
+# Two accounts as `tonle serve` establishes them from two OS users' uids (tests/live/test_service.py runs
+# real OS accounts through the service; here the verbs are called with who acts, as the service calls them).
+ALICE = Actor("alice", 1_000_001, Role.APPROVER)
+BOB = Actor("bob", 1_000_002, Role.APPROVER)
 
 
 class Ref:
@@ -33,6 +40,7 @@ class Ref:
         self.lab = Lab(load_from_nornir_config(self.config), self.state)
 
     def disconnect(self, kind: str, value: str, **kw: Any) -> Any:
+        kw.setdefault("operator", ALICE)
         kw.setdefault("reason", "test")
         kw.setdefault("ticket", "T-1")
         kw.setdefault("ttl_seconds", 600)
@@ -40,7 +48,7 @@ class Ref:
                           peer_probe=lab_peer_probe(self.config, self.state), **kw)
 
     def restore(self, rid: str) -> Any:
-        return restore(self.config, self.state, rid, peer_probe=lab_peer_probe(self.config, self.state))
+        return restore(self.config, self.state, rid, operator=ALICE, peer_probe=lab_peer_probe(self.config, self.state))
 
     def state_of(self, node: str, peer_ip: str) -> str:
         summary = json.loads(self.lab.vtysh(node, "show bgp vrf default summary json"))
@@ -65,12 +73,12 @@ def ref(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ref]:
     shutil.copytree(ROOT / "inventory", src / "inventory")
     shutil.copy(ROOT / "nornir.yaml", src)
     r = Ref(lab_copy(src, tmp_path_factory.mktemp("dis"), unique_lab_name("d")).parent)
-    r.lab.up(timeout=90)
+    labctl.up(r.lab, r.config, r.state, timeout=90)  # with its `tonle serve`: the timers are the service's
     wait_until(lambda: "198.18.0.0/22" in r.routes("th-carrier"), what="routes at the Thai carrier")
     try:
         yield r
     finally:
-        r.lab.down()
+        labctl.down(r.lab, r.state)
 
 
 def test_bad_input_is_refused_and_changes_nothing(ref: Ref, capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,38 +142,40 @@ def test_one_upstream_session_at_poipet_goes_down_and_restores_by_itself(ref: Re
     # A plan knows the session is down on purpose: nothing to change (it does not undo the disconnect).
     overrides = [o for r in records(ref.state, "active") for o in r.overrides]
     assert overrides[0]["kind"] == "session" and "INC-1" in overrides[0]["message"]
-    plan = make_plan(ref.config, ref.state, Selection(hosts=("poi-iig-1",)), lab=True)
+    plan = make_plan(ref.config, ref.state, Selection(hosts=("poi-iig-1",)), lab=True, operator="alice")
     assert plan.changed == [], plan.text()
     assert plan.overrides == [overrides[0]] and active_overrides(ref.state)
-    wait_until(lambda: records(ref.state)[0].status == "expired", timeout=40, what="the TTL to restore it")
+    wait_until(lambda: records(ref.state)[0].status == "expired", timeout=40, what="the service to restore it")
     wait_until(lambda: "198.18.0.0/22" in ref.routes("th-carrier"), what="our routes back at the carrier")
     assert ref.state_of("th-carrier", "198.51.100.4") == "Established"
     assert [e.action for e in AuditLog(StateDB(ref.state)).entries()][-3:] == ["disconnect", "plan", "expiry"]
 
 
-def test_site_upstreams_need_a_second_operator(ref: Ref, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TONLE_OPERATOR", "alice")
+def test_site_upstreams_need_a_second_operator(ref: Ref) -> None:
     out = ref.disconnect("site-upstreams", "BVT", reason="attack over the Vietnamese border link", ticket="INC-2")
     assert out.status == "needs approval"
     assert "the last upstream of BVT goes dark" in out.blast.violations
     assert ref.state_of("vn-carrier", "198.51.100.6") == "Established"  # nothing changed
     rid = out.record.id
-    with pytest.raises(DisconnectRefused, match="alice requested it and cannot approve it"):
-        approve(ref.config, ref.state, rid)
-    monkeypatch.setenv("TONLE_OPERATOR", "bob")
-    done = approve(ref.config, ref.state, rid, peer_probe=lab_peer_probe(ref.config, ref.state))
+    # The same account: the same uid under another name, or the same name in other letter case.
+    for same in (ALICE, Actor("alice-again", ALICE.uid, Role.APPROVER), Actor("Alice", 1_000_003, Role.APPROVER)):
+        with pytest.raises(DisconnectRefused, match="requested it and cannot approve it"):
+            approve(ref.config, ref.state, rid, approver=same)
+    with pytest.raises(NotPermitted, match="carol \\(role operator\\) may not approve a disconnect"):
+        approve(ref.config, ref.state, rid, approver=Actor("carol", 1_000_004, Role.OPERATOR))
+    done = approve(ref.config, ref.state, rid, approver=BOB, peer_probe=lab_peer_probe(ref.config, ref.state))
     assert done.status == "active" and done.record.approver == "bob", done.detail
     assert ref.state_of("vn-carrier", "198.51.100.6") != "Established"
     assert ref.state_of("vn-carrier", "198.51.100.10") == "Established"  # its PNH session is another site
     assert ref.restore(rid).status == "restored"
     assert ref.state_of("vn-carrier", "198.51.100.6") == "Established"
-    actions = [(e.action, e.actor) for e in AuditLog(StateDB(ref.state)).entries()][-5:]
-    assert actions == [("disconnect-refused", "alice"), ("approval-refused", "alice"), ("approve", "bob"),
-                       ("disconnect", "bob"), ("restore", "bob")]
+    actions = [(e.action, e.actor) for e in AuditLog(StateDB(ref.state)).entries()][-8:]
+    assert actions == [("disconnect-refused", "alice"), ("approval-refused", "alice"),
+                       ("approval-refused", "alice-again"), ("approval-refused", "Alice"),
+                       ("approval-refused", "carol"), ("approve", "bob"), ("disconnect", "bob"), ("restore", "alice")]
 
 
-def test_every_international_session_is_refused_without_approval(ref: Ref, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TONLE_OPERATOR", "alice")
+def test_every_international_session_is_refused_without_approval(ref: Ref) -> None:
     ups = sorted({f"{s.node}:{s.peer_ip}" for s in ref.lab.inv.sessions() if s.kind == "upstream"})
     out = ref.disconnect("session", ",".join(ups), dry_run=False, reason="national emergency drill", ticket="DR-1")
     assert out.status == "needs approval"
@@ -177,9 +187,8 @@ def test_every_international_session_is_refused_without_approval(ref: Ref, monke
                (out.record.id,))
     db.commit()
     db.close()
-    monkeypatch.setenv("TONLE_OPERATOR", "bob")
     with pytest.raises(DisconnectRefused, match="the approval request expired"):
-        approve(ref.config, ref.state, out.record.id)
+        approve(ref.config, ref.state, out.record.id, approver=BOB)
     assert ref.state_of("th-carrier", "198.51.100.4") == "Established"
 
 
@@ -268,7 +277,7 @@ def test_an_unreviewed_edit_never_rides_on_a_disconnect(ref: Ref) -> None:
         assert back.status == "restored", back.detail
         assert ref.running("poi-iig-1") == before
         # The edit reaches the device only through plan (and apply): the plan shows it.
-        plan = make_plan(ref.config, ref.state, Selection(hosts=("poi-iig-1",)), lab=True)
+        plan = make_plan(ref.config, ref.state, Selection(hosts=("poi-iig-1",)), lab=True, operator="alice")
         assert "198.51.100.128/25" in plan.text()
     finally:
         policy.write_text(original)
@@ -288,17 +297,14 @@ def test_a_drifted_device_refuses_an_emergency_change(ref: Ref) -> None:
         ref.lab.vtysh("poi-iig-1", "configure terminal\nno ip route 192.0.2.128/25 Null0")
 
 
-def test_lab_down_ends_active_disconnects_and_their_timer(ref: Ref) -> None:
+def test_lab_down_ends_active_disconnects_and_its_service(ref: Ref) -> None:
     # Last test of the module: it takes the lab down.
     out = ref.disconnect("session", "poi-iig-1:198.51.100.5", reason="left active on purpose", ticket="T-9")
     assert out.status == "active"
-
-    def timers() -> list[str]:
-        return subprocess.run(["pgrep", "-f", f"tonle.interfaces.expiry .*{ref.state}"], capture_output=True, text=True,
-                              check=False).stdout.split()
-
-    assert timers(), "an active disconnect has its expiry timer"
-    ref.lab.down()
-    wait_until(lambda: not timers(), timeout=20, what="the expiry timer to end with the lab")
+    assert service.running_pid(ref.state) is not None, "the lab's service holds the timer"
+    labctl.down(ref.lab, ref.state)
+    assert service.running_pid(ref.state) is None
+    left = subprocess.run(["pgrep", "-f", f"tonle.*{ref.state}"], capture_output=True, text=True, check=False)
+    assert left.stdout.strip() == "", "nothing keeps running after the lab"
     assert records(ref.state)[0].status == "ended"
-    assert AuditLog(StateDB(ref.state)).entries()[-1].action == "disconnect-ended"
+    assert [e.action for e in AuditLog(StateDB(ref.state)).entries()][-2:] == ["service-stop", "disconnect-ended"]

@@ -118,7 +118,8 @@ def test_remediation_plan_applied_makes_the_fleet_clean(dl: DriftLab, capsys: py
     assert f"remediation plan {plan.id} saved (not applied)" in out
     assert [d.host for d in plan.changed] == ["r2"] and plan.status == "planned"
     assert f"- {NEIGHBOR}" in plan.changed[0].diff and f"+{PREFIX_LINE}" in plan.changed[0].diff
-    report = apply_plan(dl.config, dl.state, plan.id, ApplyOptions(settle=15, hold=2, revert_in=120))
+    report = apply_plan(dl.config, dl.state, plan.id, ApplyOptions(settle=15, hold=2, revert_in=120),
+                        operator="tester")
     assert report.outcome == "confirmed", report.lines()
     assert dl.cli() == 0
     assert [d.status for d in dl.audit().devices] == ["clean"] * 3

@@ -55,12 +55,13 @@ class Pipe:
         write_window(self.inv_dir, open_now=open_now)
 
     def plan(self, **sel: tuple[str, ...]) -> Plan:
-        return make_plan(self.config, self.state, Selection(**sel), lab=True)
+        return make_plan(self.config, self.state, Selection(**sel), lab=True, operator="tester")
 
     def apply(self, plan: Plan, **opts: Any) -> ApplyReport:
         opts.setdefault("settle", 20)
         opts.setdefault("revert_in", 120)
-        return apply_plan(self.config, self.state, plan.id, ApplyOptions(**opts), progress=print)
+        return apply_plan(self.config, self.state, plan.id, ApplyOptions(**opts), progress=print,
+                          operator="tester")
 
     def routes(self, node: str, afi: int = 4) -> dict[str, Any]:
         cmd = "show ip bgp json" if afi == 4 else "show bgp ipv6 unicast json"

@@ -22,10 +22,11 @@ from tests.conftest import SMALL, lab_copy, require_root, unique_lab_name, write
 from tonle.interfaces.cli import main
 from tonle.lab.builder import Lab
 from tonle.source.inventory import load_from_nornir_config
-from tonle.state.audit import AuditLog
+from tonle.state.audit import AuditLog, process_identity
 from tonle.state.db import StateDB
 from tonle.state.disconnects import records
 
+ME = process_identity()  # who runs the playbooks, as the kernel says (root)
 FAST_APPLY = ["-e", "settle=20", "-e", "hold=3", "-e", "revert_in=120"]
 
 
@@ -81,8 +82,8 @@ def noc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Noc]:
 
 @pytest.fixture(autouse=True)
 def operator(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("TONLE_OPERATOR", "noc-alice")
-    return "noc-alice"
+    monkeypatch.setenv("TONLE_OPERATOR", "noc-alice")  # claimed, and ignored: the kernel says who runs the playbook
+    return ME
 
 
 def test_unknown_playbook_is_bad_input(noc: Noc, capsys: pytest.CaptureFixture[str]) -> None:
@@ -123,7 +124,7 @@ def test_change_window_without_approval_applies_nothing(noc: Noc, capsys: pytest
     assert re.search(r"FAILED: r2: Approved: plan \S+ not approved: no terminal to ask", out), out
     assert noc.running("r2") == before
     approval = [e for e in noc.audit() if e.action == "playbook-approval"][-1]
-    assert approval.details["approved"] is False and approval.actor == "noc-alice"
+    assert approval.details["approved"] is False and approval.actor == ME
 
 
 def test_change_window_plans_applies_and_post_checks(noc: Noc, capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,7 +173,7 @@ def test_disconnect_over_the_limit_is_refused_like_the_cli(noc: Noc, capsys: pyt
     assert noc.running("r2") == before and noc.up1_state() == "Established"
     assert records(noc.state, "active") == []
     refused = [e for e in noc.audit() if e.action == "disconnect-refused"]
-    assert [e.actor for e in refused[-2:]] == ["noc-alice", "noc-alice"]
+    assert [e.actor for e in refused[-2:]] == [ME, ME]
 
 
 def test_backup_then_blackhole_and_restore(noc: Noc, capsys: pytest.CaptureFixture[str]) -> None:
@@ -187,7 +188,7 @@ def test_backup_then_blackhole_and_restore(noc: Noc, capsys: pytest.CaptureFixtu
                       "-e", "reason=DDoS against an ISP customer", "-e", "ticket=INC-8", "-e", "ttl=10m")
     assert rc == 0, out
     active = records(noc.state, "active")
-    assert [(r.scope_value, r.operator) for r in active] == [("198.18.16.1/32", "noc-alice")]
+    assert [(r.scope_value, r.operator) for r in active] == [("198.18.16.1/32", ME)]
     assert f"ACTIVE {active[0].id}: verified" in out
     rc, out = noc.run(capsys, "restore", "-e", f"disconnect_id={active[0].id}")
     assert rc == 0, out
@@ -214,7 +215,7 @@ def test_failing_step_ends_non_zero_with_a_readable_reason(noc: Noc, capsys: pyt
 def test_runs_are_audited_and_leave_no_secret_and_nothing_in_home(noc: Noc) -> None:
     runs = [e for e in noc.audit() if e.action == "playbook-run"]
     assert len(runs) >= 10
-    assert {e.actor for e in runs} == {"noc-alice"} and {e.details["operator"] for e in runs} == {"noc-alice"}
+    assert {e.actor for e in runs} == {ME} and {e.details["operator"] for e in runs} == {ME}
     last = runs[-1].details
     assert (last["playbook"], last["status"], last["rc"]) == ("health-check", "failed", 2)
     assert last["failed_tasks"][0]["host"] == "r1"

@@ -157,7 +157,7 @@ def test_a_second_apply_of_a_plan_is_refused_before_any_device(tmp_path: Path, s
     state = tmp_path / "state"
     plan = saved_plan(state, status)
     # No lab exists: reaching for a device would fail with "unreachable", never with this refusal.
-    report = apply_plan(tmp_path / "small" / "nornir.yaml", state, plan, ApplyOptions())
+    report = apply_plan(tmp_path / "small" / "nornir.yaml", state, plan, ApplyOptions(), operator="root")
     assert (report.outcome, report.reason) == (ApplyOutcome.REFUSED, reason)
     assert StateDB(state).plan(plan)["status"] == status  # type: ignore[index]
     assert AuditLog(StateDB(state)).entries()[-1].action == "apply-refused"
@@ -168,7 +168,7 @@ def test_a_refused_run_gives_the_plan_back(tmp_path: Path) -> None:
     state = tmp_path / "state"
     plan = saved_plan(state)
     with pytest.raises(Unavailable, match="is not up"):  # no lab: nothing to reach (an error, exit 2)
-        apply_plan(tmp_path / "small" / "nornir.yaml", state, plan, ApplyOptions(emergency=True))
+        apply_plan(tmp_path / "small" / "nornir.yaml", state, plan, ApplyOptions(emergency=True), operator="root")
     assert StateDB(state).plan(plan)["status"] == "planned"  # type: ignore[index]
 
 

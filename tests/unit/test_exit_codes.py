@@ -79,7 +79,6 @@ def test_exit_code_table(small: tuple[Path, Path], code: int, argv: list[str], s
 
 def test_refused_approval_is_1(small: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     config, state = small
-    monkeypatch.setenv("TONLE_OPERATOR", "noc-alice")
     # The last upstream of a site: over the guard's limit, so it waits for a second operator (no device touched).
     assert run(config, state, "disconnect", "--site-upstreams", "POI", "--reason", "drill", "--ticket", "T-1") == 1
     (pending,) = records(state, "pending-approval")

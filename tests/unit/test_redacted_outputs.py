@@ -109,7 +109,8 @@ def test_make_plan_stores_only_redacted_diffs(platform: str, tmp_path: Path,
     diff = as_diff(name) + f"+ description leaked bare: {ENV_KEY}\n"  # only the known value catches this one
     result = SimpleNamespace(result={"diff": diff, "intended_sha256": "a", "running_sha256": "b"}, exception=None)
     monkeypatch.setattr(plan, "init_nornir", lambda *_a, **_k: (_FakeNornir({host: _Multi(result, False)}), inv))
-    made = plan.make_plan(REPO / "nornir.yaml", tmp_path, plan.Selection(hosts=(host,)), lab=False, overrides=[])
+    made = plan.make_plan(REPO / "nornir.yaml", tmp_path, plan.Selection(hosts=(host,)), lab=False, operator="tester",
+                          overrides=[])
     assert not leaks(made.devices[0].diff, [*SECRETS[name], ENV_KEY])
     raw = sqlite3.connect(tmp_path / "tonle.db").execute("SELECT data FROM plans").fetchone()[0]
     assert not leaks(raw, [*SECRETS[name], ENV_KEY])
@@ -124,7 +125,8 @@ def test_make_plan_failure_message_is_redacted(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(plan, "init_nornir", lambda *_a, **_k: (_FakeNornir({"pnh-iig-1": _Multi(failed, True)}),
                                                                   inv))
     with pytest.raises(plan.PlanFailed) as err:
-        plan.make_plan(REPO / "nornir.yaml", tmp_path, plan.Selection(hosts=("pnh-iig-1",)), lab=False, overrides=[])
+        plan.make_plan(REPO / "nornir.yaml", tmp_path, plan.Selection(hosts=("pnh-iig-1",)), lab=False,
+                       operator="tester", overrides=[])
     assert "other-key" not in str(err.value) and ENV_KEY not in str(err.value)
     assert "cannot plan pnh-iig-1: CommitError:" in str(err.value)
 

@@ -47,7 +47,7 @@ from tonle.compile.render import render_intent
 from tonle.redact import redact
 from tonle.source.snapshot import capture
 from tonle.state.applied import record_applied
-from tonle.state.audit import AuditLog, now_iso, operator_identity
+from tonle.state.audit import AuditLog, now_iso
 from tonle.state.db import StateDB
 from tonle.state.disconnects import active_overrides
 from tonle.state.leases import Holder, Leases
@@ -187,8 +187,8 @@ def _stages(plan: Plan, intent: Intent, opts: ApplyOptions) -> list[list[str]]:
 
 
 def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOptions,
-               progress: Progress | None = None) -> ApplyReport:
-    """Apply a saved plan. Never raises for a device problem: the report says what happened."""
+               progress: Progress | None = None, *, operator: str) -> ApplyReport:
+    """Apply a saved plan for `operator` (who the interface says acts). Never raises for a device problem."""
     say = progress or (lambda _m: None)
     t0 = time.monotonic()
     plan = load_plan(state_dir, plan_id)
@@ -200,13 +200,13 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
         report.reason = ("this plan was applied already; make a new plan" if now == "applied" else
                          f"this plan is being applied by another run (status {now}); if that run died, make a "
                          "new plan")
-        AuditLog(db).append("apply-refused", plan.id, {"reason": report.reason})
+        AuditLog(db, actor=operator).append("apply-refused", plan.id, {"reason": report.reason})
         return report
     try:
         if not plan.changed:
             report.outcome = ApplyOutcome.NOTHING_TO_DO
         else:
-            _Run(config_file, state_dir, plan, opts, report, say).run()
+            _Run(config_file, state_dir, plan, opts, report, say, operator).run()
     finally:
         db.set_plan_status(plan.id, _PLAN_STATUS.get(report.outcome, was))
         report.seconds = time.monotonic() - t0
@@ -217,10 +217,11 @@ class _Run:
     """One run of a plan: the orchestration of `apply_plan` and the state it shares between stages."""
 
     def __init__(self, config_file: Path, state_dir: Path, plan: Plan, opts: ApplyOptions, report: ApplyReport,
-                 say: Progress) -> None:
+                 say: Progress, operator: str) -> None:
         self.state_dir, self.plan, self.opts, self.report, self.say = state_dir, plan, opts, report, say
+        self.operator = operator
         self.db = StateDB(state_dir)
-        self.audit = AuditLog(self.db)
+        self.audit = AuditLog(self.db, actor=operator)
         self.nr, self.inv = init_nornir(config_file, state_dir, lab=plan.target == "lab")
         target = Target.of(plan.target == "lab")
         self.intent = with_md5_keys(load_intent(self.inv), md5_keys(self.inv, state_dir, target))
@@ -237,7 +238,7 @@ class _Run:
 
     def run(self) -> None:
         plan, report, audit, say = self.plan, self.report, self.audit, self.say
-        run_id = self.db.start_run(plan.id, now_iso(), operator_identity())
+        run_id = self.db.start_run(plan.id, now_iso(), self.operator)
         with _Abort() as abort, Leases(self.state_dir, Holder("apply", plan.id)) as leases:
             abort.leases = leases
             try:

@@ -14,7 +14,7 @@ from tonle.compile.intent import Intent, Override, load_intent, override_to_dict
 from tonle.errors import BadInput, Failed
 from tonle.redact import exception_text, redact, redact_data
 from tonle.source.inventory import Inventory
-from tonle.state.audit import AuditLog, now_iso, operator_identity
+from tonle.state.audit import AuditLog, now_iso
 from tonle.state.db import StateDB
 from tonle.state.disconnects import active_overrides
 from tonle.targets.nornir import init_nornir
@@ -131,9 +131,9 @@ def secret_values(intent: Intent) -> list[str]:
     return [v for v in intent.md5_keys.values() if v]
 
 
-def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: bool,
+def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: bool, operator: str,
               overrides: Iterable[Override] | None = None) -> Plan:
-    """Render, diff and save a plan for the selected devices.
+    """Render, diff and save a plan for the selected devices, made by `operator` (who the interface says acts).
 
     `overrides` default to the active emergency disconnects: a plan never undoes one.
 
@@ -163,14 +163,14 @@ def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
                                   res["intended_sha256"], res["running_sha256"], dev.site, dev.role))
     created = now_iso()
     digest = hashlib.sha256(json.dumps([asdict(d) for d in devices], sort_keys=True).encode()).hexdigest()
-    plan = Plan(f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{digest[:6]}", created, operator_identity(),
+    plan = Plan(f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{digest[:6]}", created, operator,
                 "lab" if lab else "production",
                 {"sites": list(selection.sites), "roles": list(selection.roles), "hosts": list(selection.hosts)},
                 devices, [override_to_dict(o) for o in overrides])
     db = StateDB(state_dir)
     db.save_plan(plan.id, plan.created_at, plan.operator, plan.target, plan.to_json())
-    AuditLog(db).append("plan", plan.id, {"target": plan.target, "changed": [d.host for d in plan.changed],
-                                          "devices": len(plan.devices)})
+    AuditLog(db, actor=operator).append("plan", plan.id, {
+        "target": plan.target, "changed": [d.host for d in plan.changed], "devices": len(plan.devices)})
     return plan
 
 

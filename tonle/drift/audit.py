@@ -55,7 +55,7 @@ from tonle.compile.intent import (
 )
 from tonle.compile.render import render_intent
 from tonle.redact import exception_text, redact
-from tonle.state.audit import AuditLog, now_iso, operator_identity
+from tonle.state.audit import AuditLog, now_iso, process_identity
 from tonle.state.db import StateDB
 from tonle.targets.nornir import init_nornir
 from tonle.targets.target import Target, md5_keys
@@ -454,7 +454,7 @@ def _redacted(d: LineDiff, secrets: list[str], platform: str) -> LineDiff:
 
 def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: bool,
               workers: int = DEFAULT_WORKERS, overrides: Iterable[Override] | None = None,
-              record: bool = True) -> DriftReport:
+              record: bool = True, operator: str | None = None) -> DriftReport:
     """Audit the selected devices in parallel (at most `workers` at a time) and record the run.
 
     Args:
@@ -465,6 +465,7 @@ def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
         workers: Size of the worker pool (connections open at once).
         overrides: Session overrides; None means the active disconnects in the state DB.
         record: Store the run's summary in the state DB (history) and the audit log.
+        operator: Who runs the audit (default: this process's user, as the kernel says).
 
     Raises:
         InventoryError: invalid inventory or intent.
@@ -504,7 +505,7 @@ def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
                                    (exception_text(exc, secrets) if exc else "not run")))
     stamp = datetime.now(UTC)
     report = DriftReport(f"drift-{stamp:%Y%m%dT%H%M%S}-{stamp.microsecond // 1000:03d}", started,
-                         operator_identity(), "lab" if lab else "production",
+                         operator or process_identity(), "lab" if lab else "production",
                          {"sites": list(selection.sites), "roles": list(selection.roles),
                           "hosts": list(selection.hosts)},
                          devices, round(time.monotonic() - t0, 3), workers, [override_to_dict(o) for o in overrides])
@@ -526,9 +527,9 @@ def save_run(state_dir: Path, report: DriftReport) -> None:
                      (report.id, report.started_at, report.seconds, report.operator, report.target,
                       len(report.devices), len(report.drifting), len(report.by_status(UNREACHABLE)),
                       len(report.by_status(ERROR)), report.exit_code, json.dumps(summary)))
-    AuditLog(db).append("drift", report.id, {"target": report.target, "drifting": report.drifting,
-                                             "unreachable": [d.host for d in report.by_status(UNREACHABLE)],
-                                             "exit_code": report.exit_code})
+    AuditLog(db, actor=report.operator).append("drift", report.id, {
+        "target": report.target, "drifting": report.drifting,
+        "unreachable": [d.host for d in report.by_status(UNREACHABLE)], "exit_code": report.exit_code})
 
 
 def history(state_dir: Path, limit: int = 20) -> list[dict[str, Any]]:
@@ -549,7 +550,8 @@ def remediation_plan(config_file: Path, state_dir: Path, report: DriftReport, *,
     if not report.drifting:
         return None
     overrides = [override_from_dict(o) for o in report.overrides]
-    return make_plan(config_file, state_dir, Selection(hosts=tuple(report.drifting)), lab=lab, overrides=overrides)
+    return make_plan(config_file, state_dir, Selection(hosts=tuple(report.drifting)), lab=lab,
+                     operator=report.operator, overrides=overrides)
 
 
 __all__ = ["FEATURES", "DeviceDrift", "DriftReport", "LineDiff", "StateIssue", "classify", "compare",

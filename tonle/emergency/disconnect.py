@@ -10,12 +10,13 @@ expiry restores it by itself.
 
 from __future__ import annotations
 
+import difflib
 import fcntl
-import os
+import hashlib
+import hmac
+import json
 import re
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from typing import Any
 
 from nornir.core import Nornir
 
+from tonle.change.plan import secret_values
 from tonle.compile.intent import (
     BlackholeOverride,
     Intent,
@@ -54,7 +56,9 @@ from tonle.emergency.guard import (
     resolve,
 )
 from tonle.errors import Refused
-from tonle.state.audit import AuditLog, operator_identity
+from tonle.redact import redact
+from tonle.state.accounts import Actor, Permission
+from tonle.state.audit import AuditLog
 from tonle.state.db import StateDB
 from tonle.state.disconnects import (
     DisconnectRecord,
@@ -155,6 +159,12 @@ def _open(config_file: Path, state_dir: Path, lab: bool, devices: list[str]) -> 
     return _Push(nr, applied_intent(state_dir), intents, Target.of(lab))
 
 
+def _rendered(intent: Intent, target: Target, device: str, overrides: list[Override]) -> str:
+    """A device's config from its own last applied intent with these overrides, for the target's driver."""
+    di = device_intent(intent, device, overrides)
+    return render_intent(di, target.driver(di.device))
+
+
 def _push(p: _Push, devices: list[str], before: list[Override], after: list[Override],
           verify: Callable[[], list[str]], timeout: float, say: Progress) -> list[str]:
     """Move the devices from the overrides `before` to `after`, verify, confirm; on any failure roll back.
@@ -163,8 +173,7 @@ def _push(p: _Push, devices: list[str], before: list[Override], after: list[Over
     candidate diff holds any line besides those the overrides change (see `tasks.change.commit_override`).
     """
     def render(d: str, overrides: list[Override]) -> str:
-        di = device_intent(p.device_intents[d], d, overrides)
-        return render_intent(di, p.target.driver(di.device))
+        return _rendered(p.device_intents[d], p.target, d, overrides)
 
     configs = {d: render(d, after) for d in devices}
     allowed = {d: changed_lines(render(d, before), configs[d]) for d in devices}
@@ -215,19 +224,26 @@ PeerProbe = Callable[[Resolution, bool], list[str]]
 
 
 # ---- the verbs ------------------------------------------------------------------------------------------
+#
+# Who acts is passed in (`operator`, `approver`: an Actor the interface established from the kernel's uid),
+# never read from the environment. Timer actions (TTL expiry, a lapsed approval) act as SCHEDULER.
 
-def disconnect(config_file: Path, state_dir: Path, scope: Scope, **kw: Any) -> Outcome:
+SCHEDULER = "tonle-scheduler"
+
+
+def disconnect(config_file: Path, state_dir: Path, scope: Scope, *, operator: Actor, **kw: Any) -> Outcome:
     """Disconnect what `scope` names (see the module docstring for the rules); serialized per state dir."""
     with _serialized(state_dir):
-        return _disconnect(config_file, state_dir, scope, **kw)
+        return _disconnect(config_file, state_dir, scope, operator=operator, **kw)
 
 
-def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, reason: str, ticket: str,
-               ttl_seconds: int | None, graceful: bool = False, graceful_wait: float = 30.0,
-               dry_run: bool = False, lab: bool = True, peer_probe: PeerProbe | None = None,
-               progress: Progress | None = None, verify_timeout: float = 20.0) -> Outcome:
+def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, operator: Actor, reason: str, ticket: str,
+                ttl_seconds: int | None, graceful: bool = False, graceful_wait: float = 30.0,
+                dry_run: bool = False, lab: bool = True, peer_probe: PeerProbe | None = None,
+                progress: Progress | None = None, verify_timeout: float = 20.0) -> Outcome:
     say = progress or (lambda _m: None)
     t0 = time.monotonic()
+    operator.require(Permission.OPERATE, "disconnect")
     reason, ticket = check_reason(reason), check_ticket(ticket)
     intent = applied_intent(state_dir)  # never the working tree: see tonle.source.snapshot
     guard = intent.policy.guard
@@ -251,19 +267,21 @@ def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, reason: str
     overrides = [_with_message(o, device_message(rec_id, ticket)) for o in res.overrides]
     rec = DisconnectRecord(
         id=rec_id, created_at=now.isoformat(timespec="seconds"),
-        operator=operator_identity(), reason=reason, ticket=ticket, scope_kind=scope.kind, scope_value=scope.value,
+        operator=operator.name, reason=reason, ticket=ticket, scope_kind=scope.kind, scope_value=scope.value,
         target=Target.of(lab), ttl_seconds=ttl, graceful=graceful, status=DisconnectStatus.PENDING_APPROVAL,
         expires_at=None, approval_expires_at=None, approver=None, restored_at=None,
-        overrides=[override_to_dict(o) for o in overrides], devices=res.devices, blast=asdict(blast))
+        overrides=[override_to_dict(o) for o in overrides], devices=res.devices, blast=asdict(blast),
+        operator_uid=operator.uid)
     db = open_db(state_dir)
-    audit = AuditLog(db)
+    audit = AuditLog(db, actor=operator.name)
     if blast.violations:
         rec.approval_expires_at = (now + timedelta(minutes=guard.approval_minutes)).isoformat(timespec="seconds")
         save(db, rec)
         audit.append("disconnect-refused", rec.id, {"scope": str(scope), "reason": reason, "ticket": ticket,
                                                     "violations": blast.violations, "needs": "second operator"})
         return Outcome(rec, OutcomeStatus.NEEDS_APPROVAL, blast, detail=blast.lines())
-    return _activate(config_file, state_dir, rec, res, blast, graceful_wait, peer_probe, say, t0, verify_timeout)
+    return _activate(config_file, state_dir, rec, res, blast, graceful_wait, peer_probe, say, t0, verify_timeout,
+                     operator.name)
 
 
 def _with_message(o: Override, msg: str) -> Override:
@@ -276,22 +294,22 @@ def _with_message(o: Override, msg: str) -> Override:
 
 def _activate(config_file: Path, state_dir: Path, rec: DisconnectRecord, res: Resolution, blast: BlastRadius,
               graceful_wait: float, peer_probe: PeerProbe | None, say: Progress, t0: float,
-              verify_timeout: float) -> Outcome:
+              verify_timeout: float, actor: str) -> Outcome:
     """Lease the devices (an apply holding one rolls back and yields), then push, verify and record."""
     with Leases(state_dir, Holder("emergency", rec.id)) as leases:
         busy = _take_leases(leases, res.devices, say)
         if busy:
             db = open_db(state_dir)
-            return _failed(db, AuditLog(db), rec, blast, busy)
+            return _failed(db, AuditLog(db, actor=actor), rec, blast, busy)
         return _activate_leased(config_file, state_dir, rec, res, blast, graceful_wait, peer_probe, say, t0,
-                                verify_timeout)
+                                verify_timeout, actor)
 
 
 def _activate_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, res: Resolution,
                      blast: BlastRadius, graceful_wait: float, peer_probe: PeerProbe | None, say: Progress,
-                     t0: float, verify_timeout: float) -> Outcome:
+                     t0: float, verify_timeout: float, actor: str) -> Outcome:
     db = open_db(state_dir)
-    audit = AuditLog(db)
+    audit = AuditLog(db, actor=actor)
     # Opened once the leases are held: an apply that held one has recorded what it confirmed by then.
     p = _open(config_file, state_dir, rec.target == Target.LAB, res.devices)
     try:
@@ -317,11 +335,12 @@ def _activate_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, 
         rec.expires_at = (datetime.now(UTC) + timedelta(seconds=rec.ttl_seconds)).isoformat(timespec="seconds")
         save(db, rec)
         audit.append("disconnect", rec.id, {"scope": f"{rec.scope_kind} {rec.scope_value}", "reason": rec.reason,
-                                            "ticket": rec.ticket, "approver": rec.approver,
+                                            "ticket": rec.ticket, "requester": rec.operator, "approver": rec.approver,
                                             "expires_at": rec.expires_at, "devices": rec.devices,
                                             "sessions": blast.sessions, "prefixes": blast.prefixes,
                                             "seconds_to_verified": round(elapsed, 3)})
-        _start_expiry_timer(config_file, state_dir)
+        # Its expiry is a timer of `tonle serve` (the record holds expires_at); without a service the
+        # interface that acted starts the fallback timer (tonle.interfaces.expiry).
         return Outcome(rec, OutcomeStatus.ACTIVE, blast, elapsed, blast.lines())
     finally:
         p.nr.close_connections()
@@ -359,48 +378,139 @@ def _failed(db: StateDB, audit: AuditLog, rec: DisconnectRecord, blast: BlastRad
     return Outcome(rec, OutcomeStatus.FAILED, blast, detail=problems)
 
 
-def approve(config_file: Path, state_dir: Path, disconnect_id: str, **kw: Any) -> Outcome:
-    """A second, different operator approves a refused disconnect within the approval time; it then runs."""
+# ---- the two-person rule --------------------------------------------------------------------------------
+
+@dataclass
+class ApprovalPreview:
+    """What an approver is shown before confirming: the blast radius now and the lines each device gets."""
+
+    record: DisconnectRecord
+    blast: BlastRadius
+    pushes: dict[str, list[str]]  # device -> changed lines (+ added, - removed), redacted
+    digest: str  # of all of the above: an approval confirms exactly what was shown
+
+    def lines(self) -> list[str]:
+        rec = self.record
+        out = [f"{rec.id}: {rec.scope_kind} {rec.scope_value}, requested by {rec.operator} at {rec.created_at} "
+               f"(ticket {rec.ticket}): {rec.reason}",
+               f"approval open until {rec.approval_expires_at}; restores itself {rec.ttl_seconds}s after it runs"
+               + ("; graceful shutdown first" if rec.graceful else "")]
+        out += [f"  {ln}" for ln in self.blast.lines()]
+        for device, changed in self.pushes.items():
+            out.append(f"  pushed to {device}:")
+            out += [f"    {ln}" for ln in changed]
+        return out
+
+
+def _check_approval(db: StateDB, rec: DisconnectRecord, approver: Actor) -> None:
+    """Refuse (and record why) unless `approver` may approve `rec` now."""
+    audit = AuditLog(db, actor=approver.name)
+    if rec.status != DisconnectStatus.PENDING_APPROVAL:
+        raise DisconnectRefused(f"{rec.id} is {rec.status}, not waiting for approval")
+    if not approver.can(Permission.APPROVE):
+        audit.append("approval-refused", rec.id, {"approver": approver.name, "why": f"role {approver.role}"})
+        approver.require(Permission.APPROVE, "approve a disconnect")
+    if approver.is_same_account(rec.operator, rec.operator_uid):
+        audit.append("approval-refused", rec.id, {"approver": approver.name, "approver_uid": approver.uid,
+                                                  "why": "same account as the requester"})
+        raise DisconnectRefused(f"{rec.id}: {approver.name} requested it and cannot approve it; another account "
+                                "with the approver role must")
+    if rec.approval_expires_at and datetime.fromisoformat(rec.approval_expires_at) <= datetime.now(UTC):
+        rec.status = DisconnectStatus.EXPIRED
+        save(db, rec)
+        audit.append("approval-refused", rec.id, {"approver": approver.name, "why": "the approval request expired"})
+        raise DisconnectRefused(f"{rec.id}: the approval request expired at {rec.approval_expires_at}; "
+                                "request the disconnect again")
+
+
+def _preview(state_dir: Path, rec: DisconnectRecord) -> tuple[ApprovalPreview, Resolution]:
+    intent = applied_intent(state_dir)
+    res = resolve(intent, Scope(rec.scope_kind, rec.scope_value))
+    res.overrides = [override_from_dict(o) for o in rec.overrides]
+    active = active_overrides(state_dir)
+    blast = blast_radius(intent, res, active)
+    target = Target.of(rec.target == Target.LAB)
+    intents = applied_device_intents(state_dir, rec.devices)
+    pushes = {}
+    for d in rec.devices:
+        before = _rendered(intents[d], target, d, active).splitlines()
+        after = _rendered(intents[d], target, d, active + res.overrides).splitlines()
+        changed = [ln for ln in difflib.unified_diff(before, after, lineterm="", n=0)
+                   if ln.startswith(("+", "-")) and not ln.startswith(("+++", "---"))]
+        pushes[d] = [redact(ln, secret_values(intents[d]), target.driver(intents[d].inv.devices[d])) for ln in changed]
+    shown = {"id": rec.id, "blast": blast.lines(), "pushes": pushes, "graceful": rec.graceful,
+             "ttl": rec.ttl_seconds}
+    digest = hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()
+    return ApprovalPreview(rec, blast, pushes, digest), res
+
+
+def approval_preview(state_dir: Path, disconnect_id: str, *, approver: Actor) -> ApprovalPreview:
+    """What `approver` would approve (refused as `approve` would be: wrong state, same account, expired)."""
     with _serialized(state_dir):
-        return _approve(config_file, state_dir, disconnect_id, **kw)
+        rec = get(state_dir, disconnect_id)
+        _check_approval(open_db(state_dir), rec, approver)
+        return _preview(state_dir, rec)[0]
 
 
-def _approve(config_file: Path, state_dir: Path, disconnect_id: str, *, peer_probe: PeerProbe | None = None,
-             progress: Progress | None = None, verify_timeout: float = 20.0) -> Outcome:
+def approve(config_file: Path, state_dir: Path, disconnect_id: str, *, approver: Actor, **kw: Any) -> Outcome:
+    """Another account with the approver role approves a refused disconnect within the approval time; it runs.
+
+    With `confirm` (the digest of the ApprovalPreview the approver was shown), the approval is refused
+    when what would be pushed changed since (another disconnect became active or was restored).
+    """
+    with _serialized(state_dir):
+        return _approve(config_file, state_dir, disconnect_id, approver=approver, **kw)
+
+
+def _approve(config_file: Path, state_dir: Path, disconnect_id: str, *, approver: Actor, confirm: str | None = None,
+             peer_probe: PeerProbe | None = None, progress: Progress | None = None,
+             verify_timeout: float = 20.0) -> Outcome:
     say = progress or (lambda _m: None)
     t0 = time.monotonic()
     rec = get(state_dir, disconnect_id)
     db = open_db(state_dir)
-    audit = AuditLog(db)
-    me = operator_identity()
-    if rec.status != DisconnectStatus.PENDING_APPROVAL:
-        raise DisconnectRefused(f"{rec.id} is {rec.status}, not waiting for approval")
-    if me == rec.operator:
-        audit.append("approval-refused", rec.id, {"approver": me, "why": "same operator as the requester"})
-        raise DisconnectRefused(f"{rec.id}: {me} requested it and cannot approve it; a second operator must "
-                              "(TONLE_OPERATOR identifies who acts)")
-    if rec.approval_expires_at and datetime.fromisoformat(rec.approval_expires_at) <= datetime.now(UTC):
-        rec.status = DisconnectStatus.EXPIRED
-        save(db, rec)
-        audit.append("approval-refused", rec.id, {"approver": me, "why": "the approval request expired"})
-        raise DisconnectRefused(f"{rec.id}: the approval request expired at {rec.approval_expires_at}; "
-                              "request the disconnect again")
-    rec.approver = me
-    audit.append("approve", rec.id, {"approver": me, "requester": rec.operator})
-    intent = applied_intent(state_dir)
-    res = resolve(intent, Scope(rec.scope_kind, rec.scope_value))
-    res.overrides = [override_from_dict(o) for o in rec.overrides]
-    blast = blast_radius(intent, res, active_overrides(state_dir))
-    return _activate(config_file, state_dir, rec, res, blast, 30.0, peer_probe, say, t0, verify_timeout)
+    _check_approval(db, rec, approver)
+    preview, res = _preview(state_dir, rec)
+    audit = AuditLog(db, actor=approver.name)
+    if confirm is not None and not hmac.compare_digest(confirm, preview.digest):
+        audit.append("approval-refused", rec.id, {"approver": approver.name, "why": "changed since shown"})
+        raise DisconnectRefused(f"{rec.id}: what would be pushed changed since it was shown (another disconnect "
+                                f"started or ended); look again: tonle approve {rec.id}")
+    rec.approver, rec.approver_uid = approver.name, approver.uid
+    audit.append("approve", rec.id, {"approver": approver.name, "approver_uid": approver.uid,
+                                     "requester": rec.operator, "requester_uid": rec.operator_uid,
+                                     "shown": preview.digest})
+    return _activate(config_file, state_dir, rec, res, preview.blast, 30.0, peer_probe, say, t0, verify_timeout,
+                     approver.name)
 
 
-def restore(config_file: Path, state_dir: Path, disconnect_id: str, **kw: Any) -> Outcome:
-    """Undo an active disconnect: push the devices without it and verify the sessions come back."""
+def lapse_approvals(state_dir: Path, now: datetime | None = None) -> list[DisconnectRecord]:
+    """Close every refused disconnect whose approval time ran out (a scheduler timer); the ones closed."""
+    now = now or datetime.now(UTC)
     with _serialized(state_dir):
-        return _restore(config_file, state_dir, disconnect_id, **kw)
+        db = open_db(state_dir)
+        out = []
+        for rec in records(state_dir, DisconnectStatus.PENDING_APPROVAL):
+            if rec.approval_expires_at and datetime.fromisoformat(rec.approval_expires_at) <= now:
+                rec.status = DisconnectStatus.EXPIRED
+                save(db, rec)
+                AuditLog(db, actor=SCHEDULER).append("approval-expired", rec.id, {
+                    "requester": rec.operator, "approval_expires_at": rec.approval_expires_at,
+                    "late_seconds": round((now - datetime.fromisoformat(rec.approval_expires_at)).total_seconds())})
+                out.append(rec)
+        return out
 
 
-def _restore(config_file: Path, state_dir: Path, disconnect_id: str, *, expired: bool = False,
+# ---- restore and expiry ---------------------------------------------------------------------------------
+
+def restore(config_file: Path, state_dir: Path, disconnect_id: str, *, operator: Actor, **kw: Any) -> Outcome:
+    """Undo an active disconnect: push the devices without it and verify the sessions come back."""
+    operator.require(Permission.OPERATE, "restore")
+    with _serialized(state_dir):
+        return _restore(config_file, state_dir, disconnect_id, actor=operator.name, **kw)
+
+
+def _restore(config_file: Path, state_dir: Path, disconnect_id: str, *, actor: str, expired: bool = False,
              peer_probe: PeerProbe | None = None, progress: Progress | None = None,
              verify_timeout: float = 60.0) -> Outcome:
     say = progress or (lambda _m: None)
@@ -409,19 +519,20 @@ def _restore(config_file: Path, state_dir: Path, disconnect_id: str, *, expired:
     if rec.status != DisconnectStatus.ACTIVE:
         raise DisconnectRefused(f"{rec.id} is {rec.status}, not active")
     db = open_db(state_dir)
-    audit = AuditLog(db)
+    audit = AuditLog(db, actor=actor)
     with Leases(state_dir, Holder("emergency", rec.id)) as leases:
         busy = _take_leases(leases, rec.devices, say)
         if busy:
             audit.append("restore-failed", rec.id, {"problems": busy, "expired": expired})
             return Outcome(rec, OutcomeStatus.FAILED, detail=busy)
-        return _restore_leased(config_file, state_dir, rec, expired, peer_probe, say, t0, verify_timeout)
+        return _restore_leased(config_file, state_dir, rec, expired, peer_probe, say, t0, verify_timeout, actor)
 
 
 def _restore_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, expired: bool,
-                    peer_probe: PeerProbe | None, say: Progress, t0: float, verify_timeout: float) -> Outcome:
+                    peer_probe: PeerProbe | None, say: Progress, t0: float, verify_timeout: float,
+                    actor: str) -> Outcome:
     db = open_db(state_dir)
-    audit = AuditLog(db)
+    audit = AuditLog(db, actor=actor)
     p = _open(config_file, state_dir, rec.target == Target.LAB, rec.devices)
     try:
         res = resolve(p.intent, Scope(rec.scope_kind, rec.scope_value))
@@ -437,14 +548,26 @@ def _restore_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, e
             return Outcome(rec, OutcomeStatus.FAILED, detail=problems)
         rec.status = DisconnectStatus.EXPIRED if expired else DisconnectStatus.RESTORED
         rec.restored_at = datetime.now(UTC).isoformat(timespec="seconds")
+        rec.timer_error = rec.timer_retry_at = None
         save(db, rec)
-        audit.append("expiry" if expired else "restore", rec.id,
-                     {"scope": f"{rec.scope_kind} {rec.scope_value}", "ticket": rec.ticket,
-                      "seconds_to_verified": round(time.monotonic() - t0, 3)},
-                     actor="tonle-expiry" if expired else None)
+        details: dict[str, Any] = {"scope": f"{rec.scope_kind} {rec.scope_value}", "ticket": rec.ticket,
+                                   "seconds_to_verified": round(time.monotonic() - t0, 3)}
+        if expired and rec.expires_at:
+            details["late_seconds"] = round((datetime.now(UTC) - datetime.fromisoformat(rec.expires_at))
+                                            .total_seconds())
+            details["attempts"] = rec.timer_attempts + 1
+        audit.append("expiry" if expired else "restore", rec.id, details)
         return Outcome(rec, OutcomeStatus(rec.status), seconds_to_verified=time.monotonic() - t0)
     finally:
         p.nr.close_connections()
+
+
+def expire(config_file: Path, state_dir: Path, disconnect_id: str, *, peer_probe: PeerProbe | None = None,
+           progress: Progress | None = None) -> Outcome:
+    """Restore one disconnect whose TTL ran out (a scheduler timer; the audit entry is `expiry`)."""
+    with _serialized(state_dir):
+        return _restore(config_file, state_dir, disconnect_id, actor=SCHEDULER, expired=True, peer_probe=peer_probe,
+                        progress=progress)
 
 
 def expire_due(config_file: Path, state_dir: Path, *, lab: bool, progress: Progress | None = None,
@@ -460,7 +583,8 @@ def _expire_due(config_file: Path, state_dir: Path, *, lab: bool, progress: Prog
     out = []
     for rec in records(state_dir, DisconnectStatus.ACTIVE):
         if rec.expires_at and datetime.fromisoformat(rec.expires_at) <= now and (rec.target == Target.LAB) == lab:
-            out.append(_restore(config_file, state_dir, rec.id, expired=True, peer_probe=peer_probe, progress=progress))
+            out.append(_restore(config_file, state_dir, rec.id, actor=SCHEDULER, expired=True, peer_probe=peer_probe,
+                                progress=progress))
     return out
 
 
@@ -472,23 +596,7 @@ def end_with_lab(state_dir: Path, recs: list[DisconnectRecord]) -> None:
             rec.status = DisconnectStatus.ENDED
             rec.restored_at = datetime.now(UTC).isoformat(timespec="seconds")
             save(db, rec)
-            AuditLog(db).append("disconnect-ended", rec.id, {"why": "the lab was taken down"},
-                                actor="tonle-expiry")
-
-
-def _start_expiry_timer(config_file: Path, state_dir: Path) -> None:
-    """A detached process that restores disconnects when their TTL runs out (one per state directory)."""
-    with (state_dir / "expiry.lock").open("a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return  # a timer is running; it re-reads the records and sees this one
-        fcntl.flock(lock, fcntl.LOCK_UN)
-    subprocess.Popen(
-        [sys.executable, "-m", "tonle.interfaces.expiry", "--config", str(config_file.resolve()),
-         "--state-dir", str(state_dir.resolve())],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, close_fds=True, env=os.environ.copy())
+            AuditLog(db, actor=SCHEDULER).append("disconnect-ended", rec.id, {"why": "the lab was taken down"})
 
 
 # The scope and guard live in tonle.emergency.guard; they are exported from here too (one entry point).

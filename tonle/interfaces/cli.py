@@ -5,14 +5,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pwd
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tonle.errors import EXIT_FAILED, EXIT_OK, Problems, TonleError
+from tonle.errors import EXIT_FAILED, EXIT_OK, Failed, Problems, TonleError
+from tonle.interfaces.protocol import (
+    Answer,
+    ApplyParams,
+    ApproveParams,
+    DisconnectParams,
+    IdParams,
+    ListParams,
+    NoParams,
+    Params,
+    PlanParams,
+    UserNameParams,
+    UserParams,
+    make_params,
+)
 from tonle.redact import redact
 from tonle.source.inventory import Inventory, load_from_nornir_config
 
@@ -32,6 +50,11 @@ def _default_config() -> Path:
 def _default_state_dir(config: Path) -> Path:
     env = os.environ.get("TONLE_STATE_DIR")
     return Path(env) if env else config.resolve().parent / "state"
+
+
+def _default_socket(state_dir: Path) -> Path:
+    env = os.environ.get("TONLE_SOCKET")  # where the service listens; who asks is never taken from the environment
+    return Path(env) if env else state_dir / "tonle.sock"
 
 
 def _err(msg: str) -> None:
@@ -87,19 +110,22 @@ def _print_status(st: LabStatus) -> None:
 
 
 def cmd_lab_up(args: argparse.Namespace) -> int:
+    from tonle.interfaces import labctl  # noqa: PLC0415
     from tonle.lab.builder import Lab  # noqa: PLC0415
 
     lab = Lab(_load(args), args.state_dir)
-    st = lab.up(timeout=args.timeout, progress=lambda m: print(m, flush=True))
+    st = labctl.up(lab, args.config, args.state_dir, timeout=args.timeout, progress=lambda m: print(m, flush=True),
+                   socket_path=args.socket)
     _print_status(st)
     return EXIT_OK
 
 
 def cmd_lab_down(args: argparse.Namespace) -> int:
+    from tonle.interfaces import labctl  # noqa: PLC0415
     from tonle.lab.builder import Lab  # noqa: PLC0415
 
     lab = Lab(_load(args), args.state_dir)
-    removed = lab.down()
+    removed = labctl.down(lab, args.state_dir)
     print(f"lab {lab.name} down: removed {len(removed)} item(s)" + (f" ({', '.join(removed[:3])}…)" if removed else ""))
     return EXIT_OK
 
@@ -151,89 +177,159 @@ def cmd_facts(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+DEMO_APPROVER = "tnl-demo-approver"  # a temporary OS account: the demo's second operator
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job on the embedded lab, end to end; the lab comes down at the end (unless --keep)."""
-    from tonle.change.plan import Selection, make_plan  # noqa: PLC0415
-    from tonle.drift.audit import run_drift  # noqa: PLC0415
-    from tonle.drift.html import render_html  # noqa: PLC0415
-    from tonle.drift.report import summary_lines  # noqa: PLC0415
-    from tonle.emergency.disconnect import Scope, disconnect, restore  # noqa: PLC0415
+    """The main job on the embedded lab, end to end, through `tonle serve`; the lab, the service and the demo's
+    OS account are gone at the end (the lab stays up with --keep)."""
+    from tonle.interfaces import labctl, service  # noqa: PLC0415
     from tonle.lab.builder import Lab  # noqa: PLC0415
-    from tonle.lab.probe import lab_peer_probe  # noqa: PLC0415
-    from tonle.state.audit import AuditLog  # noqa: PLC0415 - nornir/napalm start-up only when needed
-    from tonle.state.db import StateDB  # noqa: PLC0415
-    from tonle.tasks.facts import collect_facts  # noqa: PLC0415
 
     inv = _load(args)
     print(f"== inventory: {len(inv.devices)} devices, {len(inv.peers)} external networks, {len(inv.links)} links")
     lab = Lab(inv, args.state_dir)
     t0 = time.monotonic()
     ok = False
+    run_dir = Path(tempfile.mkdtemp(prefix="tonle-demo-", dir="/run"))
     try:
-        st = lab.up(timeout=args.timeout, progress=lambda m: print(f"== {m}", flush=True))
+        _demo_account()
+        # The socket lives where the second operator can reach it: mode 0660, group of the demo account.
+        run_dir.chmod(0o750)
+        os.chown(run_dir, 0, pwd.getpwnam(DEMO_APPROVER).pw_gid)
+        sock = run_dir / "tonle.sock"
+        st = labctl.up(lab, args.config, args.state_dir, timeout=args.timeout, socket_path=sock, group=DEMO_APPROVER,
+                       progress=lambda m: print(f"== {m}", flush=True))
         _print_status(st)
-        print("== NAPALM (driver frr) through Nornir: facts, BGP neighbours, configs")
-        report = collect_facts(args.config, args.state_dir, lab=True, hosts=None, save_configs=True)
-        for line in report.lines():
-            print(line)
-        print("== plan: intended configs (rendered from intent) against the devices")
-        plan = make_plan(args.config, args.state_dir, Selection(), lab=True)
-        print(plan.text().splitlines()[0])
-        print("== drift audit")
-        drift = run_drift(args.config, args.state_dir, Selection(), lab=True)
-        for line in summary_lines(drift, details=False):
-            print(line)
-        html = args.state_dir / "reports" / "drift.html"
-        html.parent.mkdir(parents=True, exist_ok=True)
-        html.write_text(render_html(drift))
-        print(f"HTML report: {html}")
-        print("== emergency disconnect of one upstream session at Poipet (dry run, then for real, then restore)")
-        scope, probe = Scope("session", "poi-iig-1:198.51.100.5"), lab_peer_probe(args.config, args.state_dir)
-        dry = disconnect(args.config, args.state_dir, scope, reason="demo", ticket="DEMO-1", ttl_seconds=600,
-                         dry_run=True)
-        print("\n".join(f"  {line}" for line in dry.detail))
-        out = disconnect(args.config, args.state_dir, scope, reason="demo: route leak drill", ticket="DEMO-1",
-                         ttl_seconds=600, peer_probe=probe)
-        print(f"  {out.status}: verified from both sides in {out.seconds_to_verified or 0:.2f}s")
-        back = restore(args.config, args.state_dir, out.record.id, peer_probe=probe) if out.record else None
-        print(f"  {back.status if back else 'not restored'}: sessions Established again in "
-              f"{(back.seconds_to_verified or 0) if back else 0:.2f}s")
-        problems = AuditLog(StateDB(args.state_dir)).verify()
-        print(f"== audit log: {len(AuditLog(StateDB(args.state_dir)).entries())} entries, "
-              + ("signatures, chain and head intact" if not problems else "; ".join(problems)))
-        ok = (report.ok and not plan.changed and drift.exit_code == 0 and out.status == "active"
-              and back is not None and back.status == "restored" and not problems)
+        ok = _demo_steps(args, sock)
     finally:
-        if not args.keep:
-            removed = lab.down()
+        if args.keep:
+            service.stop(args.state_dir)  # `tonle lab up` starts it again on the lab's own socket
+            print("== lab left up (--keep); its service stopped: `tonle lab up` starts it again")
+        else:
+            removed = labctl.down(lab, args.state_dir)
             print(f"== lab down: removed {len(removed)} item(s); total {time.monotonic() - t0:.1f}s")
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if _user_exists(DEMO_APPROVER):  # made above (or left by a demo that was killed)
+            subprocess.run(["userdel", DEMO_APPROVER], check=False, capture_output=True)
+        left = [what for what, alive in (("tonle serve", service.running_pid(args.state_dir) is not None),
+                                         (f"OS account {DEMO_APPROVER}", _user_exists(DEMO_APPROVER))) if alive]
+        print("== left running or behind: " + (", ".join(left) if left else "nothing"))
+        ok = ok and not left
     print("== demo " + ("OK" if ok else "FAILED"))
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _demo_account() -> None:
+    """Make the demo's second operator, an OS account of its own (removed at the end, even on failure)."""
+    if not _user_exists(DEMO_APPROVER):
+        subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin",
+                        DEMO_APPROVER], check=True, capture_output=True)
+
+
+def _demo_steps(args: argparse.Namespace, sock: Path) -> bool:
+    """Facts, plan, drift, a disconnect and its restore, the two-person rule, the signed audit log."""
+    from tonle.change.plan import Selection  # noqa: PLC0415
+    from tonle.drift.audit import run_drift  # noqa: PLC0415
+    from tonle.drift.html import render_html  # noqa: PLC0415
+    from tonle.drift.report import summary_lines  # noqa: PLC0415
+    from tonle.interfaces import client  # noqa: PLC0415
+    from tonle.state.audit import AuditLog  # noqa: PLC0415 - nornir/napalm start-up only when needed
+    from tonle.state.db import StateDB  # noqa: PLC0415
+    from tonle.state.signing import default_key_file, public_file  # noqa: PLC0415
+    from tonle.tasks.facts import collect_facts  # noqa: PLC0415
+
+    def ask(method: str, params: Params) -> Answer:  # as root, through the service
+        answer = client.call(sock, method, params, progress=lambda m: print(f"  {m}", flush=True))
+        if answer is None:
+            raise Failed(f"tonle serve does not answer on {sock}")
+        return answer
+
+    print("== NAPALM (driver frr) through Nornir: facts, BGP neighbours, configs")
+    report = collect_facts(args.config, args.state_dir, lab=True, hosts=None, save_configs=True)
+    for line in report.lines():
+        print(line)
+    print(f"== accounts: {DEMO_APPROVER} (a second OS account) gets the approver role")
+    if DEMO_APPROVER in [a["name"] for a in ask("users.list", NoParams()).data["accounts"]]:
+        ask("users.remove", UserNameParams(name=DEMO_APPROVER))  # left by an earlier demo (maybe another uid)
+    print("  " + "; ".join(ask("users.add", UserParams(name=DEMO_APPROVER, role="approver")).out))
+    print("== plan through tonle serve: intended configs (rendered from intent) against the devices")
+    plan = ask("plan", PlanParams())
+    print(plan.out[0].splitlines()[0])
+    print("== drift audit")
+    drift = run_drift(args.config, args.state_dir, Selection(), lab=True)
+    for line in summary_lines(drift, details=False):
+        print(line)
+    html = args.state_dir / "reports" / "drift.html"
+    html.parent.mkdir(parents=True, exist_ok=True)
+    html.write_text(render_html(drift))
+    print(f"HTML report: {html}")
+    print("== emergency disconnect of one upstream session at Poipet (dry run, then for real, then restore)")
+    one = {"scope_kind": "session", "scope_value": "poi-iig-1:198.51.100.5", "ticket": "DEMO-1", "ttl_seconds": 600}
+    dry = ask("disconnect", make_params(DisconnectParams, reason="demo", dry_run=True, **one))
+    print("\n".join(dry.out))
+    out = ask("disconnect", make_params(DisconnectParams, reason="demo: route leak drill", **one))
+    print(out.out[-1])
+    back = ask("restore", IdParams(id=str(out.data.get("id")))) if out.exit == EXIT_OK else None
+    print(back.out[-1] if back else "  not restored")
+    ok = report.ok and not plan.data.get("changed") and drift.exit_code == 0 and out.exit == EXIT_OK \
+        and back is not None and back.exit == EXIT_OK
+    ok = _demo_two_person(ask, sock) and ok
+    log = AuditLog(StateDB(args.state_dir))
+    result = log.check(public_key=public_file(default_key_file(args.state_dir)))
+    print("== audit log, verified against the pinned public key: " + result.summary())
+    for p in result.problems:
+        print(f"  {p}")
+    entries = log.entries()
+    since = max((i for i, e in enumerate(entries) if e.action == "service-start"), default=0)  # this demo's
+    who = [(e.action, e.actor) for e in entries[since:] if e.action.startswith(("approv", "disconnect", "expiry"))]
+    print("  who did what: " + ", ".join(f"{action} by {actor}" for action, actor in who))
+    ask("users.remove", UserNameParams(name=DEMO_APPROVER))  # its OS account goes at the end too
+    return ok and result.ok
+
+
+def _demo_two_person(ask: Any, sock: Path) -> bool:
+    """Over the guard's limit: refused; the requester cannot approve it; a second OS account can."""
+    from tonle.interfaces.runas import tonle_argv  # noqa: PLC0415
+
+    print("== two-person rule: every upstream of Poipet (over the blast-radius limit)")
+    req = ask("disconnect", make_params(DisconnectParams, scope_kind="site-upstreams", scope_value="POI",
+                                        reason="demo: carrier under attack", ticket="DEMO-2", ttl_seconds=600))
+    rid = str(req.data.get("id"))
+    print(f"  {req.out[-1]}")
+    own = ask("approve", ApproveParams(id=rid))
+    print(f"  root approves its own request: exit {own.exit}: {own.err[0] if own.err else own.out[-1]}")
+    print(f"  {DEMO_APPROVER} approves (runuser: its own uid; it sees the blast radius and the lines pushed):")
+    proc = subprocess.run(["runuser", "-u", DEMO_APPROVER, "--", *tonle_argv(DEMO_APPROVER), "--socket", str(sock),
+                           "approve", rid, "--yes"], capture_output=True, text=True, timeout=300, check=False)
+    for line in (proc.stdout + proc.stderr).splitlines():
+        print(f"    | {line}")
+    back = ask("restore", IdParams(id=rid)) if proc.returncode == 0 else None
+    print(f"  {back.out[-1] if back else 'not restored'}")
+    return req.exit == EXIT_FAILED and own.exit == EXIT_FAILED and proc.returncode == 0 \
+        and back is not None and back.exit == EXIT_OK
 
 
 # ---- change pipeline ------------------------------------------------------------------------------
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from tonle.change.plan import Selection, make_plan  # noqa: PLC0415 - nornir start-up only when needed
-
-    sel = Selection(tuple(args.site or ()), tuple(args.role or ()), tuple(args.host or ()))
-    plan = make_plan(args.config, args.state_dir, sel, lab=args.target == "lab")
-    print(json.dumps(plan.to_json(), indent=2) if args.json else plan.text())
-    if not args.json:
-        print(f"saved; apply with: tonle apply {plan.id}")
-    return EXIT_OK
+    return _emit(_request(args, "plan", make_params(
+        PlanParams, sites=args.site or [], roles=args.role or [], hosts=args.host or [], target=args.target,
+        as_json=args.json)))
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from tonle.change.apply import ApplyOptions, apply_plan  # noqa: PLC0415
-
-    opts = ApplyOptions(canary=args.canary or [], batch_size=args.batch_size, revert_in=args.revert_in,
-                        settle=args.settle, hold=args.hold, on_window_close=args.on_window_close)
-    report = apply_plan(args.config, args.state_dir, args.plan, opts,
-                        progress=lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True))
-    for line in report.lines():
-        print(line)
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return _emit(_request(args, "apply", make_params(
+        ApplyParams, plan=args.plan, canary=args.canary or [], batch_size=args.batch_size, revert_in=args.revert_in,
+        settle=args.settle, hold=args.hold, on_window_close=args.on_window_close)))
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -297,20 +393,32 @@ def cmd_drift(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-# ---- emergency disconnect -------------------------------------------------------------------------
+# ---- requests: to `tonle serve` when it runs, else locally (root only) ----------------------------------
 
-def _probe(args: argparse.Namespace) -> Any:
-    from tonle.lab.probe import lab_peer_probe  # noqa: PLC0415
+def _request(args: argparse.Namespace, method: str, params: Params) -> Answer:
+    """Send the request to the service if one answers on the socket; else act locally, as root alone may.
 
-    return lab_peer_probe(args.config, args.state_dir) if args.target == "lab" else None
+    Locally, who acts is the kernel's real uid (root); a disconnect that becomes active then gets the
+    fallback expiry timer, since no service holds the timers.
+    """
+    from tonle.interfaces import actions, client  # noqa: PLC0415
+    from tonle.interfaces.expiry import start_detached  # noqa: PLC0415
+
+    answer = client.call(args.socket, method, params, progress=lambda m: print(m, flush=True))
+    if answer is not None:
+        return answer
+    ctx = actions.Context(args.config, args.state_dir, client.local_actor(args.socket),
+                          say=lambda m: print(m, flush=True),
+                          on_active=lambda: start_detached(args.config, args.state_dir))
+    return actions.perform(method, ctx, params)
 
 
-def _print_outcome(out: Any) -> int:
-    for line in out.detail:
-        print(f"  {line}")
-    ok, line = out.verdict()
-    print(line)
-    return EXIT_OK if ok else EXIT_FAILED
+def _emit(answer: Answer) -> int:
+    for line in answer.out:
+        print(line)
+    for line in answer.err:
+        print(line, file=sys.stderr)
+    return answer.exit
 
 
 def _duration(text: str) -> int:
@@ -323,48 +431,61 @@ def _duration(text: str) -> int:
 
 
 def cmd_disconnect(args: argparse.Namespace) -> int:
-    from tonle.emergency.disconnect import DisconnectError, disconnect, parse_scope  # noqa: PLC0415
+    from tonle.emergency.disconnect import DisconnectError  # noqa: PLC0415
 
     given = [(k, v) for k, v in (("session", ",".join(args.session or [])), ("peer-as", args.peer_as),
                                  ("link", args.link),
                                  ("prefix", args.prefix), ("site-upstreams", args.site_upstreams)) if v]
     if len(given) != 1:
         raise DisconnectError("name exactly one scope: --session, --peer-as, --link, --prefix or --site-upstreams")
-    out = disconnect(args.config, args.state_dir, parse_scope(*given[0]), reason=args.reason or "",
-                     ticket=args.ticket or "", ttl_seconds=args.ttl, graceful=args.graceful,
-                     graceful_wait=args.graceful_wait, dry_run=args.dry_run, lab=args.target == "lab",
-                     peer_probe=None if args.dry_run else _probe(args), progress=lambda m: print(f"  .. {m}"))
-    return _print_outcome(out)
+    return _emit(_request(args, "disconnect", make_params(
+        DisconnectParams, scope_kind=given[0][0], scope_value=given[0][1], reason=args.reason or "",
+        ticket=args.ticket or "", ttl_seconds=args.ttl, graceful=args.graceful, graceful_wait=args.graceful_wait,
+        dry_run=args.dry_run, target=args.target)))
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from tonle.emergency.disconnect import approve  # noqa: PLC0415
-    from tonle.state.disconnects import get  # noqa: PLC0415
+    """Show the approver what it approves (blast radius, lines pushed), ask, then approve exactly that."""
+    from tonle.errors import Refused  # noqa: PLC0415
 
-    args.target = get(args.state_dir, args.id).target
-    return _print_outcome(approve(args.config, args.state_dir, args.id, peer_probe=_probe(args),
-                                  progress=lambda m: print(f"  .. {m}")))
+    preview = _request(args, "approve", make_params(ApproveParams, id=args.id))
+    if preview.exit != EXIT_OK:
+        return _emit(preview)
+    _emit(preview)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise Refused(f"{args.id} not approved: no terminal to confirm on; review the above and run again "
+                          "with --yes")
+        if input(f"Approve {args.id} and push the above? Type yes to approve: ").strip() != "yes":
+            raise Refused(f"{args.id} not approved")
+    return _emit(_request(args, "approve", make_params(ApproveParams, id=args.id,
+                                                       confirm=str(preview.data.get("digest", "")))))
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from tonle.emergency.disconnect import restore  # noqa: PLC0415
-    from tonle.state.disconnects import get  # noqa: PLC0415
-
-    args.target = get(args.state_dir, args.id).target
-    return _print_outcome(restore(args.config, args.state_dir, args.id, peer_probe=_probe(args),
-                                  progress=lambda m: print(f"  .. {m}")))
+    return _emit(_request(args, "restore", make_params(IdParams, id=args.id)))
 
 
 def cmd_disconnects(args: argparse.Namespace) -> int:
-    from tonle.state.disconnects import DisconnectStatus, records  # noqa: PLC0415
+    return _emit(_request(args, "disconnects", make_params(ListParams, all=args.all)))
 
-    recs = records(args.state_dir, None if args.all else DisconnectStatus.ACTIVE)
-    recs += [] if args.all else records(args.state_dir, DisconnectStatus.PENDING_APPROVAL)
-    print(f"{'id':<22} {'status':<17} {'scope':<34} {'ticket':<10} {'operator':<10} {'expires':<20} reason")
-    for r in recs:
-        print(f"{r.id:<22} {r.status:<17} {r.scope_kind + ' ' + r.scope_value:<34} {r.ticket:<10} "
-              f"{r.operator:<10} {r.expires_at or r.approval_expires_at or '-':<20} {r.reason}")
-    return EXIT_OK
+
+def cmd_status(args: argparse.Namespace) -> int:
+    return _emit(_request(args, "status", NoParams()))
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    if args.sub == "add":
+        return _emit(_request(args, "users.add", make_params(UserParams, name=args.name, role=args.role)))
+    if args.sub == "remove":
+        return _emit(_request(args, "users.remove", make_params(UserNameParams, name=args.name)))
+    return _emit(_request(args, "users.list", NoParams()))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tonle.interfaces.service import main_serve  # noqa: PLC0415
+
+    return main_serve(args.config, args.state_dir, args.serve_socket or args.socket, args.group, args.retry)
 
 
 # ---- NOC playbooks --------------------------------------------------------------------------------
@@ -399,6 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tonle", description="Tonlé: network automation for the national gateway")
     p.add_argument("--config", type=Path, default=None, help="nornir.yaml (default: $TONLE_CONFIG or ./nornir.yaml)")
     p.add_argument("--state-dir", type=Path, default=None, help="state directory (default: ./state)")
+    p.add_argument("--socket", type=Path, default=None,
+                   help="the socket of `tonle serve` (default: $TONLE_SOCKET or <state dir>/tonle.sock)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     inv = sub.add_parser("inventory", help="inventory checks").add_subparsers(dest="sub", required=True)
@@ -465,8 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
     dis.add_argument("--dry-run", action="store_true", help="print what would go dark; change nothing")
     dis.add_argument("--target", choices=("lab", "production"), default="lab")
     dis.set_defaults(func=cmd_disconnect)
-    appr = sub.add_parser("approve", help="second-operator approval of a refused disconnect")
+    appr = sub.add_parser("approve", help="approval by another account (approver role) of a refused disconnect")
     appr.add_argument("id")
+    appr.add_argument("--yes", action="store_true", help="approve what is shown without asking (scripts)")
     appr.set_defaults(func=cmd_approve)
     rest = sub.add_parser("restore", help="undo an active disconnect now")
     rest.add_argument("id")
@@ -474,6 +598,25 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("disconnects", help="active and pending disconnects")
     lst.add_argument("--all", action="store_true", help="every record, restored and expired included")
     lst.set_defaults(func=cmd_disconnects)
+
+    st = sub.add_parser("status", help="the service, its scheduler and every timer (exit 1: something to look at)")
+    st.set_defaults(func=cmd_status)
+    users = sub.add_parser("users", help="accounts of `tonle serve` (admin role or root)").add_subparsers(
+        dest="sub", required=True)
+    uadd = users.add_parser("add", help="give an OS user an account with one role")
+    uadd.add_argument("name", help="the OS user name")
+    uadd.add_argument("--role", required=True, choices=("viewer", "operator", "approver", "admin"))
+    uadd.set_defaults(func=cmd_users)
+    users.add_parser("list", help="every account").set_defaults(func=cmd_users)
+    urm = users.add_parser("remove", help="remove an account")
+    urm.add_argument("name")
+    urm.set_defaults(func=cmd_users)
+    serve = sub.add_parser("serve", help="run the service: the one writer of the state, for authenticated operators")
+    serve.add_argument("--socket", dest="serve_socket", type=Path,
+                       help="where to listen (default: the global --socket, $TONLE_SOCKET or <state dir>/tonle.sock)")
+    serve.add_argument("--group", help="group of the socket (mode 0660): who may connect")
+    serve.add_argument("--retry", type=float, default=30.0, help="seconds before a failed timer action is retried")
+    serve.set_defaults(func=cmd_serve)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="sub", required=True)
     show = audit.add_parser("show", help="recent entries")
@@ -525,6 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.config = args.config or _default_config()
     args.state_dir = args.state_dir or _default_state_dir(args.config)
+    args.socket = args.socket or _default_socket(args.state_dir)
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit

@@ -1,60 +1,63 @@
-"""Detached timer: restores disconnects when their TTL runs out (started by `tonle disconnect`).
+"""Fallback timer for when no `tonle serve` runs: restores disconnects when their TTL runs out.
 
-One per state directory (a lock file); it sleeps until the next expiry, restores what is due, and
-exits when no disconnect is active. Lab credentials come from the lab's state; production ones from
-the environment it inherited (never from disk).
+Started detached by the CLI after root acted locally (no service answered); the service's scheduler is
+the normal home of the timers. One per state directory (a lock file). It runs the scheduler's `run_due`
+(the same records, the same retries and audit entries), sleeps until the next timer, and exits when no
+disconnect is active or waiting for approval, or as soon as a service holds the state directory (its
+scheduler takes over). Lab credentials come from the lab's state; production ones from the environment
+it inherited (never from disk).
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tonle.emergency.disconnect import end_with_lab, expire_due
-from tonle.lab.builder import Lab
-from tonle.lab.probe import lab_peer_probe
-from tonle.source.inventory import InventoryError, load_from_nornir_config
+from tonle.interfaces.scheduler import IDLE, next_due, run_due
+from tonle.interfaces.service import running_pid
 from tonle.state.disconnects import DisconnectStatus, records
 
-RETRY = 30.0  # after a failed restore (a device unreachable): try again, the disconnect must end
+LOCK_NAME = "expiry.lock"
+
+
+def start_detached(config_file: Path, state_dir: Path) -> None:
+    """Start the fallback timer for this state directory unless one runs already, or a service holds the
+    directory (its scheduler re-reads the records and sees the new disconnect)."""
+    if running_pid(state_dir) is not None:
+        return
+    with (state_dir / LOCK_NAME).open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # a timer is running; it re-reads the records and sees the new one
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    subprocess.Popen(
+        [sys.executable, "-m", "tonle.interfaces.expiry", "--config", str(config_file.resolve()),
+         "--state-dir", str(state_dir.resolve())],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, close_fds=True, env=os.environ.copy())
 
 
 def run(config_file: Path, state_dir: Path) -> None:
-    """Restore due disconnects until none is active."""
-    with (state_dir / "expiry.lock").open("w") as lock:
+    """Run the timers until none is left or a service takes over."""
+    with (state_dir / LOCK_NAME).open("w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return  # another timer serves this state directory
-        while True:
-            active = [r for r in records(state_dir, DisconnectStatus.ACTIVE) if r.expires_at]
-            on_lab = [r for r in active if r.target == "lab"]
-            if on_lab and not _lab_up(config_file, state_dir):
-                end_with_lab(state_dir, on_lab)  # nothing to restore, and no process left waiting
-                continue
-            if not active:
+        while running_pid(state_dir) is None:
+            run_due(config_file, state_dir)
+            if not records(state_dir, DisconnectStatus.ACTIVE):
                 return
-            due = min(datetime.fromisoformat(r.expires_at or "") for r in active)
-            wait = (due - datetime.now(UTC)).total_seconds()
-            if wait > 0:
-                time.sleep(min(wait, 5.0))  # re-read often: a newer, shorter disconnect may come first
-                continue
-            outcomes = [o for lab in {r.target == "lab" for r in active}
-                        for o in expire_due(config_file, state_dir, lab=lab,
-                                            peer_probe=lab_peer_probe(config_file, state_dir) if lab else None)]
-            if any(o.status == "failed" for o in outcomes):
-                time.sleep(RETRY)
-
-
-def _lab_up(config_file: Path, state_dir: Path) -> bool:
-    try:
-        lab = Lab(load_from_nornir_config(config_file), state_dir)
-    except InventoryError:
-        return False  # the inventory (a test's temporary copy, say) is gone
-    return lab.state_file.exists()
+            due = next_due(state_dir)
+            wait = IDLE if due is None else (due - datetime.now(UTC)).total_seconds()
+            time.sleep(min(IDLE, max(0.05, wait)))
 
 
 def main() -> None:

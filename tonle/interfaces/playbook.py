@@ -36,7 +36,8 @@ from tonle.errors import BadInput, TonleError
 from tonle.interfaces.playbook_redact import run_secrets, scrub_artifacts
 from tonle.redact import redact, redact_data
 from tonle.resources import playbooks_dir
-from tonle.state.audit import AuditLog, operator_identity
+from tonle.state.accounts import Actor, NotPermitted, root_actor
+from tonle.state.audit import AuditLog, process_identity
 from tonle.state.db import StateDB
 
 PLAYBOOKS_DIR = playbooks_dir()
@@ -131,13 +132,13 @@ def _truthy(v: Any) -> bool:
 # ---- running -----------------------------------------------------------------------------------------
 
 def ansible_env(config_file: Path, state_dir: Path, target: str) -> dict[str, str]:
-    """Environment of ansible-playbook: where the project is, who acts, and every Ansible dir in the state dir."""
+    """Environment of ansible-playbook: where the project is and every Ansible dir in the state dir (never who
+    acts: the modules ask the kernel, see `module_actor`)."""
     home = state_dir.resolve() / "ansible" / "home"
     venv_bin = str(Path(sys.executable).parent)
     return {
         "TONLE_CONFIG": str(config_file.resolve()),
         "TONLE_STATE_DIR": str(state_dir.resolve()),
-        "TONLE_OPERATOR": operator_identity(),  # the modules' audit entries name the same operator
         "TONLE_TARGET": target,
         "ANSIBLE_HOME": str(home),
         "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
@@ -290,7 +291,7 @@ def run_playbook(name: str, config_file: Path, state_dir: Path, *, limit: str | 
     known += [str(v) for k, v in evars.items() if _SENSITIVE.search(k) and str(v)]
     audit = AuditLog(StateDB(state_dir), known)
     events = _Events(say, approval, approver, audit, run_id, known)
-    say(f"playbook {name} (run {run_id}, operator {env['TONLE_OPERATOR']}, target {target}"
+    say(f"playbook {name} (run {run_id}, operator {process_identity()}, target {target}"
         + (f", limit {limit}" if limit else "") + ")")
     try:
         runner = ansible_runner.run(
@@ -308,7 +309,7 @@ def run_playbook(name: str, config_file: Path, state_dir: Path, *, limit: str | 
     audit.append("playbook-run", run_id, {
         "playbook": name, "limit": limit, "extra_vars": shown, "target": target, "status": result.status,
         "rc": result.rc, "failed_tasks": [vars(f) for f in result.failed_tasks], "errors": result.errors[:5],
-        "operator": env["TONLE_OPERATOR"], "artifacts": result.artifacts,
+        "operator": process_identity(), "artifacts": result.artifacts,
     })
     return result
 
@@ -333,6 +334,15 @@ def api_errors(module: Any) -> Iterator[None]:
             yield
     except TonleError as exc:
         module.fail_json(msg=redact("; ".join(exc.lines())))
+
+
+def module_actor() -> Actor:
+    """Who a module acts for: the user running the playbook, as the kernel says (the real uid). The modules
+    write the state directly, as the CLI does without a service: root alone may."""
+    if os.getuid() == 0:
+        return root_actor()
+    raise NotPermitted(f"{process_identity()}: playbook modules act on the state directly, which only root may; "
+                       "use the tonle commands, which go through `tonle serve`")
 
 
 def module_paths(config: str | None, state_dir: str | None, target: str | None) -> tuple[Path, Path, bool]:

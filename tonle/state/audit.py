@@ -21,10 +21,10 @@ unsigned, and are sealed by the chain once a signed genesis follows them (`tonle
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
 import os
+import pwd
 import random
 import socket
 import sqlite3
@@ -73,9 +73,23 @@ BUSY_DEADLINE = 120.0  # seconds an append keeps retrying before it gives up
 _log = logging.getLogger(__name__)
 
 
-def operator_identity() -> str:
-    """Who is acting: $TONLE_OPERATOR, else the login behind sudo, else the current user."""
-    return os.environ.get("TONLE_OPERATOR") or os.environ.get("SUDO_USER") or getpass.getuser()
+def process_identity() -> str:
+    """Who runs this process, as the kernel says: the user name of the real uid. Never an environment
+    variable ($USER, $SUDO_USER, ...: anyone can set those).
+
+    This names the process, not necessarily the operator: who acts is passed explicitly into each verb by
+    the interface that established it (`tonle serve` from the caller's SO_PEERCRED uid, the CLI acting
+    locally from its own real uid).
+    """
+    return user_name(os.getuid())
+
+
+def user_name(uid: int) -> str:
+    """The OS user name of a uid (its passwd entry), or `uid N` when it has none."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def now_iso() -> str:
@@ -88,12 +102,14 @@ class AuditLog:
     """The audit log in the state database, its signed head record and its signing key.
 
     `key_file` defaults to `$TONLE_AUDIT_KEY` or `<state dir>/keys/audit-ed25519.pem`; `syslog` (a target as
-    `$TONLE_AUDIT_SYSLOG` names one) to `$TONLE_AUDIT_SYSLOG`; unset, no copies are sent.
+    `$TONLE_AUDIT_SYSLOG` names one) to `$TONLE_AUDIT_SYSLOG`; unset, no copies are sent. `actor` is who the
+    entries name when `append` is given none: the operator a verb acts for, else this process's own user.
     """
 
     def __init__(self, db: StateDB, secrets: Iterable[str] = (), *, key_file: Path | None = None,
-                 syslog: str | None = None) -> None:
+                 syslog: str | None = None, actor: str | None = None) -> None:
         self.db = db
+        self.actor = actor or process_identity()
         self.secrets = list(secrets)  # known secret values, masked in every entry written
         self.head_file = db.dir / HEAD_NAME
         self.key_file = key_file or default_key_file(db.dir)
@@ -109,7 +125,7 @@ class AuditLog:
         the caller gave): details often carry device errors, which quote configuration lines.
         """
         clean = redact_data(details or {}, self.secrets)
-        return self._write([(action, redact(obj, self.secrets), clean, actor or operator_identity())])[-1]
+        return self._write([(action, redact(obj, self.secrets), clean, actor or self.actor)])[-1]
 
     def seal(self) -> list[AuditEntry]:
         """Sign the log from here on: write its genesis if it has none. The entries written ([] if signed already)."""
@@ -128,9 +144,9 @@ class AuditLog:
             if signed_by is None:
                 pending.append((GENESIS_ACTION, key.public.fingerprint, {
                     "algorithm": "ed25519", "public_key": key.public.b64, "fingerprint": key.public.fingerprint},
-                    operator_identity()))
+                    self.actor))
             if found:
-                pending.append((ANOMALY_ACTION, "audit-log", {"found": found}, operator_identity()))
+                pending.append((ANOMALY_ACTION, "audit-log", {"found": found}, self.actor))
             written = self._insert(conn, last, key, pending + wanted)
             if written:
                 wrote_head = True

@@ -18,7 +18,8 @@ from tonle.errors import Failed
 # Append only; never edit one that has shipped. Each table has one owner module that alone reads and
 # writes it: audit -> state.audit; plans, runs -> state.db; applied_intents, intent_snapshots ->
 # state.applied; disconnects ->
-# state.disconnects; drift_runs -> drift.audit. (IF NOT EXISTS: databases made before versioning.)
+# state.disconnects; drift_runs -> drift.audit; accounts -> state.accounts.
+# (IF NOT EXISTS: databases made before versioning.)
 MIGRATIONS: tuple[str, ...] = (
     """
 CREATE TABLE IF NOT EXISTS audit (
@@ -108,6 +109,25 @@ CREATE TABLE IF NOT EXISTS audit_signatures (
     signature TEXT NOT NULL
 );
 """,
+    # Owner: state.accounts. Who may use `tonle serve`, in which role: an OS user by name and by the uid it
+    # was added with (the kernel names callers by uid). Owner of the new columns: state.disconnects; the
+    # uids behind operator and approver (the two-person rule compares accounts, not strings) and the
+    # scheduler's record of an expiry that failed and is being retried. ALTER TABLE is safe here:
+    # StateDB._migrate holds the write lock, so no two processes run a migration twice.
+    """
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT PRIMARY KEY,
+    uid INTEGER NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL
+);
+ALTER TABLE disconnects ADD COLUMN operator_uid INTEGER;
+ALTER TABLE disconnects ADD COLUMN approver_uid INTEGER;
+ALTER TABLE disconnects ADD COLUMN timer_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE disconnects ADD COLUMN timer_error TEXT;
+ALTER TABLE disconnects ADD COLUMN timer_retry_at TEXT;
+""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -126,7 +146,13 @@ class StateDB:
         self._migrate()
 
     def _migrate(self) -> None:
-        with self.connect() as db:
+        """Bring the schema up to date under the write lock: one process migrates, the others then see the
+        new version (DDL is transactional in SQLite, so a failed migration leaves the old schema)."""
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            if int(db.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION:
+                return  # the common case takes no lock
+            db.execute("BEGIN IMMEDIATE")
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
                 raise SchemaTooNew(f"{self.path}: schema version {version}, this Tonlé knows up to {SCHEMA_VERSION}")
@@ -134,6 +160,13 @@ class StateDB:
                 for statement in filter(str.strip, sql.split(";")):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:

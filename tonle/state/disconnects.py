@@ -50,6 +50,19 @@ class DisconnectRecord:
     overrides: list[dict[str, Any]]
     devices: list[str]
     blast: dict[str, Any]
+    operator_uid: int | None = None  # the kernel's uid behind `operator` (None: written before accounts existed)
+    approver_uid: int | None = None
+    # The scheduler's record of a timer action (TTL expiry) that failed: retried at timer_retry_at.
+    timer_attempts: int = 0
+    timer_error: str | None = None
+    timer_retry_at: str | None = None
+
+    def timer_problem(self) -> str | None:
+        """One line when the TTL expiry failed and is being retried, else None."""
+        if not self.timer_error:
+            return None
+        return (f"expiry failed {self.timer_attempts} time(s), retrying at {self.timer_retry_at or 'once due'}: "
+                f"{self.timer_error}")
 
 
 def open_db(state_dir: Path) -> StateDB:
@@ -101,3 +114,10 @@ def active_overrides(state_dir: Path, *, still_at: datetime | None = None) -> li
     if still_at is not None:
         recs = [r for r in recs if not (r.expires_at and datetime.fromisoformat(r.expires_at) <= still_at)]
     return [override_from_dict(o) for r in recs for o in r.overrides]
+
+
+def note_timer_failure(db: StateDB, disconnect_id: str, error: str, retry_at: str) -> None:
+    """Record that a timer action on this disconnect failed and when it is tried again."""
+    with db.connect() as c:
+        c.execute("UPDATE disconnects SET timer_attempts = timer_attempts + 1, timer_error = ?, timer_retry_at = ? "
+                  "WHERE id = ?", (error[:500], retry_at, disconnect_id))
