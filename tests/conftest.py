@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,13 @@ from tonle.lab.builder import Lab
 from tonle.source.inventory import Inventory, load_from_nornir_config
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # pytest then still runs the fixtures' teardown: no lab is left behind
+
+
+signal.signal(signal.SIGTERM, _interrupted)  # a CI timeout or `kill` stops the run like Ctrl-C
 SMALL = Path(__file__).resolve().parent / "fixtures" / "small"
 
 
