@@ -143,3 +143,18 @@ def small_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
         lab.down()
     left = [ns for ns in lab.all_namespaces() if Path("/run/netns", ns).exists()]
     assert not left, f"lab down left namespaces behind: {left}"
+
+
+@pytest.fixture
+def small_applied(tmp_path: Path) -> tuple[Path, Path]:
+    """(nornir.yaml, state dir) of a private copy of the small inventory, recorded as applied on every device
+    (as `lab up` records its build): what the emergency path needs before it renders anything. No lab."""
+    from tonle.source.snapshot import capture  # noqa: PLC0415
+    from tonle.state.applied import record_applied  # noqa: PLC0415
+    from tonle.state.db import StateDB  # noqa: PLC0415
+
+    shutil.copytree(SMALL, tmp_path / "small")
+    config, state = tmp_path / "small" / "nornir.yaml", tmp_path / "state"
+    inv = load_from_nornir_config(config)
+    record_applied(StateDB(state), list(inv.devices), "lab-up", capture(inv))
+    return config, state

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -11,24 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMALL
 from tonle.errors import BadInput, Failed, Refused, TonleError, Unavailable
 from tonle.interfaces.cli import main
-from tonle.source.inventory import load_from_nornir_config
-from tonle.source.snapshot import capture
-from tonle.state.applied import record_applied
-from tonle.state.db import StateDB
 from tonle.state.disconnects import get, open_db, records, save
 
 
 @pytest.fixture
-def small(tmp_path: Path) -> tuple[Path, Path]:
-    """The small inventory, recorded as applied on every device (as `lab up` records its build)."""
-    shutil.copytree(SMALL, tmp_path / "small")
-    config, state = tmp_path / "small" / "nornir.yaml", tmp_path / "state"
-    inv = load_from_nornir_config(config)
-    record_applied(StateDB(state), list(inv.devices), "lab-up", capture(inv))
-    return config, state
+def small(small_applied: tuple[Path, Path]) -> tuple[Path, Path]:
+    return small_applied
 
 
 def run(config: Path, state: Path, *argv: str) -> int:

@@ -17,8 +17,6 @@ from tonle.emergency.applied import NotApplied, applied_device_intents, applied_
 from tonle.emergency.fields import FieldError, check_reason, check_ticket, device_message
 from tonle.interfaces.cli import main
 from tonle.source.inventory import load_from_nornir_config
-from tonle.source.snapshot import capture
-from tonle.state.applied import record_applied
 from tonle.state.audit import AuditLog
 from tonle.state.db import StateDB
 from tonle.state.disconnects import records
@@ -27,12 +25,8 @@ INJECTION = "fibre cut\nexit\nip route 192.0.2.0/24 blackhole\nrouter bgp 64500"
 
 
 @pytest.fixture
-def small(tmp_path: Path) -> tuple[Path, Path]:
-    shutil.copytree(SMALL, tmp_path / "small")
-    config, state = tmp_path / "small" / "nornir.yaml", tmp_path / "state"
-    inv = load_from_nornir_config(config)
-    record_applied(StateDB(state), list(inv.devices), "lab-up", capture(inv))
-    return config, state
+def small(small_applied: tuple[Path, Path]) -> tuple[Path, Path]:
+    return small_applied
 
 
 def cli(config: Path, state: Path, *argv: str) -> int:
