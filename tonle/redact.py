@@ -72,9 +72,31 @@ class Rule:
     pattern: re.Pattern[str]
 
 
+def _atomic(regex: str) -> str:
+    """Each possessive optional group `(...)?+` written as the classic atomic emulation
+    `(?=(?P<aN>(...)?))(?P=aN)`: the same meaning, and correct on CPython 3.11.2 (Debian 12), whose
+    possessive quantifiers mis-match some of these patterns (fixed in later 3.11 releases)."""
+    n = 0
+    while (end := regex.find(")?+")) != -1:
+        depth, start = 0, end
+        while start >= 0:
+            escaped = start > 0 and regex[start - 1] == "\\"
+            if regex[start] == ")" and not escaped:
+                depth += 1
+            elif regex[start] == "(" and not escaped:
+                depth -= 1
+                if depth == 0:
+                    break
+            start -= 1
+        group = regex[start:end + 1]
+        regex = f"{regex[:start]}(?=(?P<a{n}>{group}?))(?P=a{n}){regex[end + 3:]}"
+        n += 1
+    return regex
+
+
 def _rule(name: str, platforms: Iterable[str], needles: str | tuple[str, ...], regex: str) -> Rule:
     return Rule(name, frozenset(platforms), (needles,) if isinstance(needles, str) else needles,
-                re.compile(regex, re.MULTILINE))
+                re.compile(_atomic(regex), re.MULTILINE))
 
 
 RULES: tuple[Rule, ...] = (
