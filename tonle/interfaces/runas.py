@@ -19,7 +19,7 @@ from pathlib import Path
 
 _SHARED: dict[str, list[str]] = {}
 
-_MAIN = ("import site, sys\nfor d in {sites!r}: site.addsitedir(d)\n"
+_MAIN = ("import site, sys\nfor d in {sites!r}: site.addsitedir(d)\nsys.path[0:0] = {sites!r}\n"
          "from tonle.interfaces.cli import main\nsys.exit(main(sys.argv[1:]))")
 
 
@@ -59,8 +59,11 @@ def _shared_sites(sites: list[str], checkout: Path) -> list[str]:
                 shutil.copy2(src, dst)
 
         for d in sites:
-            shutil.copytree(d, site, copy_function=link, dirs_exist_ok=True, symlinks=True,
-                            ignore=shutil.ignore_patterns("__editable__*", "tonle", "tasks", "napalm_frr"))
+            def ours(folder: str, names: list[str], top: str = d) -> set[str]:  # only at the top of site-packages
+                return {n for n in names if n.startswith("__editable__") or n in ("tonle", "napalm_frr")} \
+                    if folder == top else set()
+
+            shutil.copytree(d, site, copy_function=link, dirs_exist_ok=True, symlinks=True, ignore=ours)
         for src, dst in (("tonle", "tonle"), ("tasks", "tonle/tasks"), ("templates", "tonle/templates"),
                          ("playbooks", "tonle/playbooks"), ("napalm_frr", "napalm_frr")):
             shutil.copytree(checkout / src, site / dst, copy_function=link, dirs_exist_ok=True,
