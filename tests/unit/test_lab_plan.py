@@ -26,6 +26,7 @@ from tonle.lab.plan import (
     Secrets,
     check_mgmt_network,
     missing,
+    new_secrets,
     plan_add,
     plan_built,
     plan_down,
@@ -370,3 +371,11 @@ def test_lab_keeps_its_names(tmp_path: Path) -> None:
     assert lab.run_dir == Path("/run/tonle/tst") and lab.node_dir("r1") == Path("/run/tonle/tst/r1")
     assert lab.top_state_dir == tmp_path and lab.all_namespaces()[-1] == "tst-lan-dix"
     assert lab.in_node("r1", ["vtysh"])[:5] == ["ip", "netns", "exec", "tst-r1", "unshare"]
+
+
+def test_generated_password_never_reads_as_an_option() -> None:
+    # token_urlsafe could start with '-': `napalm --password -X…` then fails (seen once on a fresh machine).
+    inv = load_from_nornir_config(SMALL / "nornir.yaml")
+    for _ in range(200):
+        password = new_secrets(inv, {}).password
+        assert password.isalnum() and len(password) == 24

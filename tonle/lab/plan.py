@@ -10,6 +10,7 @@ import contextlib
 import ipaddress
 import json
 import secrets
+import string
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,11 +55,17 @@ class Secrets:
     md5_keys: dict[str, str] = field(repr=False)
 
 
+def _alnum(length: int) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
 def new_secrets(inv: Inventory, environ: Mapping[str, str]) -> Secrets:
     """A fresh password; each peer's TCP-MD5 key from the environment, else generated for this lab."""
     keys = {p.md5_key_env: environ.get(p.md5_key_env) or secrets.token_hex(12)
             for p in inv.peers.values() if p.md5_key_env}
-    return Secrets(secrets.token_urlsafe(18), keys)
+    # Letters and digits only: a password starting with '-' reads as an option on a command line (napalm's CLI).
+    return Secrets(_alnum(24), keys)
 
 
 @dataclass(frozen=True)
