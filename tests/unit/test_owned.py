@@ -462,7 +462,7 @@ def test_frr_unmanaged_lines_are_unmanaged_not_drift(frr_tool: FRRConfigTool) ->
     assert unmanaged_lines(intended, running, "frr") == len(owned.split("frr", FRR_UNMANAGED, managed).unmanaged) + 1
     assert unmanaged_lines(intended, running, "frr") == 19
     # A hand change to an owned part is drift, and its fix names nothing unmanaged.
-    hand = running.replace(" neighbor 198.51.100.9 maximum-prefix 1000000\n", "")
+    hand = running.replace("\n  neighbor 198.51.100.9 maximum-prefix 1000000\n", "\n")
     diffs, fix = compare(intended, hand, "frr", frr_tool)
     assert [(d.kind, d.line) for d in diffs] == [("missing", "neighbor 198.51.100.9 maximum-prefix 1000000")]
     assert not [c for c in fix if FRR_UNMANAGED_WORDS.search(c)]
