@@ -24,8 +24,8 @@ from napalm_frr import tc
 from napalm_frr.diff import FRRConfigTool, as_shown
 from tests.golden.cases import REPO, case
 from tonle.compile import owned
-from tonle.drift.audit import compare, unmanaged_lines
 from tonle.compile.render import render_intent
+from tonle.drift.audit import compare, unmanaged_lines
 from tonle.interfaces.cli import main
 
 IOS_UNMANAGED = """\
@@ -387,9 +387,10 @@ def _frr_running(intended: str) -> str:
     for line in owned.owned_text("frr", intended, owned.managed_interfaces("frr", intended)).splitlines():
         if re.match(r"\s+network ", line):
             continue
-        if not moved and re.match(r" ip address 203\.0\.113\.", line):
-            line, moved = re.sub(r"203\.0\.113\.\d+", "203.0.113.250", line), True
-        out.append(line)
+        ln = line
+        if not moved and re.match(r" ip address 203\.0\.113\.", ln):
+            ln, moved = re.sub(r"203\.0\.113\.\d+", "203.0.113.250", ln), True
+        out.append(ln)
         if re.match(r"interface eth\d+$", line):
             out += [" bandwidth 100000", " ipv6 nd suppress-ra"]
         if re.match(r"router bgp \d+$", line):

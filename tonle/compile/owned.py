@@ -69,8 +69,10 @@ OWNED: dict[str, tuple[Rule, ...]] = {
         Rule((r"bgp large-community-list (standard |expanded )?(CL|TONLE)-\S+",)),
         Rule((r"bgp as-path access-list (AP|TONLE)-\S+",)),
         Rule((r"route-map (RM|TONLE)-\S+ (permit|deny) \d+",)),
-        Rule((r"ip route \S+ blackhole$",)),
-        Rule((r"ipv6 route \S+ blackhole$",)),
+        # Discard routes are Tonlé's (aggregates, RTBH), as Null0 on ios/eos and discard on junos; a route
+        # with a next hop is not.
+        Rule((r"ip route \S+ (blackhole|Null0)$",)),
+        Rule((r"ipv6 route \S+ (blackhole|Null0)$",)),
         Rule((r"! tc:",)),
         Rule((rf"interface {MANAGED}", _IFACE_FRR)),
     ),
