@@ -43,6 +43,12 @@ def reached_as(task: Task) -> str:
     return str(task.host.get_connection_parameters("napalm").platform or task.host.platform)
 
 
+def owned_sha256(platform: str, intended: str, running: str) -> str:
+    """sha256 of the owned part of a running configuration: what a plan was made against. A hand change to
+    an unmanaged line does not make a plan stale (the push never touches it); one to an owned line does."""
+    return sha256(owned.owned_text(platform, running, owned.managed_interfaces(platform, intended)))
+
+
 def _load(task: Task, intended: str, running: str) -> bool:
     """Load the owned candidate for the host's platform; False when a merge platform has nothing to change."""
     conn = _napalm(task)
@@ -63,20 +69,21 @@ def plan_device(task: Task, intent: Intent, platform: str | None,
     intended = str(task.run(task=render_config, intent=intent, platform=platform, overrides=overrides).result)
     conn = _napalm(task)
     running = running_config(task)
+    running_sha256 = owned_sha256(reached_as(task), intended, running)
     if not _load(task, intended, running):
         return Result(host=task.host, result={"diff": "", "intended_sha256": sha256(intended),
-                                              "running_sha256": sha256(running)})
+                                              "running_sha256": running_sha256})
     try:
         diff = str(conn.compare_config())
     finally:
         conn.discard_config()
     return Result(host=task.host, result={"diff": diff, "intended_sha256": sha256(intended),
-                                          "running_sha256": sha256(running)})
+                                          "running_sha256": running_sha256})
 
 
-def fingerprint(task: Task) -> Result:
-    """sha256 of the running configuration (has the device changed since planning?)."""
-    return Result(host=task.host, result=sha256(running_config(task)))
+def fingerprint(task: Task, configs: dict[str, str]) -> Result:
+    """sha256 of the owned part of the running configuration (has the device changed since planning?)."""
+    return Result(host=task.host, result=owned_sha256(reached_as(task), configs[task.host.name], running_config(task)))
 
 
 def commit_device(task: Task, configs: dict[str, str], revert_in: int) -> Result:

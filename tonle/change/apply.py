@@ -383,7 +383,7 @@ class _Run:
         moved = [h for h in hosts if h not in same]
         problems = []
         if same:
-            prints, bad = _run(self.nr, same, fingerprint)
+            prints, bad = _run(self.nr, same, fingerprint, configs=self.configs)
             problems += [f"cannot read {h}: {r}" for h, r in bad.items()]
             problems += [f"{h} changed since the plan was made; make a new plan" for h in same
                          if h in prints and prints[h] != self.by_host[h].running_sha256]
