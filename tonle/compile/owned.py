@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -578,6 +579,14 @@ def _merge_into(dst: Stmt, src: Stmt) -> None:
             _merge_into(same, c)
 
 
+@lru_cache(maxsize=64)
+def _frr_parts(text: str, managed: frozenset[str]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(owned part as text, owned leaves, unmanaged leaves) of an FRR configuration. Cached: drift asks for
+    the owned text and the split of the same running configuration, the gate polls the same texts."""
+    o, u = _split_stmt(parse_frr(text), _compile("frr", managed))
+    return dump_frr(o), tuple(_stmt_leaves(o)), tuple(_stmt_leaves(u))
+
+
 def frr_candidate(intended: str, running: str) -> str:
     """The running configuration with its owned part replaced by the intended owned part.
 
@@ -617,10 +626,10 @@ def split(platform: str, text: str, managed: Iterable[str]) -> OwnedSplit:
 
     ios/eos/frr: `context > ... > line` for every leaf; junos: `set`/`deactivate` lines.
     """
-    rules = _compile(platform, managed)
     if platform == "frr":
-        o, u = _split_stmt(parse_frr(text), rules)
-        return OwnedSplit(_stmt_leaves(o), _stmt_leaves(u))
+        _, own, rest = _frr_parts(text, frozenset(managed))
+        return OwnedSplit(list(own), list(rest))
+    rules = _compile(platform, managed)
     if platform == "junos":
         o, u = _split_stmt(parse_junos(text), rules)
         return OwnedSplit(set_lines(o), set_lines(u))
@@ -634,9 +643,9 @@ def _leaves(tree: HConfig) -> list[str]:
 
 def owned_text(platform: str, text: str, managed: Iterable[str]) -> str:
     """Only the owned part of a configuration, in the platform's own format."""
-    rules = _compile(platform, managed)
     if platform == "frr":
-        return dump_frr(_split_stmt(parse_frr(text), rules)[0])
+        return _frr_parts(text, frozenset(managed))[0]
+    rules = _compile(platform, managed)
     if platform == "junos":
         return dump_junos(_split_stmt(parse_junos(text), rules)[0])
     return _hier_text(_split_hier(hconfig(platform, text), rules)[0], platform)
