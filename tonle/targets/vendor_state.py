@@ -44,6 +44,7 @@ _OWN_TEMPLATE = {
     ("eos", "qos"): "arista_eos_show_interfaces_counters_queue.textfsm",
     ("junos", "qos"): "juniper_junos_show_interfaces_queue.textfsm",
 }
+_NTC_PLATFORM = {"ios": "cisco_ios", "eos": "arista_eos", "junos": "juniper_junos"}
 _STATES = {"up": "up", "down": "down", "init": "init", "admindown": "admin-down", "failing": "down"}
 _IFNAME = re.compile(r"[A-Za-z][A-Za-z0-9/.:_-]{0,63}")
 
@@ -84,7 +85,7 @@ def _rows(platform: Platform, what: str, command: str, text: str) -> list[dict[s
     try:
         own = _OWN_TEMPLATE.get((platform, what))
         if own is None:
-            rows: list[dict[str, Any]] = parse_output(platform="cisco_ios", command=command, data=text)
+            rows: list[dict[str, Any]] = parse_output(platform=_NTC_PLATFORM[platform], command=command, data=text)
             return rows
         fsm = textfsm.TextFSM(io.StringIO(_template(own)))
         return [dict(zip((h.lower() for h in fsm.header), row, strict=True)) for row in fsm.ParseText(text)]
