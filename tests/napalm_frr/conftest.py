@@ -22,7 +22,7 @@ from napalm_frr.frr import FRRDriver
 
 @pytest.fixture(scope="class")
 def set_device_parameters(request: pytest.FixtureRequest) -> None:
-    """What NAPALM's suite expects of a driver's conftest (napalm's own drivers and napalm-ros do the same)."""
+    """The class fixture NAPALM's BaseTestGetters expects: the driver, its patched twin, an open device."""
     request.cls.driver = FRRDriver
     request.cls.patched_driver = PatchedFRRDriver
     request.cls.vendor = "frr"
