@@ -112,6 +112,8 @@ def test_vendor_export_runs_each_vendor_emulator_with_its_rendering(
             assert "startup-config" not in node
             continue
         conf = (out / node["startup-config"]).read_text()
+        # No login is written (containerlab's default admin/admin would be a known secret on every node).
+        assert not re.search(r"^\s*(username|user-account|login)\b", conf, re.M), name
         # The owned rendering of `tonle render`, on the emulator's ports, is all there.
         di = device_intent(intent, name)
         assert render_intent(on_emulator(di), dev.platform) in conf

@@ -7,7 +7,9 @@ reached. Sources (containerlab's documentation, docs/manual/kinds/ in srl-labs/c
 * eos → `arista_ceos` (ceos.md): image imported by the user (`docker import cEOS64-lab-….tar.xz ceos:4.32.0F`);
   Linux `ethN` is `EthernetN`; a startup-config *replaces* containerlab's default one and is read as a Go
   template with the node's management variables, so the minimum is the default template's management part
-  (hostname, the documented `admin`/`admin` lab login, multi-agent routing, Management0 and its route, eAPI).
+  (hostname, multi-agent routing, Management0 and its route, eAPI). containerlab's default also carries a
+  well-known `admin`/`admin` login; the export writes no login at all (no secret in an export): the user
+  enters with `docker exec -it NODE Cli` and adds their own account.
 * junos → `juniper_vjunosrouter` (vr-vjunosrouter.md; vJunos-router is the single-VM vMX for labs): image built
   with vrnetlab; Linux `eth1` is `ge-0/0/0`; the startup-config is applied on top of the bootstrap config
   (users, management, SSH/NETCONF), so partial snippets are enough: the minimum is the host name.
@@ -87,9 +89,8 @@ def on_emulator(di: DeviceIntent) -> DeviceIntent:
 # containerlab's own default cEOS config (nodes/ceos/ceos.cfg), management part: containerlab fills the
 # {{ .X }} fields when it copies the startup config (it reads it as a Go template).
 _CEOS_MINIMUM = """\
-! containerlab minimum (its default cEOS config): login, management, eAPI
+! containerlab minimum (its default cEOS config, without its admin/admin login): management, eAPI
 hostname {hostname}
-username admin privilege 15 secret admin
 !
 service routing protocols model multi-agent
 !
