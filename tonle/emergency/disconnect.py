@@ -67,7 +67,7 @@ from tonle.state.disconnects import (
     get,
     open_db,
     records,
-    save,
+    saving,
 )
 from tonle.state.leases import Holder, Leases
 from tonle.targets.nornir import init_nornir
@@ -276,9 +276,9 @@ def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, operator: A
     audit = AuditLog(db, actor=operator.name)
     if blast.violations:
         rec.approval_expires_at = (now + timedelta(minutes=guard.approval_minutes)).isoformat(timespec="seconds")
-        save(db, rec)
         audit.append("disconnect-refused", rec.id, {"scope": str(scope), "reason": reason, "ticket": ticket,
-                                                    "violations": blast.violations, "needs": "second operator"})
+                                                    "violations": blast.violations, "needs": "second operator"},
+                     change=saving(rec))
         return Outcome(rec, OutcomeStatus.NEEDS_APPROVAL, blast, detail=blast.lines())
     return _activate(config_file, state_dir, rec, res, blast, graceful_wait, peer_probe, say, t0, verify_timeout,
                      operator.name)
@@ -333,12 +333,11 @@ def _activate_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, 
         elapsed = time.monotonic() - t0
         rec.status = DisconnectStatus.ACTIVE
         rec.expires_at = (datetime.now(UTC) + timedelta(seconds=rec.ttl_seconds)).isoformat(timespec="seconds")
-        save(db, rec)
         audit.append("disconnect", rec.id, {"scope": f"{rec.scope_kind} {rec.scope_value}", "reason": rec.reason,
                                             "ticket": rec.ticket, "requester": rec.operator, "approver": rec.approver,
                                             "expires_at": rec.expires_at, "devices": rec.devices,
                                             "sessions": blast.sessions, "prefixes": blast.prefixes,
-                                            "seconds_to_verified": round(elapsed, 3)})
+                                            "seconds_to_verified": round(elapsed, 3)}, change=saving(rec))
         # Its expiry is a timer of `tonle serve` (the record holds expires_at); without a service the
         # interface that acted starts the fallback timer (tonle.interfaces.expiry).
         return Outcome(rec, OutcomeStatus.ACTIVE, blast, elapsed, blast.lines())
@@ -373,8 +372,7 @@ def _take_leases(leases: Leases, devices: list[str], say: Progress, timeout: flo
 def _failed(db: StateDB, audit: AuditLog, rec: DisconnectRecord, blast: BlastRadius,
             problems: list[str]) -> Outcome:
     rec.status = DisconnectStatus.FAILED
-    save(db, rec)
-    audit.append("disconnect-failed", rec.id, {"problems": problems, "rolled_back": True})
+    audit.append("disconnect-failed", rec.id, {"problems": problems, "rolled_back": True}, change=saving(rec))
     return Outcome(rec, OutcomeStatus.FAILED, blast, detail=problems)
 
 
@@ -417,8 +415,8 @@ def _check_approval(db: StateDB, rec: DisconnectRecord, approver: Actor) -> None
                                 "with the approver role must")
     if rec.approval_expires_at and datetime.fromisoformat(rec.approval_expires_at) <= datetime.now(UTC):
         rec.status = DisconnectStatus.EXPIRED
-        save(db, rec)
-        audit.append("approval-refused", rec.id, {"approver": approver.name, "why": "the approval request expired"})
+        audit.append("approval-refused", rec.id, {"approver": approver.name, "why": "the approval request expired"},
+                     change=saving(rec))
         raise DisconnectRefused(f"{rec.id}: the approval request expired at {rec.approval_expires_at}; "
                                 "request the disconnect again")
 
@@ -493,10 +491,10 @@ def lapse_approvals(state_dir: Path, now: datetime | None = None) -> list[Discon
         for rec in records(state_dir, DisconnectStatus.PENDING_APPROVAL):
             if rec.approval_expires_at and datetime.fromisoformat(rec.approval_expires_at) <= now:
                 rec.status = DisconnectStatus.EXPIRED
-                save(db, rec)
                 AuditLog(db, actor=SCHEDULER).append("approval-expired", rec.id, {
                     "requester": rec.operator, "approval_expires_at": rec.approval_expires_at,
-                    "late_seconds": round((now - datetime.fromisoformat(rec.approval_expires_at)).total_seconds())})
+                    "late_seconds": round((now - datetime.fromisoformat(rec.approval_expires_at)).total_seconds())},
+                    change=saving(rec))
                 out.append(rec)
         return out
 
@@ -549,14 +547,13 @@ def _restore_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, e
         rec.status = DisconnectStatus.EXPIRED if expired else DisconnectStatus.RESTORED
         rec.restored_at = datetime.now(UTC).isoformat(timespec="seconds")
         rec.timer_error = rec.timer_retry_at = None
-        save(db, rec)
         details: dict[str, Any] = {"scope": f"{rec.scope_kind} {rec.scope_value}", "ticket": rec.ticket,
                                    "seconds_to_verified": round(time.monotonic() - t0, 3)}
         if expired and rec.expires_at:
             details["late_seconds"] = round((datetime.now(UTC) - datetime.fromisoformat(rec.expires_at))
                                             .total_seconds())
             details["attempts"] = rec.timer_attempts + 1
-        audit.append("expiry" if expired else "restore", rec.id, details)
+        audit.append("expiry" if expired else "restore", rec.id, details, change=saving(rec))
         return Outcome(rec, OutcomeStatus(rec.status), seconds_to_verified=time.monotonic() - t0)
     finally:
         p.nr.close_connections()
@@ -595,8 +592,8 @@ def end_with_lab(state_dir: Path, recs: list[DisconnectRecord]) -> None:
         for rec in recs:
             rec.status = DisconnectStatus.ENDED
             rec.restored_at = datetime.now(UTC).isoformat(timespec="seconds")
-            save(db, rec)
-            AuditLog(db, actor=SCHEDULER).append("disconnect-ended", rec.id, {"why": "the lab was taken down"})
+            AuditLog(db, actor=SCHEDULER).append("disconnect-ended", rec.id, {"why": "the lab was taken down"},
+                                                 change=saving(rec))
 
 
 # The scope and guard live in tonle.emergency.guard; they are exported from here too (one entry point).
