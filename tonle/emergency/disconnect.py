@@ -72,6 +72,7 @@ from tonle.state.disconnects import (
 from tonle.state.leases import Holder, Leases
 from tonle.targets.nornir import init_nornir
 from tonle.targets.nornir import run_on as _run
+from tonle.targets.pool import active as warm_sessions
 from tonle.targets.target import Target, md5_keys
 from tonle.tasks.change import changed_lines, commit_override, confirm_device, rollback_device
 from tonle.tasks.validate import bgp_snapshot
@@ -150,13 +151,25 @@ class _Push:
     intent: Intent  # the latest applied intent: scope resolution and the guard
     device_intents: dict[str, Intent]  # each touched device's own last applied intent: what is rendered
     target: Target
+    close: Callable[[], None]  # closes the connections, or gives warm sessions back to the service's pool
 
 
 def _open(config_file: Path, state_dir: Path, lab: bool, devices: list[str]) -> _Push:
-    nr, inv = init_nornir(config_file, state_dir, lab=lab)  # connections only: the working tree's intent is not used
-    keys = md5_keys(inv, state_dir, Target.of(lab))
-    intents = {d: with_md5_keys(i, keys) for d, i in applied_device_intents(state_dir, devices).items()}
-    return _Push(nr, applied_intent(state_dir), intents, Target.of(lab))
+    # The service's warm sessions, checked and held for this thread alone; else new connections.
+    pool = warm_sessions(state_dir, lab)
+    lent = pool.lend(devices) if pool is not None else None
+    if lent is not None:
+        nr, inv, close = lent.nr, lent.inv, lent.release
+    else:
+        nr, inv = init_nornir(config_file, state_dir, lab=lab)  # connections only: not the working tree's intent
+        close = nr.close_connections
+    try:
+        keys = md5_keys(inv, state_dir, Target.of(lab))
+        intents = {d: with_md5_keys(i, keys) for d, i in applied_device_intents(state_dir, devices).items()}
+        return _Push(nr, applied_intent(state_dir), intents, Target.of(lab), close)
+    except BaseException:
+        close()
+        raise
 
 
 def _rendered(intent: Intent, target: Target, device: str, overrides: list[Override]) -> str:
@@ -342,7 +355,7 @@ def _activate_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, 
         # interface that acted starts the fallback timer (tonle.interfaces.expiry).
         return Outcome(rec, OutcomeStatus.ACTIVE, blast, elapsed, blast.lines())
     finally:
-        p.nr.close_connections()
+        p.close()
 
 
 LEASE_WAIT = 120.0  # seconds an emergency waits for an apply to roll back and yield a device
@@ -556,7 +569,7 @@ def _restore_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, e
         audit.append("expiry" if expired else "restore", rec.id, details, change=saving(rec))
         return Outcome(rec, OutcomeStatus(rec.status), seconds_to_verified=time.monotonic() - t0)
     finally:
-        p.nr.close_connections()
+        p.close()
 
 
 def expire(config_file: Path, state_dir: Path, disconnect_id: str, *, peer_probe: PeerProbe | None = None,
