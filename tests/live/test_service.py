@@ -10,9 +10,11 @@ SUDO_USER, LOGNAME), it is not who acts.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
+import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -236,6 +238,38 @@ def test_without_a_service_a_non_root_user_is_refused(site: Site) -> None:
                            "disconnects"], capture_output=True, text=True, check=False, cwd="/")
     assert done.returncode == 2
     assert "no tonle service answers at /nonexistent/tonle.sock; without one only root may act" in done.stderr
+
+
+def test_a_warm_session_survives_the_devices_sshd_restart(site: Site) -> None:
+    """The service keeps a session to r2 (it carries an upstream); sshd is restarted there (its sessions die
+    with it); the next disconnect finds the dead session, opens a new one, and is verified from the carrier."""
+    def pool() -> dict[str, Any]:
+        done = site.run("viewer", "status")
+        found = re.search(r"device sessions \(lab\): (\d+) device\(s\) kept warm, (\d+) opened, (\d+) reopened",
+                          done.stdout)
+        return {"kept": int(found[1]), "opened": int(found[2]), "reopened": int(found[3])} if found else {}
+
+    wait_until(lambda: bool(pool()), timeout=60, what="the service's warm sessions")
+    before = pool()
+    assert before["kept"] == 2 and before["opened"] >= 2  # r2 (upstream) and rs1 (the DIX's route server)
+    ns, d = site.lab.ns("r2"), site.lab.node_dir("r2")
+    sshd = [pid for pid in map(int, subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
+                                                  check=True).stdout.split())
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd"]
+    assert len(sshd) >= 2  # the listener and the service's session
+    for pid in sshd:  # the lab's own sshd processes, in the lab's namespace
+        os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: all(not Path(f"/proc/{pid}").exists() for pid in sshd), timeout=10, what="sshd to stop")
+    subprocess.run(site.lab.in_node("r2", ["/usr/sbin/sshd", "-f", str(d / "sshd_config"), "-E",
+                                           str(d / "sshd.log")]), check=True)
+    rid = site.request("after an sshd restart")
+    site.approve(rid)  # verified from up1's side
+    assert site.session() != "Established"
+    after = pool()
+    assert after["reopened"] >= before["reopened"] + 1 and after["opened"] > before["opened"]
+    back = site.run("requester", "restore", rid)
+    assert back.returncode == 0 and f"RESTORED {rid}" in back.stdout, back.stdout + back.stderr
+    assert site.session() == "Established"
 
 
 def test_the_lab_takes_its_service_down_with_it(site: Site) -> None:

@@ -441,7 +441,8 @@ def _preview(state_dir: Path, rec: DisconnectRecord) -> tuple[ApprovalPreview, R
     active = active_overrides(state_dir)
     blast = blast_radius(intent, res, active)
     target = Target.of(rec.target == Target.LAB)
-    intents = applied_device_intents(state_dir, rec.devices)
+    keys = md5_keys(intent.inv, state_dir, target)  # rendered with the keys, as pushed (and redacted when shown)
+    intents = {d: with_md5_keys(i, keys) for d, i in applied_device_intents(state_dir, rec.devices).items()}
     pushes = {}
     for d in rec.devices:
         before = _rendered(intents[d], target, d, active).splitlines()
