@@ -558,8 +558,8 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
                 self._run_block(block, errors)
         finally:
             self._leave_config()
-        if not replace:
-            return
+        if not replace or not deletions:
+            return  # only a deletion takes other lines along (a whole neighbor with its settings)
         second, _ = self._changes(target, self._running(), replace)
         if second:
             self._enter_config()

@@ -19,6 +19,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -211,6 +212,12 @@ def _push(p: _Push, devices: list[str], before: list[Override], after: list[Over
 def _verifier(p: _Push, res: Resolution, down: bool, peer_probe: PeerProbe | None) -> Callable[[], list[str]]:
     """Checks that the action took effect: our side (NAPALM), and the peer's side when a probe is given."""
     def check() -> list[str]:
+        # The peer's side is looked at while ours is read (two round trips at once, not one after the other).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            peer = pool.submit(peer_probe, res, down) if peer_probe is not None else None
+            return ours() + (peer.result() if peer is not None else [])
+
+    def ours() -> list[str]:
         problems = []
         targets: dict[str, set[str]] = {}
         for s in res.sessions:
@@ -227,8 +234,6 @@ def _verifier(p: _Push, res: Resolution, down: bool, peer_probe: PeerProbe | Non
                         problems.append(f"{d} {ip}: still {'up' if st['up'] else 'enabled'}")
                     elif not down and not st["up"]:
                         problems.append(f"{d} {ip}: not Established yet")
-        if peer_probe is not None:
-            problems += peer_probe(res, down)
         return problems
     return check
 
