@@ -18,6 +18,7 @@ import signal
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tonle.tasks.validate import bgp_snapshot
 
 from tests.conftest import SMALL, lab_copy, require_root, unique_lab_name, wait_until
 from tonle.interfaces import labctl, service
@@ -35,6 +37,8 @@ from tonle.source.inventory import load_from_nornir_config
 from tonle.state.audit import AuditLog
 from tonle.state.db import StateDB
 from tonle.state.disconnects import get, records
+from tonle.targets.nornir import run_on
+from tonle.targets.pool import SessionPool, active, healthy
 
 UPSTREAM = ("up1", "198.51.100.0")  # the carrier's side of r2's only upstream session (POI)
 POI = ["disconnect", "--site-upstreams", "POI", "--ticket", "INC-1"]
@@ -238,6 +242,49 @@ def test_without_a_service_a_non_root_user_is_refused(site: Site) -> None:
                            "disconnects"], capture_output=True, text=True, check=False, cwd="/")
     assert done.returncode == 2
     assert "no tonle service answers at /nonexistent/tonle.sock; without one only root may act" in done.stderr
+
+
+def test_a_warm_session_is_lent_checked_and_to_one_thread_at_a_time(site: Site) -> None:
+    pool = SessionPool(site.config, site.state, lab=True)  # the service's pool code, in this process
+    pool.start()
+    try:
+        wait_until(lambda: bool(pool.info()["ready"]), timeout=60, what="the pool's sessions")
+        assert pool.info()["devices"] == ["r2", "rs1"] and active(site.state, lab=True) is pool
+        first = pool.lend(["r2"])
+        assert first is not None
+        snap, bad = run_on(first.nr, ["r2"], bgp_snapshot)  # a real task on the warm session
+        assert not bad and _r2_peer(site) in snap["r2"]
+        driver = first.nr.inventory.hosts["r2"].connections["napalm"].connection
+        assert healthy(driver)
+        got: list[float] = []
+
+        def second() -> None:
+            lent = pool.lend(["r2", "rs1"])
+            got.append(time.monotonic())
+            assert lent is not None
+            lent.release()
+
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        time.sleep(0.5)
+        assert got == []  # r2's session is lent: the second thread waits for it
+        driver.close()  # the session dies while lent
+        assert not healthy(driver)
+        released = time.monotonic()
+        first.release()
+        waiter.join(30)
+        assert got and got[0] >= released
+        assert pool.info()["reopened"] >= 1  # the second lender found it dead and got a new one
+        again = pool.lend(["r2"])
+        assert again is not None
+        try:
+            assert healthy(again.nr.inventory.hosts["r2"].connections["napalm"].connection)
+        finally:
+            again.release()
+        assert pool.lend(["r1-not-kept"]) is None  # a device the pool does not keep: the caller opens its own
+    finally:
+        pool.stop()
+    assert active(site.state, lab=True) is None
 
 
 def test_a_warm_session_survives_the_devices_sshd_restart(site: Site) -> None:
