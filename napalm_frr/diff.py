@@ -8,12 +8,15 @@ daemon has to run on the controller.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import re
 import subprocess
 import tempfile
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -36,6 +39,7 @@ DEFAULT_FRR_RELOAD = "/usr/lib/frr/frr-reload.py"
 _SKIP_LINES = {"!"}
 
 _MODULE_CACHE: dict[str, ModuleType] = {}
+_PARSED_KEPT = 8  # parsed texts a tool keeps (see FRRConfigTool.parse)
 
 
 class FRRReloadUnavailable(RuntimeError):
@@ -137,6 +141,11 @@ class FRRConfigTool:
     def __init__(self, frr_reload_path: str = DEFAULT_FRR_RELOAD, vtysh_path: str = "vtysh") -> None:
         self.frr_reload_path = frr_reload_path
         self.vtysh_path = vtysh_path
+        # The last texts parsed, by content: one commit parses the same candidate and running config up to
+        # three times each (validate, compare, apply), each a local vtysh run. frr-reload.py only reads the
+        # Config objects it compares, so sharing one is safe; the lock makes the tool usable from threads.
+        self._parsed: OrderedDict[str, Any] = OrderedDict()
+        self._parsed_lock = threading.Lock()
 
     @property
     def module(self) -> ModuleType:
@@ -156,6 +165,19 @@ class FRRConfigTool:
             CandidateSyntaxError: vtysh rejected a line.
             FRRReloadUnavailable: frr-reload.py or vtysh cannot be used.
         """
+        key = hashlib.sha256(text.encode()).hexdigest()
+        with self._parsed_lock:
+            if key in self._parsed:
+                self._parsed.move_to_end(key)
+                return self._parsed[key]
+        config = self._parse(text)
+        with self._parsed_lock:
+            self._parsed[key] = config
+            while len(self._parsed) > _PARSED_KEPT:
+                self._parsed.popitem(last=False)
+        return config
+
+    def _parse(self, text: str) -> Any:
         module = self.module
         with tempfile.TemporaryDirectory(prefix="napalm_frr-") as workdir:
             # vtysh reads vtysh.conf from --config_dir; an empty one keeps it quiet.

@@ -92,6 +92,11 @@ class _ApplyError(Exception):
         self.message = message
 
 
+def _renames(changes: list[Change]) -> bool:
+    """Whether a change set touches the hostname (and so the prompt)."""
+    return any(c.ctx_keys and c.ctx_keys[0].split()[:1] == ["hostname"] for c in changes)
+
+
 def _as_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
@@ -134,6 +139,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             default_state_dir(self.optional_args.get("state_dir")), self.hostname, self.port
         )
         self.device: Any = None
+        self._below_top = False  # in a config sub-node since the last block (see _to_top)
         self._candidate: str | None = None
         self._replace = False
 
@@ -489,21 +495,28 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         error = command_failed(output)
         if error or "(config" not in output:
             raise CommitError(_redact(f"Cannot enter configuration mode: {error or output.strip()[-200:]}"))
+        self._below_top = False
 
-    def _leave_config(self) -> None:
+    def _leave_config(self, renamed: bool = True) -> None:
         self._config_command("end")
-        # A committed "hostname" changes the prompt netmiko waits for.
-        with contextlib.suppress(ValueError, ReadTimeout, OSError):
-            self._conn().set_base_prompt()
+        self._below_top = False
+        if renamed:  # a committed "hostname" changes the prompt netmiko waits for (one more round trip)
+            with contextlib.suppress(ValueError, ReadTimeout, OSError):
+                self._conn().set_base_prompt()
 
     def _to_top(self, last_output: str) -> None:
-        """Return to the global config node after a block that entered a sub-node."""
-        if not _TOP_CONFIG_PROMPT.search(last_output.rstrip() + " "):
+        """Note that a block left us in a sub-node: the next block first returns to the global node
+        (`_at_top`); after the last one, `end` leaves from wherever we are (two round trips saved)."""
+        self._below_top = not _TOP_CONFIG_PROMPT.search(last_output.rstrip() + " ")
+
+    def _at_top(self) -> None:
+        if self._below_top:
             self._config_command("end")
             self._enter_config()
 
     def _run_deletion(self, commands: list[str], errors: list[str] | None) -> None:
         """Send a deletion; like frr-reload.py, retry with the last word dropped on refusal."""
+        self._at_top()
         output = ""
         for command in commands[:-1]:
             output = self._config_command(command)
@@ -526,6 +539,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         self._to_top(output)
 
     def _run_block(self, block: list[str], errors: list[str] | None) -> None:
+        self._at_top()
         output = ""
         for command in block:
             output = self._config_command(command)
@@ -576,9 +590,9 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             for block in addition_blocks(self.tool, additions):
                 self._run_block(block, errors)
         finally:
-            self._leave_config()
-        if not replace:
-            return touched
+            self._leave_config(_renames(additions + deletions))
+        if not replace or not deletions:
+            return touched  # only a deletion takes other lines along (a whole neighbor with its settings)
         # Lines a deletion took along belong to a context the first pass changed (so in scope already).
         second = _within(self._changes(target, self._running(), replace)[0], only)
         if second:
@@ -588,7 +602,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
                 for block in addition_blocks(self.tool, second):
                     self._run_block(block, errors)
             finally:
-                self._leave_config()
+                self._leave_config(_renames(second))
         return touched
 
     def _apply_tc(self, want: dict[str, list[str]], replace: bool, needed: bool, errors: list[str] | None,

@@ -10,12 +10,15 @@ SUDO_USER, LOGNAME), it is not who acts.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
+import signal
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tonle.tasks.validate import bgp_snapshot
 
 from tests.conftest import SMALL, lab_copy, require_root, unique_lab_name, wait_until
 from tonle.interfaces import labctl, service
@@ -33,6 +37,8 @@ from tonle.source.inventory import load_from_nornir_config
 from tonle.state.audit import AuditLog
 from tonle.state.db import StateDB
 from tonle.state.disconnects import get, records
+from tonle.targets.nornir import run_on
+from tonle.targets.pool import SessionPool, active, healthy
 
 UPSTREAM = ("up1", "198.51.100.0")  # the carrier's side of r2's only upstream session (POI)
 POI = ["disconnect", "--site-upstreams", "POI", "--ticket", "INC-1"]
@@ -236,6 +242,81 @@ def test_without_a_service_a_non_root_user_is_refused(site: Site) -> None:
                            "disconnects"], capture_output=True, text=True, check=False, cwd="/")
     assert done.returncode == 2
     assert "no tonle service answers at /nonexistent/tonle.sock; without one only root may act" in done.stderr
+
+
+def test_a_warm_session_is_lent_checked_and_to_one_thread_at_a_time(site: Site) -> None:
+    pool = SessionPool(site.config, site.state, lab=True)  # the service's pool code, in this process
+    pool.start()
+    try:
+        wait_until(lambda: bool(pool.info()["ready"]), timeout=60, what="the pool's sessions")
+        assert pool.info()["devices"] == ["r2", "rs1"] and active(site.state, lab=True) is pool
+        first = pool.lend(["r2"])
+        assert first is not None
+        snap, bad = run_on(first.nr, ["r2"], bgp_snapshot)  # a real task on the warm session
+        assert not bad and _r2_peer(site) in snap["r2"]
+        driver = first.nr.inventory.hosts["r2"].connections["napalm"].connection
+        assert healthy(driver)
+        got: list[float] = []
+
+        def second() -> None:
+            lent = pool.lend(["r2", "rs1"])
+            got.append(time.monotonic())
+            assert lent is not None
+            lent.release()
+
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        time.sleep(0.5)
+        assert got == []  # r2's session is lent: the second thread waits for it
+        driver.close()  # the session dies while lent
+        assert not healthy(driver)
+        released = time.monotonic()
+        first.release()
+        waiter.join(30)
+        assert got and got[0] >= released
+        assert pool.info()["reopened"] >= 1  # the second lender found it dead and got a new one
+        again = pool.lend(["r2"])
+        assert again is not None
+        try:
+            assert healthy(again.nr.inventory.hosts["r2"].connections["napalm"].connection)
+        finally:
+            again.release()
+        assert pool.lend(["r1-not-kept"]) is None  # a device the pool does not keep: the caller opens its own
+    finally:
+        pool.stop()
+    assert active(site.state, lab=True) is None
+
+
+def test_a_warm_session_survives_the_devices_sshd_restart(site: Site) -> None:
+    """The service keeps a session to r2 (it carries an upstream); sshd is restarted there (its sessions die
+    with it); the next disconnect finds the dead session, opens a new one, and is verified from the carrier."""
+    def pool() -> dict[str, Any]:
+        done = site.run("viewer", "status")
+        found = re.search(r"device sessions \(lab\): (\d+) device\(s\) kept warm, (\d+) opened, (\d+) reopened",
+                          done.stdout)
+        return {"kept": int(found[1]), "opened": int(found[2]), "reopened": int(found[3])} if found else {}
+
+    wait_until(lambda: bool(pool()), timeout=60, what="the service's warm sessions")
+    before = pool()
+    assert before["kept"] == 2 and before["opened"] >= 2  # r2 (upstream) and rs1 (the DIX's route server)
+    ns, d = site.lab.ns("r2"), site.lab.node_dir("r2")
+    sshd = [pid for pid in map(int, subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
+                                                  check=True).stdout.split())
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd"]
+    assert len(sshd) >= 2  # the listener and the service's session
+    for pid in sshd:  # the lab's own sshd processes, in the lab's namespace
+        os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: all(not Path(f"/proc/{pid}").exists() for pid in sshd), timeout=10, what="sshd to stop")
+    subprocess.run(site.lab.in_node("r2", ["/usr/sbin/sshd", "-f", str(d / "sshd_config"), "-E",
+                                           str(d / "sshd.log")]), check=True)
+    rid = site.request("after an sshd restart")
+    site.approve(rid)  # verified from up1's side
+    assert site.session() != "Established"
+    after = pool()
+    assert after["reopened"] >= before["reopened"] + 1 and after["opened"] > before["opened"]
+    back = site.run("requester", "restore", rid)
+    assert back.returncode == 0 and f"RESTORED {rid}" in back.stdout, back.stdout + back.stderr
+    assert site.session() == "Established"
 
 
 def test_the_lab_takes_its_service_down_with_it(site: Site) -> None:

@@ -161,3 +161,33 @@ def test_removed_static_route_shows_as_the_device_line(tool: FRRConfigTool) -> N
     text = format_diff(additions, deletions)
     assert "-ip route 192.0.2.128/25 Null0" in text.splitlines()
     assert "no ip route" not in text
+
+
+def test_a_text_is_parsed_once_while_it_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit compares the same candidate and running config several times: the local vtysh runs once per
+    text (the real one, counted), a changed text is parsed anew, and a refused text is never kept."""
+    from napalm_frr import diff  # noqa: PLC0415
+
+    runs: list[str] = []
+    real = diff._Marker.mark_file
+
+    def counted(self: diff._Marker, filename: str, stdin: object = None) -> str:
+        runs.append(filename)
+        return real(self, filename, stdin)
+
+    monkeypatch.setattr(diff._Marker, "mark_file", counted)
+    tool = FRRConfigTool()
+    first = tool.replace_changes(RUNNING_B, RUNNING_A)
+    assert len(runs) == 2
+    assert tool.replace_changes(RUNNING_B, RUNNING_A) == first and tool.parse(RUNNING_A) is tool.parse(RUNNING_A)
+    assert len(runs) == 2
+    tool.validate(RUNNING_A + "ip prefix-list PL-NEW seq 5 permit 192.0.2.0/24\n")
+    assert len(runs) == 3
+    for _ in range(2):
+        with pytest.raises(CandidateSyntaxError):
+            tool.validate("router bgp 64500\n bogus command here\n")
+    assert len(runs) == 5
+    for n in range(diff._PARSED_KEPT):  # older texts make way for newer ones
+        tool.parse(f"hostname h{n}\n")
+    tool.parse(RUNNING_A)
+    assert len(runs) == 5 + diff._PARSED_KEPT + 1

@@ -46,9 +46,9 @@ from tonle.compile.intent import (
 from tonle.compile.render import render_intent
 from tonle.redact import redact
 from tonle.source.snapshot import capture
-from tonle.state.applied import record_applied
+from tonle.state.applied import applied_change, record_applied
 from tonle.state.audit import AuditLog, now_iso
-from tonle.state.db import StateDB
+from tonle.state.db import StateDB, plan_status, together
 from tonle.state.disconnects import active_overrides
 from tonle.state.leases import Holder, Leases
 from tonle.targets.nornir import init_nornir
@@ -273,9 +273,11 @@ class _Run:
                     report.reason = "confirmation failed on " + ", ".join(bad)
                     _rollback(self.nr, [h for h in self.touched if h not in bad], report, audit, say)
                 else:
-                    audit.append("confirm", plan.id, {"devices": self.touched})
-                    # Before the leases go: an emergency waiting for them renders from this.
-                    record_applied(self.db, self.touched, plan.id, applied_snapshot)
+                    # Before the leases go: an emergency waiting for them renders from this. One transaction:
+                    # the confirm entry, what the devices now run and the plan's status.
+                    audit.append("confirm", plan.id, {"devices": self.touched}, change=together(
+                        applied_change(self.touched, plan.id, applied_snapshot),
+                        plan_status(plan.id, _PLAN_STATUS[ApplyOutcome.CONFIRMED])))
             except _Refused as exc:
                 report.outcome, report.reason = ApplyOutcome.REFUSED, str(exc)
                 audit.append("apply-refused", plan.id, {"reason": str(exc)})

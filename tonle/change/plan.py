@@ -15,7 +15,7 @@ from tonle.errors import BadInput, Failed
 from tonle.redact import exception_text, redact, redact_data
 from tonle.source.inventory import Inventory
 from tonle.state.audit import AuditLog, now_iso
-from tonle.state.db import StateDB
+from tonle.state.db import StateDB, plan_saved
 from tonle.state.disconnects import active_overrides
 from tonle.targets.nornir import init_nornir
 from tonle.targets.target import Target, md5_keys
@@ -167,10 +167,9 @@ def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
                 "lab" if lab else "production",
                 {"sites": list(selection.sites), "roles": list(selection.roles), "hosts": list(selection.hosts)},
                 devices, [override_to_dict(o) for o in overrides])
-    db = StateDB(state_dir)
-    db.save_plan(plan.id, plan.created_at, plan.operator, plan.target, plan.to_json())
-    AuditLog(db, actor=operator).append("plan", plan.id, {
-        "target": plan.target, "changed": [d.host for d in plan.changed], "devices": len(plan.devices)})
+    AuditLog(StateDB(state_dir), actor=operator).append("plan", plan.id, {
+        "target": plan.target, "changed": [d.host for d in plan.changed], "devices": len(plan.devices)},
+        change=plan_saved(plan.id, plan.created_at, plan.operator, plan.target, plan.to_json()))
     return plan
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -523,7 +524,8 @@ def save_run(state_dir: Path, report: DriftReport) -> None:
     db = StateDB(state_dir)
     summary = {d.host: {"status": d.status, "features": d.features, "state_errors": len(d.state_errors),
                         "warnings": len(d.warnings), "error": d.error} for d in report.devices}
-    with db.connect() as conn:
+
+    def insert(conn: sqlite3.Connection) -> None:  # with its audit entry, one transaction
         conn.execute("INSERT INTO drift_runs (id, started_at, seconds, operator, target, devices, drifting, "
                      "unreachable, errors, exit_code, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                      (report.id, report.started_at, report.seconds, report.operator, report.target,
@@ -531,7 +533,8 @@ def save_run(state_dir: Path, report: DriftReport) -> None:
                       len(report.by_status(ERROR)), report.exit_code, json.dumps(summary)))
     AuditLog(db, actor=report.operator).append("drift", report.id, {
         "target": report.target, "drifting": report.drifting,
-        "unreachable": [d.host for d in report.by_status(UNREACHABLE)], "exit_code": report.exit_code})
+        "unreachable": [d.host for d in report.by_status(UNREACHABLE)], "exit_code": report.exit_code},
+        change=insert)
 
 
 def history(state_dir: Path, limit: int = 20) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -67,11 +68,12 @@ from tonle.state.disconnects import (
     get,
     open_db,
     records,
-    save,
+    saving,
 )
 from tonle.state.leases import Holder, Leases
 from tonle.targets.nornir import init_nornir
 from tonle.targets.nornir import run_on as _run
+from tonle.targets.pool import active as warm_sessions
 from tonle.targets.target import Target, md5_keys
 from tonle.tasks.change import changed_lines, commit_override, confirm_device, rollback_device
 from tonle.tasks.validate import bgp_snapshot
@@ -150,13 +152,25 @@ class _Push:
     intent: Intent  # the latest applied intent: scope resolution and the guard
     device_intents: dict[str, Intent]  # each touched device's own last applied intent: what is rendered
     target: Target
+    close: Callable[[], None]  # closes the connections, or gives warm sessions back to the service's pool
 
 
 def _open(config_file: Path, state_dir: Path, lab: bool, devices: list[str]) -> _Push:
-    nr, inv = init_nornir(config_file, state_dir, lab=lab)  # connections only: the working tree's intent is not used
-    keys = md5_keys(inv, state_dir, Target.of(lab))
-    intents = {d: with_md5_keys(i, keys) for d, i in applied_device_intents(state_dir, devices).items()}
-    return _Push(nr, applied_intent(state_dir), intents, Target.of(lab))
+    # The service's warm sessions, checked and held for this thread alone; else new connections.
+    pool = warm_sessions(state_dir, lab)
+    lent = pool.lend(devices) if pool is not None else None
+    if lent is not None:
+        nr, inv, close = lent.nr, lent.inv, lent.release
+    else:
+        nr, inv = init_nornir(config_file, state_dir, lab=lab)  # connections only: not the working tree's intent
+        close = nr.close_connections
+    try:
+        keys = md5_keys(inv, state_dir, Target.of(lab))
+        intents = {d: with_md5_keys(i, keys) for d, i in applied_device_intents(state_dir, devices).items()}
+        return _Push(nr, applied_intent(state_dir), intents, Target.of(lab), close)
+    except BaseException:
+        close()
+        raise
 
 
 def _rendered(intent: Intent, target: Target, device: str, overrides: list[Override]) -> str:
@@ -198,6 +212,12 @@ def _push(p: _Push, devices: list[str], before: list[Override], after: list[Over
 def _verifier(p: _Push, res: Resolution, down: bool, peer_probe: PeerProbe | None) -> Callable[[], list[str]]:
     """Checks that the action took effect: our side (NAPALM), and the peer's side when a probe is given."""
     def check() -> list[str]:
+        # The peer's side is looked at while ours is read (two round trips at once, not one after the other).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            peer = pool.submit(peer_probe, res, down) if peer_probe is not None else None
+            return ours() + (peer.result() if peer is not None else [])
+
+    def ours() -> list[str]:
         problems = []
         targets: dict[str, set[str]] = {}
         for s in res.sessions:
@@ -214,8 +234,6 @@ def _verifier(p: _Push, res: Resolution, down: bool, peer_probe: PeerProbe | Non
                         problems.append(f"{d} {ip}: still {'up' if st['up'] else 'enabled'}")
                     elif not down and not st["up"]:
                         problems.append(f"{d} {ip}: not Established yet")
-        if peer_probe is not None:
-            problems += peer_probe(res, down)
         return problems
     return check
 
@@ -276,9 +294,9 @@ def _disconnect(config_file: Path, state_dir: Path, scope: Scope, *, operator: A
     audit = AuditLog(db, actor=operator.name)
     if blast.violations:
         rec.approval_expires_at = (now + timedelta(minutes=guard.approval_minutes)).isoformat(timespec="seconds")
-        save(db, rec)
         audit.append("disconnect-refused", rec.id, {"scope": str(scope), "reason": reason, "ticket": ticket,
-                                                    "violations": blast.violations, "needs": "second operator"})
+                                                    "violations": blast.violations, "needs": "second operator"},
+                     change=saving(rec))
         return Outcome(rec, OutcomeStatus.NEEDS_APPROVAL, blast, detail=blast.lines())
     return _activate(config_file, state_dir, rec, res, blast, graceful_wait, peer_probe, say, t0, verify_timeout,
                      operator.name)
@@ -333,17 +351,16 @@ def _activate_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, 
         elapsed = time.monotonic() - t0
         rec.status = DisconnectStatus.ACTIVE
         rec.expires_at = (datetime.now(UTC) + timedelta(seconds=rec.ttl_seconds)).isoformat(timespec="seconds")
-        save(db, rec)
         audit.append("disconnect", rec.id, {"scope": f"{rec.scope_kind} {rec.scope_value}", "reason": rec.reason,
                                             "ticket": rec.ticket, "requester": rec.operator, "approver": rec.approver,
                                             "expires_at": rec.expires_at, "devices": rec.devices,
                                             "sessions": blast.sessions, "prefixes": blast.prefixes,
-                                            "seconds_to_verified": round(elapsed, 3)})
+                                            "seconds_to_verified": round(elapsed, 3)}, change=saving(rec))
         # Its expiry is a timer of `tonle serve` (the record holds expires_at); without a service the
         # interface that acted starts the fallback timer (tonle.interfaces.expiry).
         return Outcome(rec, OutcomeStatus.ACTIVE, blast, elapsed, blast.lines())
     finally:
-        p.nr.close_connections()
+        p.close()
 
 
 LEASE_WAIT = 120.0  # seconds an emergency waits for an apply to roll back and yield a device
@@ -373,8 +390,7 @@ def _take_leases(leases: Leases, devices: list[str], say: Progress, timeout: flo
 def _failed(db: StateDB, audit: AuditLog, rec: DisconnectRecord, blast: BlastRadius,
             problems: list[str]) -> Outcome:
     rec.status = DisconnectStatus.FAILED
-    save(db, rec)
-    audit.append("disconnect-failed", rec.id, {"problems": problems, "rolled_back": True})
+    audit.append("disconnect-failed", rec.id, {"problems": problems, "rolled_back": True}, change=saving(rec))
     return Outcome(rec, OutcomeStatus.FAILED, blast, detail=problems)
 
 
@@ -417,8 +433,8 @@ def _check_approval(db: StateDB, rec: DisconnectRecord, approver: Actor) -> None
                                 "with the approver role must")
     if rec.approval_expires_at and datetime.fromisoformat(rec.approval_expires_at) <= datetime.now(UTC):
         rec.status = DisconnectStatus.EXPIRED
-        save(db, rec)
-        audit.append("approval-refused", rec.id, {"approver": approver.name, "why": "the approval request expired"})
+        audit.append("approval-refused", rec.id, {"approver": approver.name, "why": "the approval request expired"},
+                     change=saving(rec))
         raise DisconnectRefused(f"{rec.id}: the approval request expired at {rec.approval_expires_at}; "
                                 "request the disconnect again")
 
@@ -430,7 +446,8 @@ def _preview(state_dir: Path, rec: DisconnectRecord) -> tuple[ApprovalPreview, R
     active = active_overrides(state_dir)
     blast = blast_radius(intent, res, active)
     target = Target.of(rec.target == Target.LAB)
-    intents = applied_device_intents(state_dir, rec.devices)
+    keys = md5_keys(intent.inv, state_dir, target)  # rendered with the keys, as pushed (and redacted when shown)
+    intents = {d: with_md5_keys(i, keys) for d, i in applied_device_intents(state_dir, rec.devices).items()}
     pushes = {}
     for d in rec.devices:
         before = _rendered(intents[d], target, d, active).splitlines()
@@ -493,10 +510,10 @@ def lapse_approvals(state_dir: Path, now: datetime | None = None) -> list[Discon
         for rec in records(state_dir, DisconnectStatus.PENDING_APPROVAL):
             if rec.approval_expires_at and datetime.fromisoformat(rec.approval_expires_at) <= now:
                 rec.status = DisconnectStatus.EXPIRED
-                save(db, rec)
                 AuditLog(db, actor=SCHEDULER).append("approval-expired", rec.id, {
                     "requester": rec.operator, "approval_expires_at": rec.approval_expires_at,
-                    "late_seconds": round((now - datetime.fromisoformat(rec.approval_expires_at)).total_seconds())})
+                    "late_seconds": round((now - datetime.fromisoformat(rec.approval_expires_at)).total_seconds())},
+                    change=saving(rec))
                 out.append(rec)
         return out
 
@@ -549,17 +566,16 @@ def _restore_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, e
         rec.status = DisconnectStatus.EXPIRED if expired else DisconnectStatus.RESTORED
         rec.restored_at = datetime.now(UTC).isoformat(timespec="seconds")
         rec.timer_error = rec.timer_retry_at = None
-        save(db, rec)
         details: dict[str, Any] = {"scope": f"{rec.scope_kind} {rec.scope_value}", "ticket": rec.ticket,
                                    "seconds_to_verified": round(time.monotonic() - t0, 3)}
         if expired and rec.expires_at:
             details["late_seconds"] = round((datetime.now(UTC) - datetime.fromisoformat(rec.expires_at))
                                             .total_seconds())
             details["attempts"] = rec.timer_attempts + 1
-        audit.append("expiry" if expired else "restore", rec.id, details)
+        audit.append("expiry" if expired else "restore", rec.id, details, change=saving(rec))
         return Outcome(rec, OutcomeStatus(rec.status), seconds_to_verified=time.monotonic() - t0)
     finally:
-        p.nr.close_connections()
+        p.close()
 
 
 def expire(config_file: Path, state_dir: Path, disconnect_id: str, *, peer_probe: PeerProbe | None = None,
@@ -595,8 +611,8 @@ def end_with_lab(state_dir: Path, recs: list[DisconnectRecord]) -> None:
         for rec in recs:
             rec.status = DisconnectStatus.ENDED
             rec.restored_at = datetime.now(UTC).isoformat(timespec="seconds")
-            save(db, rec)
-            AuditLog(db, actor=SCHEDULER).append("disconnect-ended", rec.id, {"why": "the lab was taken down"})
+            AuditLog(db, actor=SCHEDULER).append("disconnect-ended", rec.id, {"why": "the lab was taken down"},
+                                                 change=saving(rec))
 
 
 # The scope and guard live in tonle.emergency.guard; they are exported from here too (one entry point).

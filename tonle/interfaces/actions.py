@@ -206,6 +206,11 @@ def status(ctx: Context, _p: NoParams) -> Answer:
                                                          if sched["last_error"] else ""))
         if not sched["alive"]:
             problems.append("the scheduler thread is not running")
+        if pool := svc.get("sessions"):  # warm device sessions of the emergency path
+            out.append(f"device sessions ({pool['target']}): " + (
+                f"{len(pool['devices'])} device(s) kept warm, {pool['opened']} opened, {pool['reopened']} "
+                f"reopened after a failure" if pool["ready"] else "opening")
+                + (f"; last error: {pool['last_error']}" if pool["last_error"] else ""))
     now = datetime.now(UTC)
     active = records(ctx.state_dir, DisconnectStatus.ACTIVE)
     pending = records(ctx.state_dir, DisconnectStatus.PENDING_APPROVAL)

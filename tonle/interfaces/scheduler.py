@@ -29,7 +29,7 @@ from tonle.errors import TonleError
 from tonle.lab.builder import Lab
 from tonle.source.inventory import InventoryError, load_from_nornir_config
 from tonle.state.audit import AuditLog, now_iso
-from tonle.state.disconnects import DisconnectRecord, DisconnectStatus, note_timer_failure, open_db, records
+from tonle.state.disconnects import DisconnectRecord, DisconnectStatus, open_db, records, timer_failure
 
 RETRY = 30.0  # seconds before a failed timer action is tried again
 IDLE = 5.0  # longest sleep: records may change under the scheduler (a CLI acting locally as root)
@@ -105,9 +105,9 @@ def _expire(config_file: Path, state_dir: Path, rec: DisconnectRecord) -> str | 
 def _failed(state_dir: Path, rec: DisconnectRecord, error: str, retry_at: datetime) -> None:
     when = retry_at.isoformat(timespec="seconds")
     db = open_db(state_dir)
-    note_timer_failure(db, rec.id, error, when)
     AuditLog(db, actor=SCHEDULER).append("expiry-failed", rec.id, {
-        "error": error, "attempt": rec.timer_attempts + 1, "retry_at": when})
+        "error": error, "attempt": rec.timer_attempts + 1, "retry_at": when},
+        change=timer_failure(rec.id, error, when))
     _log.warning("expiry of %s failed (attempt %d), retrying at %s: %s", rec.id, rec.timer_attempts + 1, when, error)
 
 

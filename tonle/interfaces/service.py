@@ -34,10 +34,11 @@ from tonle.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, Failed, TonleErr
 from tonle.interfaces import actions
 from tonle.interfaces.client import service_answers
 from tonle.interfaces.protocol import MAX_REQUEST, Answer, ProtocolError, bad_request, decode_request, progress_line
-from tonle.interfaces.scheduler import RETRY, Scheduler, overdue
+from tonle.interfaces.scheduler import RETRY, Scheduler, lab_is_up, overdue
 from tonle.state.accounts import NotPermitted, authenticate
 from tonle.state.audit import AuditLog, now_iso
 from tonle.state.db import StateDB
+from tonle.targets.pool import SessionPool
 
 LOCK_NAME = "service.lock"
 READ_TIMEOUT = 10.0  # seconds a caller has to send its request line
@@ -63,6 +64,7 @@ class Service:
         self.config_file, self.state_dir = config_file.resolve(), state_dir.resolve()
         self.socket_path, self.group = socket_path.absolute(), group
         self.scheduler = Scheduler(self.config_file, self.state_dir, retry=retry)
+        self.sessions: SessionPool | None = None  # warm device sessions for the emergency path (tonle.targets.pool)
         self.started_at = now_iso()
         self.requests = 0
         self._stop = threading.Event()
@@ -106,6 +108,9 @@ class Service:
                 "pid": os.getpid(), "overdue": late})
             _log.info("tonle serve: pid %d on %s; %d timer(s) overdue", os.getpid(), self.socket_path, len(late))
             self.scheduler.start()
+            self.sessions = SessionPool(self.config_file, self.state_dir, lab=lab_is_up(self.config_file,
+                                                                                         self.state_dir))
+            self.sessions.start()
             try:
                 yield
             finally:
@@ -115,6 +120,7 @@ class Service:
                 for t in list(self._busy):
                     t.join(max(0.0, deadline - time.monotonic()))
                 self.scheduler.stop(max(1.0, deadline - time.monotonic()))
+                self.sessions.stop()
                 AuditLog(StateDB(self.state_dir)).append("service-stop", str(self.socket_path),
                                                          {"pid": os.getpid()})
         finally:
@@ -184,7 +190,8 @@ class Service:
         return {"pid": os.getpid(), "started_at": self.started_at, "socket": str(self.socket_path),
                 "requests": self.requests,
                 "scheduler": {"alive": self.scheduler.alive(), "last_run": self.scheduler.last_run,
-                              "last_error": self.scheduler.last_error, "restarts": self.scheduler.restarts}}
+                              "last_error": self.scheduler.last_error, "restarts": self.scheduler.restarts},
+                "sessions": self.sessions.info() if self.sessions else None}
 
     # ---- one connection ----------------------------------------------------------------------------
     def _dispatch(self, conn: socket.socket) -> None:

@@ -133,14 +133,14 @@ def add(db: StateDB, name: str, role: str, by: Actor) -> Account:
     if entry.pw_uid == 0:
         raise AccountError(f"{name} is uid 0 (root): root needs no account")
     acc = Account(name, entry.pw_uid, role, datetime.now(UTC).isoformat(timespec="seconds"), by.name)
+    def insert(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO accounts (name, uid, role, created_at, created_by) VALUES (?,?,?,?,?)",
+                  (acc.name, acc.uid, acc.role, acc.created_at, acc.created_by))
     try:
-        with db.connect() as c:
-            c.execute("INSERT INTO accounts (name, uid, role, created_at, created_by) VALUES (?,?,?,?,?)",
-                      (acc.name, acc.uid, acc.role, acc.created_at, acc.created_by))
+        AuditLog(db, actor=by.name).append("account-add", name, {"uid": acc.uid, "role": role}, change=insert)
     except sqlite3.IntegrityError:
         raise AccountError(f"{name} (uid {entry.pw_uid}) has an account already; remove it first to change "
                            "its role") from None
-    AuditLog(db, actor=by.name).append("account-add", name, {"uid": acc.uid, "role": role})
     return acc
 
 
@@ -148,9 +148,9 @@ def remove(db: StateDB, name: str, by: Actor) -> Account:
     acc = _one(db, "name = ?", name)
     if acc is None:
         raise AccountError(f"no account {name[:40]!r} (see `tonle users list`)")
-    with db.connect() as c:
+    def delete(c: sqlite3.Connection) -> None:
         c.execute("DELETE FROM accounts WHERE name = ?", (name,))
-    AuditLog(db, actor=by.name).append("account-remove", name, {"uid": acc.uid, "role": acc.role})
+    AuditLog(db, actor=by.name).append("account-remove", name, {"uid": acc.uid, "role": acc.role}, change=delete)
     return acc
 
 

@@ -6,19 +6,28 @@ which renders only from this, never from the working tree.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 
 from tonle.source.snapshot import IntentSnapshot
-from tonle.state.db import StateDB
+from tonle.state.db import StateChange, StateDB
 
 
 def record_applied(db: StateDB, devices: list[str], plan_id: str, snap: IntentSnapshot) -> None:
     """These devices now run the intent of `snap` (confirmed by `plan_id`, or `lab-up`)."""
-    now = datetime.now(UTC).isoformat(timespec="seconds")
     with db.connect() as c:
+        applied_change(devices, plan_id, snap)(c)
+
+
+def applied_change(devices: list[str], plan_id: str, snap: IntentSnapshot) -> StateChange:
+    """`record_applied` as a StateChange: committed with the audit entry that records it (`confirm`)."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+
+    def write(c: sqlite3.Connection) -> None:
         c.execute("INSERT OR IGNORE INTO intent_snapshots (sha256, data) VALUES (?, ?)", (snap.sha256, snap.to_json()))
         c.executemany("INSERT OR REPLACE INTO applied_intents (device, plan_id, applied_at, intent) VALUES (?,?,?,?)",
                       [(d, plan_id, now, snap.sha256) for d in devices])
+    return write
 
 
 def applied(db: StateDB, device: str) -> tuple[str, IntentSnapshot] | None:

@@ -12,7 +12,9 @@
   `$TONLE_AUDIT_SYSLOG`), and `verify --against FILE` compares the log with what a collector received:
   the one check that also catches a log cut back to an older, validly signed head.
 * Appends from several processes serialise on one `BEGIN IMMEDIATE` transaction (WAL mode) that reads
-  the last entry and inserts after it, so none is lost. An append never erases evidence: when it finds
+  the last entry and inserts after it, so none is lost. The state change an entry records (a disconnect
+  record, a plan, an account...) is written in that same transaction (`append(..., change=...)`): both
+  commit or neither does; the syslog copy goes out only after the commit. An append never erases evidence: when it finds
   the head or the log tampered with, it first writes a signed `audit-anomaly` entry saying what it found.
 
 Entries written before signing existed (schema before migration 5) stay readable; they are reported as
@@ -53,7 +55,7 @@ from tonle.state.audit_checks import (
     genesis_key,
     head_problems,
 )
-from tonle.state.db import StateDB
+from tonle.state.db import StateChange, StateDB
 from tonle.state.signing import (
     KeyExposed,
     KeyUnusable,
@@ -118,24 +120,31 @@ class AuditLog:
 
     # ---- writing -------------------------------------------------------------------------------------
     def append(self, action: str, obj: str, details: dict[str, Any] | None = None,
-               actor: str | None = None) -> AuditEntry:
+               actor: str | None = None, *, change: StateChange | None = None) -> AuditEntry:
         """Append one signed entry (after the genesis and any anomaly entry it needs) and send it to syslog.
 
         What is written is redacted first (tonle.redact: every platform's secret forms, and the known values
         the caller gave): details often carry device errors, which quote configuration lines.
+
+        `change` writes the state change this entry records, on the same connection and in the same
+        transaction: the change and the entry commit together, or (any failure, a signing error included)
+        neither is written. The syslog copy is sent after the commit.
         """
         clean = redact_data(details or {}, self.secrets)
-        return self._write([(action, redact(obj, self.secrets), clean, actor or self.actor)])[-1]
+        return self._write([(action, redact(obj, self.secrets), clean, actor or self.actor)], change)[-1]
 
     def seal(self) -> list[AuditEntry]:
         """Sign the log from here on: write its genesis if it has none. The entries written ([] if signed already)."""
         return self._write([])
 
-    def _write(self, wanted: list[tuple[str, str, dict[str, Any], str]]) -> list[AuditEntry]:
+    def _write(self, wanted: list[tuple[str, str, dict[str, Any], str]],
+               change: StateChange | None = None) -> list[AuditEntry]:
         conn = self._begin_immediate()
         head_before: bytes | None = None
         created = wrote_head = False
         try:
+            if change is not None:
+                change(conn)  # rolled back below if anything after it fails
             head_before = self._read_head_bytes()
             last, signed_by = self._tail(conn)
             key, created, found = self._signing_key(signed_by)

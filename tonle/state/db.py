@@ -1,13 +1,15 @@
 """Embedded state: one SQLite file (plans, runs, disconnects, approvals, drift history, audit log).
 
-Every writer opens a short transaction; SQLite's own locking serialises concurrent CLI runs.
+Every writer opens a short transaction; SQLite's own locking serialises concurrent CLI runs. A state change
+that the audit log records is a `StateChange`: its owner module's write, run by `AuditLog.append(change=...)`
+on the audit's connection, so the change and its entry are one transaction.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -131,6 +133,9 @@ ALTER TABLE disconnects ADD COLUMN timer_retry_at TEXT;
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
+# A write to the state, run inside a transaction its caller holds (the audit append's BEGIN IMMEDIATE).
+StateChange = Callable[[sqlite3.Connection], None]
+
 
 class SchemaTooNew(Failed):
     """The state file was written by a newer Tonlé; refusing to touch it."""
@@ -184,8 +189,7 @@ class StateDB:
     # ---- plans ------------------------------------------------------------------------------------
     def save_plan(self, plan_id: str, created_at: str, operator: str, target: str, data: dict[str, Any]) -> None:
         with self.connect() as db:
-            db.execute("INSERT INTO plans (id, created_at, operator, target, status, data) VALUES (?,?,?,?,?,?)",
-                       (plan_id, created_at, operator, target, "planned", json.dumps(data)))
+            plan_saved(plan_id, created_at, operator, target, data)(db)
 
     def plan(self, plan_id: str) -> dict[str, Any] | None:
         with self.connect() as db:
@@ -219,7 +223,7 @@ class StateDB:
 
     def set_plan_status(self, plan_id: str, status: str) -> None:
         with self.connect() as db:
-            db.execute("UPDATE plans SET status = ? WHERE id = ?", (status, plan_id))
+            plan_status(plan_id, status)(db)
 
     # ---- runs -------------------------------------------------------------------------------------
     def start_run(self, plan_id: str, started_at: str, operator: str) -> int:
@@ -232,3 +236,26 @@ class StateDB:
         with self.connect() as db:
             db.execute("UPDATE runs SET finished_at = ?, outcome = ?, data = ? WHERE id = ?",
                        (finished_at, outcome, json.dumps(data), run_id))
+
+
+# ---- the same writes as StateChanges (committed together with their audit entry) ---------------------
+
+def plan_saved(plan_id: str, created_at: str, operator: str, target: str, data: dict[str, Any]) -> StateChange:
+    def write(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO plans (id, created_at, operator, target, status, data) VALUES (?,?,?,?,?,?)",
+                   (plan_id, created_at, operator, target, "planned", json.dumps(data)))
+    return write
+
+
+def plan_status(plan_id: str, status: str) -> StateChange:
+    def write(db: sqlite3.Connection) -> None:
+        db.execute("UPDATE plans SET status = ? WHERE id = ?", (status, plan_id))
+    return write
+
+
+def together(*changes: StateChange) -> StateChange:
+    """Several changes as one (in order, in the same transaction)."""
+    def write(db: sqlite3.Connection) -> None:
+        for change in changes:
+            change(db)
+    return write

@@ -1,11 +1,14 @@
 """The `disconnects` table (its one owner): records of emergency disconnects and their overrides.
 
 Plan, apply and drift read the active overrides from here, so that no later push undoes a disconnect.
+A record's change and the audit entry that says so are one transaction: `saving(rec)` and `timer_failure`
+are StateChanges for `AuditLog.append(change=...)`.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -14,7 +17,7 @@ from typing import Any
 
 from tonle.compile.intent import Override, override_from_dict
 from tonle.errors import BadInput
-from tonle.state.db import StateDB
+from tonle.state.db import StateChange, StateDB
 
 
 class DisconnectStatus(StrEnum):
@@ -77,15 +80,24 @@ def _row(r: Any) -> DisconnectRecord:
     return DisconnectRecord(**d)
 
 
-def save(db: StateDB, rec: DisconnectRecord) -> None:
+def saving(rec: DisconnectRecord) -> StateChange:
+    """The write of `rec` as it is now (insert or replace), for `AuditLog.append(change=...)`."""
     d = asdict(rec)
     for k in ("overrides", "devices", "blast"):
         d[k] = json.dumps(d[k])
     d["graceful"] = int(d["graceful"])
     cols = ", ".join(d)
-    with db.connect() as c:
+
+    def write(c: sqlite3.Connection) -> None:
         c.execute(f"INSERT OR REPLACE INTO disconnects ({cols}) VALUES ({', '.join('?' * len(d))})",  # noqa: S608
                   tuple(d.values()))
+    return write
+
+
+def save(db: StateDB, rec: DisconnectRecord) -> None:
+    """Save `rec` alone (a change the audit log records goes through `saving` instead)."""
+    with db.connect() as c:
+        saving(rec)(c)
 
 
 def records(state_dir: Path, status: str | None = None) -> list[DisconnectRecord]:
@@ -116,8 +128,15 @@ def active_overrides(state_dir: Path, *, still_at: datetime | None = None) -> li
     return [override_from_dict(o) for r in recs for o in r.overrides]
 
 
+def timer_failure(disconnect_id: str, error: str, retry_at: str) -> StateChange:
+    """That a timer action on this disconnect failed and when it is tried again (a StateChange)."""
+    def write(c: sqlite3.Connection) -> None:
+        c.execute("UPDATE disconnects SET timer_attempts = timer_attempts + 1, timer_error = ?, timer_retry_at = ? "
+                  "WHERE id = ?", (error[:500], retry_at, disconnect_id))
+    return write
+
+
 def note_timer_failure(db: StateDB, disconnect_id: str, error: str, retry_at: str) -> None:
     """Record that a timer action on this disconnect failed and when it is tried again."""
     with db.connect() as c:
-        c.execute("UPDATE disconnects SET timer_attempts = timer_attempts + 1, timer_error = ?, timer_retry_at = ? "
-                  "WHERE id = ?", (error[:500], retry_at, disconnect_id))
+        timer_failure(disconnect_id, error, retry_at)(c)
