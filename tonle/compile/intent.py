@@ -39,6 +39,7 @@ from tonle.source.inventory import (
     _fmt_loc,
     _Loader,
     _Model,
+    _check_addr,
     _short,
     field_error,
 )
@@ -145,12 +146,52 @@ class Guard(_Model):
         return self
 
 
+RpkiAction = Literal["reject", "accept"]
+CacheAddr = Annotated[ipaddress.IPv4Address | ipaddress.IPv6Address, AfterValidator(_check_addr)]
+
+
+class RpkiCache(_Model):
+    """One RTR cache (RFC 8210) the routers poll: the operator's validator (rpki-client + stayrtr, Routinator,
+    Fort). Lower preference is tried first (FRR and EOS); IOS-XE merges every cache it is given."""
+
+    address: CacheAddr
+    port: Annotated[int, Field(ge=1, le=65535)] = 323
+    preference: Annotated[int, Field(ge=1, le=10)] = 1  # EOS takes 1-10, the narrowest of the four
+
+
+class RpkiActions(_Model):
+    """What import filters do with routes in one RPKI origin-validation state (RFC 6811), per session kind."""
+
+    upstream: RpkiAction  # international carriers
+    domestic: RpkiAction  # domestic ISPs on direct sessions, and our border routers' sessions to the DIX RS
+    private: RpkiAction  # private peerings between our own ASes
+    route_server: RpkiAction  # our DIX route servers, for the routes of their clients
+
+
+class Rpki(_Model):
+    """Route origin validation at every border and route server (RFC 6811, RFC 8210, RFC 8893)."""
+
+    caches: list[RpkiCache] = Field(min_length=1, max_length=8)
+    invalid: RpkiActions = RpkiActions(upstream="reject", domestic="reject", private="reject",
+                                       route_server="reject")
+    not_found: RpkiActions = RpkiActions(upstream="accept", domestic="accept", private="accept",
+                                         route_server="accept")
+
+    @model_validator(mode="after")
+    def _distinct_caches(self) -> Rpki:
+        seen = [(c.address, c.port) for c in self.caches]
+        if len(set(seen)) != len(seen):
+            raise field_error("caches", "a cache (address and port) is listed twice")
+        return self
+
+
 class PolicyFile(_Model):
     communities: PerKind
     local_preference: PerKind
     max_length: MaxLength = MaxLength()
     bogons: Bogons = Bogons()
     guard: Guard = Guard()
+    rpki: Rpki | None = None  # no origin validation rendered without it
 
     @model_validator(mode="after")
     def _distinct_communities(self) -> PolicyFile:
@@ -325,6 +366,7 @@ class Term:
     set_local_pref: int | None = None
     set_communities: tuple[str, ...] = ()  # added (additive)
     prepend: tuple[int, int] | None = None  # (asn, count)
+    match_rpki: Literal["invalid", "notfound"] | None = None  # origin-validation state (RFC 6811)
 
 
 @dataclass(frozen=True)
@@ -407,6 +449,7 @@ class DeviceIntent:
     as_path_lists: tuple[AsPathList, ...]
     community_lists: tuple[CommunityList, ...]
     route_maps: tuple[RouteMap, ...]
+    rpki_caches: tuple[RpkiCache, ...] = ()  # RTR caches, on devices whose filters check RPKI state
 
     @property
     def qos_interfaces(self) -> tuple[Interface, ...]:
@@ -769,6 +812,7 @@ class _PolicyBuilder:
         self.communities: dict[str, CommunityList] = {}
         self.route_maps: dict[str, RouteMap] = {}
         self.rtbh: list[str] = []  # prefixes under remote-triggered blackhole
+        self.uses_rpki = False  # an import filter checks the RPKI state: the device needs the caches
 
     @property
     def pol(self) -> PolicyFile:
@@ -832,6 +876,7 @@ class _PolicyBuilder:
         own = self.operator(afi, orlonger=True)
         if own and self.dev.role != "dix-rs":
             terms.append(Term(20, "deny", "our own address space", match_prefix_list=own))
+        terms += self.rpki_terms(kind)
         comm = getattr(self.pol.communities, kind, None)
         sets = ((f"{asn}:{comm}",) if comm is not None else ()) + extra_communities
         if accept is not None or kind != "rs-isp":  # an ISP with no registered prefix in this family: nothing
@@ -844,6 +889,20 @@ class _PolicyBuilder:
                               match_as_path=as_path, set_local_pref=local_pref, set_communities=sets))
         terms.append(Term(100, "deny", "default deny (RFC 8212)"))
         return self.add(RouteMap(f"RM-{tag}-IN-V{afi}", afi, tuple(terms)))
+
+    def rpki_terms(self, kind: str) -> list[Term]:
+        """Deny terms for the RPKI states policy.yaml rejects on this kind of session (RFC 6811, RFC 8893)."""
+        rpki = self.pol.rpki
+        if rpki is None:
+            return []
+        key = {"rs-isp": "route_server", "rs-iig": "route_server"}.get(kind, kind)
+        terms = []
+        if getattr(rpki.invalid, key) == "reject":
+            terms.append(Term(21, "deny", "RPKI invalid origin (RFC 6811)", match_rpki="invalid"))
+        if getattr(rpki.not_found, key) == "reject":
+            terms.append(Term(22, "deny", "RPKI origin not found (RFC 6811)", match_rpki="notfound"))
+        self.uses_rpki = self.uses_rpki or bool(terms)
+        return terms
 
     def export(self, s: Session, tag: str, *, scope: str, prepend: int, communities: tuple[str, ...],
                graceful: bool) -> str:
@@ -995,6 +1054,7 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[Override] = (
         as_path_lists=tuple(sorted(pb.as_paths.values(), key=lambda x: x.name)),
         community_lists=tuple(sorted(pb.communities.values(), key=lambda x: x.name)),
         route_maps=tuple(sorted(pb.route_maps.values(), key=lambda x: x.name)),
+        rpki_caches=tuple(intent.policy.rpki.caches) if pb.uses_rpki and intent.policy.rpki else (),
     )
 
 

@@ -99,6 +99,7 @@ OWNED: dict[str, tuple[Rule, ...]] = {
         Rule(("class-of-service", "schedulers", r"S-\S+")),
         Rule(("routing-options", "static", r"route \S+(?= discard)"), whole=False),
         Rule(("routing-options", "rib inet6.0", "static", r"route \S+(?= discard)"), whole=False),
+        Rule(("routing-options", "validation", r"group TONLE-\S+")),  # RPKI caches (RTR sessions)
         Rule(("routing-options", "router-id"), whole=False, single=True),
         Rule(("routing-options", "autonomous-system"), whole=False, single=True),
         Rule(("interfaces", MANAGED, "description"), whole=False, single=True),

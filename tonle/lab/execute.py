@@ -26,13 +26,25 @@ from tonle.lab.steps import (
     RemoveNamespaces,
     RemoveTree,
     Say,
+    Spawn,
     Step,
     Unlink,
     WaitFor,
+    WaitTcp,
     WriteFile,
     merged,
 )
-from tonle.lab.system import _run, link_exists, netns_list, netns_pids, terminate, user_exists, wait_for
+from tonle.lab.system import (
+    _run,
+    link_exists,
+    netns_list,
+    netns_pids,
+    spawn,
+    tcp_open,
+    terminate,
+    user_exists,
+    wait_for,
+)
 from tonle.source.snapshot import capture
 from tonle.state.applied import forget, record_applied
 from tonle.state.db import StateDB
@@ -82,6 +94,10 @@ class Executor:
                 _file_step(step)
             case WaitFor(path, timeout, message):
                 wait_for(path.exists, timeout, message)
+            case Spawn(argv, log):
+                spawn(list(argv), log)
+            case WaitTcp(address, port, timeout, message):
+                wait_for(lambda: tcp_open(address, port), timeout, message)
             case Record(changes):
                 write_record(self.state_file, merged(read_record(self.state_file), changes))
             case Say(message):

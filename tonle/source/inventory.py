@@ -358,9 +358,19 @@ class Peer(_Model):
     graceful_shutdown: Flag = True
 
 
+def _check_vrp_file(v: str) -> str:
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\.json$", v):
+        raise ValueError(f"{shown(v)} must be a JSON file name beside lab.yaml (letters, digits, '._-', ending "
+                         "in .json; no directory)")
+    return v
+
+
 class Lab(_Model):
     name: Annotated[str, AfterValidator(_check_lab_name)]
     mgmt_gateway: V4If
+    # The lab's RPKI validator cache: stayrtr serving this VRP file (rpki-client/Routinator JSON) at the
+    # cache addresses of policy.yaml's `rpki`. Lab only: production routers poll the operator's validators.
+    rpki_vrps: Annotated[str, AfterValidator(_check_vrp_file)] | None = None
 
 
 # ---- Resolved view ------------------------------------------------------------------------------
