@@ -34,12 +34,12 @@ from tonle.source.inventory import (
     Session,
     Text,
     Timezone,
+    _check_addr,
     _describe,
     _entry,
     _fmt_loc,
     _Loader,
     _Model,
-    _check_addr,
     _short,
     field_error,
 )

@@ -23,7 +23,6 @@ from tonle.lab.errors import LabError, LabUnavailable
 from tonle.lab.execute import Executor, Progress, read_record
 from tonle.lab.layout import RUN_ROOT, Layout
 from tonle.lab.node import DAEMONS, FRR_BIN, SSHD, boot_config
-from tonle.lab.rpki import Cache, check_caches, check_vrps, plan_rpki
 from tonle.lab.plan import (
     Additions,
     check_mgmt_network,
@@ -34,6 +33,7 @@ from tonle.lab.plan import (
     plan_down,
     plan_prepare,
 )
+from tonle.lab.rpki import Cache, check_caches, check_vrps, plan_rpki
 from tonle.lab.status import LabStatus, NodeStatus, SessionState, healthy, lab_status, vtysh
 from tonle.lab.steps import LabRecord, Say
 from tonle.lab.system import _run as _run  # noqa: PLC0414 (its old home: tests reach it here)

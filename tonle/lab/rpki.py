@@ -104,7 +104,7 @@ def plan_rpki(lay: Layout, inv: Inventory, caches: list[Cache]) -> tuple[Step, .
     """
     ns, root_if, d = lay.rpki_ns, lay.mgmt_if(lay.RPKI_NODE), lay.node_dir(lay.RPKI_NODE)
     plen = inv.lab.mgmt_gateway.network.prefixlen
-    assert inv.lab.rpki_vrps is not None  # noqa: S101 - the builder plans this only when the lab has a VRP file
+    assert inv.lab.rpki_vrps is not None
     steps: list[Step] = [
         run(["ip", "netns", "add", ns]),
         run(["ip", "link", "add", root_if, "type", "veth", "peer", "name", "mgmt0", "netns", ns]),

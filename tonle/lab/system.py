@@ -35,7 +35,7 @@ def spawn(cmd: list[str], log: Path) -> None:
     """Start `cmd` detached (its own session, stdin closed, output appended to `log`); it is not waited for."""
     with log.open("ab") as out:
         try:
-            subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)  # noqa: S603
+            subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         except FileNotFoundError:
             raise LabUnavailable(f"command not found: {cmd[0]}") from None
 
