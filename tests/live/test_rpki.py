@@ -112,3 +112,14 @@ def test_facts_show_the_rpki_state_per_prefix(rpki_lab: LabHandle, capsys: pytes
     assert f"{ISP_PREFIX} valid" in rpki_line  # the ISP's route, covered by its VRP
     assert "198.19.4.0/24 not-found" in rpki_line  # the carrier's own space has no VRP
     assert MORE_SPECIFIC not in rpki_line
+
+
+def test_bgp_roles_are_negotiated_between_our_route_server_and_its_client(rpki_lab: LabHandle) -> None:
+    """RFC 9234: r1 is the rs-client of rs1 (the rs-server); FRR sees both roles on the live session."""
+    r1 = json.loads(rpki_lab.vtysh("r1", "show bgp neighbors 203.0.113.65 json"))["203.0.113.65"]
+    rs1 = json.loads(rpki_lab.vtysh("rs1", "show bgp neighbors 203.0.113.66 json"))["203.0.113.66"]
+    assert r1["bgpState"] == "Established" and rs1["bgpState"] == "Established"
+    assert (r1["localRole"], r1["remoteRole"]) == ("rs-client", "rs-server")
+    assert (rs1["localRole"], rs1["remoteRole"]) == ("rs-server", "rs-client")
+    up = json.loads(rpki_lab.vtysh("r2", "show bgp neighbors 198.51.100.1 json"))["198.51.100.1"]
+    assert up["bgpState"] == "Established" and up["localRole"] == "customer"  # the carrier announces no role

@@ -171,6 +171,8 @@ def _prefix_lists(d: DeviceIntent, afi: int) -> list[dict[str, Any]]:
 
 
 def _bgp(d: DeviceIntent) -> dict[str, Any]:
+    """router_bgp. RFC 9234 roles (`Neighbor.role`) are left out: AVD's schema has no key for them and the
+    EOS documentation we follow names no role command."""
     from pyavd.j2filters import encrypt  # noqa: PLC0415 - heavy, EOS only
 
     neighbors: list[dict[str, Any]] = []
