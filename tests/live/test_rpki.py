@@ -76,6 +76,16 @@ def _hijack(lab: LabHandle) -> None:
         "-c", f"network {ISP_PREFIX}", "-c", f"network {MORE_SPECIFIC}"]), check=True, capture_output=True)
 
 
+def test_the_rpki_and_role_lines_round_trip_without_drift(rpki_lab: LabHandle,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The running configs (rpki block, match rpki, local-role) are exactly the intent: drift is clean."""
+    rc = main(["--config", str(rpki_lab.config_file), "--state-dir", str(rpki_lab.state_dir), "drift"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    running = rpki_lab.vtysh("r2", "show running-config")
+    assert "rpki cache " in running and "match rpki invalid" in running and "local-role customer" in running
+
+
 def test_every_border_rejects_the_hijack_and_the_valid_route_wins(rpki_lab: LabHandle) -> None:
     lab = rpki_lab
     for node in ("r1", "r2", "rs1"):  # every device polls the lab's cache and holds its VRPs
