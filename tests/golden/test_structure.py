@@ -98,7 +98,7 @@ def _check_cli_references(root: Node, d: DeviceIntent, platform: str) -> None:
     assert defined_maps <= used_maps, f"route-maps defined but unused: {defined_maps - used_maps}"
     for rm in d.route_maps:
         heads = [c.line for c in rm_nodes if c.line.split()[1] == rm.name]
-        if heads and heads[0] == f"route-map {rm.name} deny 1":  # IOS: the first-AS check by policy
+        if heads and heads[0] == f"route-map {rm.name} deny 1" and rm.terms[0].seq != 1:  # IOS: first-AS check
             heads = heads[1:]
         assert heads == [f"route-map {rm.name} {t.action} {t.seq}" for t in rm.terms]
 
@@ -111,6 +111,9 @@ def _check_cli_references(root: Node, d: DeviceIntent, platform: str) -> None:
         pls = {(x.split()[0], x.split()[2]) for x in lines if re.match(r"ipv?6? prefix-list \S+$", x)}
         aps = {x.split()[3] for x in lines if x.startswith("ip as-path access-list ")}
         cls = {x.split()[2] for x in lines if x.startswith("ip community-list ")}
+    # large-community lists: `bgp large-community-list standard N` (frr), `ip large-community-list standard N` (ios)
+    lcls = {m.group(1) for x in lines if (m := re.match(r"(?:bgp|ip) large-community-list standard (\S+) ", x))}
+    assert lcls == {lc.name for lc in d.large_community_lists}
     for node in rm_nodes:
         for x in node.lines():
             if m := re.match(r"match (ip|ipv6) address prefix-list (\S+)$", x):
@@ -119,6 +122,8 @@ def _check_cli_references(root: Node, d: DeviceIntent, platform: str) -> None:
                 assert m.group(1) in aps, f"{node.line}: {x}: AS-path list not defined"
             elif m := re.match(r"match community (\S+)$", x):
                 assert m.group(1) in cls, f"{node.line}: {x}: community list not defined"
+            elif m := re.match(r"match large-community (\S+)$", x):
+                assert m.group(1) in lcls, f"{node.line}: {x}: large-community list not defined"
             elif re.match(r"match (rpki (invalid|notfound|not-found)|origin-as validity (invalid|not-found))$", x):
                 # an RPKI state is only known where the device polls an RTR cache
                 assert d.rpki_caches, f"{node.line}: {x}: RPKI state matched but no RTR cache configured"

@@ -361,6 +361,14 @@ class CommunityList:
 
 
 @dataclass(frozen=True)
+class LargeCommunityList:
+    """Large communities (RFC 8092) a route must all carry to match (one entry)."""
+
+    name: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Term:
     seq: int
     action: str  # permit | deny
@@ -372,6 +380,8 @@ class Term:
     set_communities: tuple[str, ...] = ()  # added (additive)
     prepend: tuple[int, int] | None = None  # (asn, count)
     match_rpki: Literal["invalid", "notfound"] | None = None  # origin-validation state (RFC 6811)
+    match_large_community: str | None = None  # a LargeCommunityList: the route carries all of its members
+    prepend_last_as: int | None = None  # prepend the route's neighbour AS (the first in its path) this many times
 
 
 @dataclass(frozen=True)
@@ -455,6 +465,7 @@ class DeviceIntent:
     as_path_lists: tuple[AsPathList, ...]
     community_lists: tuple[CommunityList, ...]
     route_maps: tuple[RouteMap, ...]
+    large_community_lists: tuple[LargeCommunityList, ...] = ()
     rpki_caches: tuple[RpkiCache, ...] = ()  # RTR caches, on devices whose filters check RPKI state
 
     @property
@@ -816,6 +827,7 @@ class _PolicyBuilder:
         self.prefix_lists: dict[str, PrefixList] = {}
         self.as_paths: dict[str, AsPathList] = {}
         self.communities: dict[str, CommunityList] = {}
+        self.large: dict[str, LargeCommunityList] = {}
         self.route_maps: dict[str, RouteMap] = {}
         self.rtbh: list[str] = []  # prefixes under remote-triggered blackhole
         self.uses_rpki = False  # an import filter checks the RPKI state: the device needs the caches
@@ -869,6 +881,35 @@ class _PolicyBuilder:
         self.communities[name] = CommunityList(name, tuple(values))
         return name
 
+    def large_community(self, name: str, *members: str) -> str:
+        self.large[name] = LargeCommunityList(name, members)
+        return name
+
+    def rs_client_control(self, client_asn: int, sets: tuple[str, ...]) -> list[Term]:
+        """A route server's export to one client, steered by the announcing client (arouteserver's scheme of
+        large communities, RFC 8092; R is our route server's ASN, P the receiving client's):
+        R:0:P do not announce to P; R:0:R to no one, except where R:1:P says announce to P;
+        R:101:P, R:102:P, R:103:P prepend the announcing client's AS once, twice, three times towards P.
+        """
+        r, p = self.dev.asn, client_asn
+        lc = self.large_community
+        # Entries 1-9, before the export's own (10 on): route servers carry no blackhole entry 5 (borders only).
+        terms = [Term(1, "deny", f"do not announce to AS{p} ({r}:0:{p})",
+                      match_large_community=lc(f"LCL-AS{p}-NOANNOUNCE", f"{r}:0:{p}"))]
+        for n in (3, 2, 1):  # announce to P only, with a prepend: the first term that matches decides
+            terms.append(Term(5 - n, "permit", f"announce to AS{p} ({r}:1:{p}), prepend x{n} ({r}:10{n}:{p})",
+                              match_large_community=lc(f"LCL-AS{p}-ONLY-PREPEND{n}", f"{r}:1:{p}", f"{r}:10{n}:{p}"),
+                              prepend_last_as=n, set_communities=sets))
+        terms += [Term(5, "permit", f"announce to AS{p} ({r}:1:{p})",
+                       match_large_community=lc(f"LCL-AS{p}-ANNOUNCE", f"{r}:1:{p}"), set_communities=sets),
+                  Term(6, "deny", f"do not announce to any client ({r}:0:{r})",
+                       match_large_community=lc("LCL-NOANNOUNCE-ANY", f"{r}:0:{r}"))]
+        for n in (3, 2, 1):
+            terms.append(Term(10 - n, "permit", f"prepend x{n} towards AS{p} ({r}:10{n}:{p})",
+                              match_large_community=lc(f"LCL-AS{p}-PREPEND{n}", f"{r}:10{n}:{p}"), prepend_last_as=n,
+                              set_communities=sets))
+        return terms
+
     def add(self, rm: RouteMap) -> str:
         self.route_maps[rm.name] = rm
         return rm.name
@@ -911,7 +952,7 @@ class _PolicyBuilder:
         return terms
 
     def export(self, s: Session, tag: str, *, scope: str, prepend: int, communities: tuple[str, ...],
-               graceful: bool) -> str:
+               graceful: bool, rs_client_asn: int | None = None) -> str:
         """Export: `all`, or `own+domestic` (never transit between foreign carriers)."""
         afi, asn = s.afi, self.intent.inv.operator.asn
         sets = communities + ((GSHUT,) if graceful else ())
@@ -927,6 +968,8 @@ class _PolicyBuilder:
             else:
                 terms.append(Term(5, "permit", "remote-triggered blackhole (RFC 7999)", match_prefix_list=name,
                                   set_communities=(BLACKHOLE, NO_EXPORT)))
+        if rs_client_asn is not None:  # our route server towards a client: the announcing clients steer it
+            terms += self.rs_client_control(rs_client_asn, sets)
         if scope == "all":
             terms.append(Term(10, "permit", "everything we have", set_communities=sets, prepend=pp))
         else:
@@ -1004,7 +1047,7 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[Override] = (
                                           extra_communities=tuple(imp.communities), local_pref=imp.local_pref,
                                           gshut=False)
                 emap = pb.export(s, tag, scope="all", prepend=0, communities=tuple(exp.communities),
-                                 graceful=graceful)
+                                 graceful=graceful, rs_client_asn=peer.asn)
             else:
                 kind = {"upstream": "upstream", "isp": "domestic", "private": "private"}[peer.type]
                 accept = pb.peer_prefixes(tag, imp.prefixes, s.afi) if imp.prefixes is not None else None
@@ -1022,7 +1065,8 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[Override] = (
             imap = pb.external_import(s, tag, kind="rs-iig", accept=None,
                                       as_path=pb.as_path(tag, [f"^{s.peer_asn}(_[0-9]+)*$"]),
                                       extra_communities=(), local_pref=None, gshut=False)
-            emap = pb.export(s, tag, scope="all", prepend=0, communities=(), graceful=graceful)
+            emap = pb.export(s, tag, scope="all", prepend=0, communities=(), graceful=graceful,
+                             rs_client_asn=s.peer_asn)
             neighbors.append(replace(base, rs_client=True, import_map=imap, export_map=emap))
         else:  # route-server (we are the client of our DIX route server) or a private link between our ASes
             kind = "domestic" if s.kind == "route-server" else "private"
@@ -1059,6 +1103,7 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[Override] = (
         prefix_lists=tuple(sorted(pb.prefix_lists.values(), key=lambda x: x.name)),
         as_path_lists=tuple(sorted(pb.as_paths.values(), key=lambda x: x.name)),
         community_lists=tuple(sorted(pb.communities.values(), key=lambda x: x.name)),
+        large_community_lists=tuple(sorted(pb.large.values(), key=lambda x: x.name)),
         route_maps=tuple(sorted(pb.route_maps.values(), key=lambda x: x.name)),
         rpki_caches=tuple(intent.policy.rpki.caches) if pb.uses_rpki and intent.policy.rpki else (),
     )
