@@ -133,3 +133,35 @@ def test_bgp_roles_are_negotiated_between_our_route_server_and_its_client(rpki_l
     assert (rs1["localRole"], rs1["remoteRole"]) == ("rs-server", "rs-client")
     up = json.loads(rpki_lab.vtysh("r2", "show bgp neighbors 198.51.100.1 json"))["198.51.100.1"]
     assert up["bgpState"] == "Established" and up["localRole"] == "customer"  # the carrier announces no role
+
+
+def test_route_server_honours_the_clients_large_communities(rpki_lab: LabHandle) -> None:
+    """isp1 asks the route server (AS64501): 198.18.16.0/24 not to AS65002 (64501:0:65002) and
+    198.18.20.0/23 prepended twice towards AS65002 (64501:102:65002); r1 (AS64500) gets both unchanged."""
+    lab = rpki_lab
+    d = lab.lab.node_dir("isp1")
+    vtysh = ["vtysh", "--vty_socket", str(d), "--config_dir", str(d)]
+    subprocess.run(lab.lab.in_node("isp1", [
+        *vtysh, "-c", "configure terminal",
+        "-c", "ip prefix-list TAG-NOANN seq 5 permit 198.18.16.0/24",
+        "-c", f"ip prefix-list TAG-PREPEND seq 5 permit {ISP_PREFIX}",
+        "-c", "route-map TAG permit 10", "-c", "match ip address prefix-list TAG-NOANN",
+        "-c", "set large-community 64501:0:65002", "-c", "exit",
+        "-c", "route-map TAG permit 20", "-c", "match ip address prefix-list TAG-PREPEND",
+        "-c", "set large-community 64501:102:65002", "-c", "exit",
+        "-c", "route-map TAG permit 30", "-c", "exit",
+        "-c", "router bgp 65001", "-c", "address-family ipv4 unicast",
+        "-c", "neighbor 203.0.113.65 route-map TAG out", "-c", "end",
+        "-c", "clear bgp ipv4 unicast 203.0.113.65 soft out"]), check=True, capture_output=True)
+
+    def isp2_paths(prefix: str) -> list[str]:
+        return [str(p["aspath"]["string"]) for p in _paths(lab, "isp2", prefix)]
+    wait_until(lambda: not isp2_paths("198.18.16.0/24"), 30, "198.18.16.0/24 withdrawn from AS65002")
+    wait_until(lambda: "64501 65001 65001 65001" in isp2_paths(ISP_PREFIX) or "65001 65001 65001" in
+               isp2_paths(ISP_PREFIX), 30, f"{ISP_PREFIX} prepended twice towards AS65002")
+    assert all(p.count("65001") == 3 for p in isp2_paths(ISP_PREFIX)), isp2_paths(ISP_PREFIX)
+    # the other client of the route server still gets both, as announced
+    assert [_origin(p) for p in _paths(lab, "r1", "198.18.16.0/24")] == ["65001"]
+    assert any(str(p["aspath"]["string"]) == "65001" for p in _paths(lab, "r1", ISP_PREFIX))
+    # and the valid route still wins at isp2 with RPKI in force (the hijacker's more-specific never shows)
+    assert not _paths(lab, "isp2", MORE_SPECIFIC)
