@@ -61,6 +61,7 @@ OWNED: dict[str, tuple[Rule, ...]] = {
         Rule((r"ip prefix-list (PL|TONLE)-\S+",)),
         Rule((r"ipv6 prefix-list (PL|TONLE)-\S+",)),
         Rule((r"ip community-list standard (CL|TONLE)-\S+",)),
+        Rule((r"ip large-community-list standard (LCL|TONLE)-\S+",)),
         Rule((r"ip as-path access-list (4\d\d|500)",)),
         Rule((r"route-map (RM|TONLE)-\S+ (permit|deny) \d+",)),
         Rule((r"class-map match-any CM-\S+",)),
@@ -91,7 +92,7 @@ OWNED: dict[str, tuple[Rule, ...]] = {
     "junos": (
         Rule(("protocols", "bgp")),
         Rule(("policy-options", r"(policy-statement|route-filter-list|as-path-group) (RM|PL|AP|TONLE)-\S+")),
-        Rule(("policy-options", r"(community|as-path) (CL|SET|AP|TONLE)-\S+")),
+        Rule(("policy-options", r"(community|as-path) (CL|LCL|SET|AP|TONLE)-\S+")),
         Rule(("class-of-service", "classifiers", r"(dscp|dscp-ipv6) TONLE-\S+")),
         Rule(("class-of-service", "forwarding-classes")),
         Rule(("class-of-service", "interfaces", MANAGED)),
