@@ -77,6 +77,12 @@ def cmd_inventory_check(args: argparse.Namespace) -> int:
           f"networks, {len(inv.links)} links, {len(sessions)} BGP sessions on managed devices; intent OK: "
           f"{len(intent.qos.policies)} QoS policies on {len(intent.qos.attachments)} ports, "
           f"{len(intent.windows)} change windows")
+    pdb = inv.directory / "peeringdb.json"
+    if pdb.exists():  # PeeringDB's view (a local copy in its API format): disagreements are warnings
+        from tonle.source import peeringdb  # noqa: PLC0415
+
+        for line in peeringdb.disagreements(inv, peeringdb.load(pdb, "inventory/peeringdb.json")):
+            print(f"warning: {line}")
     return EXIT_OK
 
 

@@ -307,6 +307,12 @@ def _check_community(v: str) -> str:
     return v
 
 
+def _check_as_set(v: str) -> str:
+    if not re.match(r"^(?:AS\d{1,10}:)?AS-[A-Za-z0-9_-]{1,64}(?::AS-[A-Za-z0-9_-]{1,64})*$", v, re.I):
+        raise ValueError(f"{shown(v)} is not an RPSL as-set name (e.g. AS-EXAMPLE or AS65001:AS-CUSTOMERS)")
+    return v
+
+
 def _check_regex(v: str) -> str:
     return as_path_regex(v, "", 128)
 
@@ -356,6 +362,8 @@ class Peer(_Model):
     bfd: Flag = False
     # Honour RFC 8326 GRACEFUL_SHUTDOWN (65535:0) from this peer by lowering local preference to 0.
     graceful_shutdown: Flag = True
+    # The network's RPSL as-set (e.g. AS65001:AS-ANGKOR), compared with PeeringDB's irr_as_set.
+    as_set: Annotated[str, AfterValidator(_check_as_set)] | None = None
 
 
 def _check_vrp_file(v: str) -> str:
