@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -97,9 +98,11 @@ def lab_copy(src: Path, dest: Path, name: str) -> Path:
     policy_file = dest / "inventory" / "policy.yaml"
     policy = yaml.safe_load(policy_file.read_text())
     if policy.get("rpki"):  # the lab's cache stands on the management network: move its addresses along
+        text = policy_file.read_text()  # edited as text: tests edit this file by its exact wording later
         for cache in policy["rpki"]["caches"]:
-            cache["address"] = str(free[int(ipaddress.ip_address(cache["address"])) - int(old[0])])
-        policy_file.write_text(yaml.safe_dump(policy, sort_keys=False))
+            new = free[int(ipaddress.ip_address(cache["address"])) - int(old[0])]
+            text = re.sub(rf"(address: ){re.escape(str(cache['address']))}\b", rf"\g<1>{new}", text)
+        policy_file.write_text(text)
     hosts_file = dest / "inventory" / "hosts.yaml"
     hosts = yaml.safe_load(hosts_file.read_text())
     for host in hosts.values():

@@ -50,11 +50,11 @@ DSCP_NAMES = {
     "af11": 10, "af12": 12, "af13": 14, "af21": 18, "af22": 20, "af23": 22, "af31": 26, "af32": 28,
     "af33": 30, "af41": 34, "af42": 36, "af43": 38, "ef": 46, "va": 44,
 }
-# RFC 9234 BGP role of *our* side, by session kind: a foreign carrier is our provider; a domestic ISP on a
-# direct session buys transit from us (we export everything); private peerings are peers; at our DIX route
-# server we are the rs-server, towards it (from a border router) the rs-client.
-ROLES_BY_KIND = {"upstream": "customer", "isp": "provider", "private": "peer", "rs-client": "rs-server",
-                 "route-server": "rs-client"}
+# RFC 9234 BGP role of *our* side on a session with an external network, by session kind: a foreign carrier
+# is our provider; a domestic ISP on a direct session buys transit from us (we export everything); private
+# peerings are peers; our DIX route server is the rs-server of the ISPs. Sessions between our own ASes (a
+# border router and our route server, private links) get none (device_intent says why).
+ROLES_BY_KIND = {"upstream": "customer", "isp": "provider", "private": "peer", "rs-client": "rs-server"}
 GSHUT = "65535:0"  # RFC 8326 GRACEFUL_SHUTDOWN
 BLACKHOLE = "65535:666"  # RFC 7999 BLACKHOLE
 NO_EXPORT = "65535:65281"  # RFC 1997: a blackholed prefix must not travel further
@@ -1031,7 +1031,10 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[Override] = (
         desc = f"{s.kind} {s.neighbor} via {s.link}"
         base = Neighbor(ip=str(s.peer_ip), afi=s.afi, remote_asn=s.peer_asn, peer=s.neighbor, kind=s.kind,
                         link=s.link, description=desc, shutdown=bool(so and so.shutdown),
-                        shutdown_message=so.message if so else "", role=ROLES_BY_KIND.get(s.kind))
+                        shutdown_message=so.message if so else "",
+                        # Only towards external networks: between our own ASes (a border and our route server,
+                        # private links) RFC 9234's OTC would stop domestic routes from reaching the upstreams.
+                        role=ROLES_BY_KIND.get(s.kind) if peer is not None else None)
         if s.kind == "ibgp":
             neighbors.append(replace(base, next_hop_self=True, rr_client=s.rr_client))
             continue

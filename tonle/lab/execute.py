@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -130,7 +131,10 @@ class Executor:
     def _delete(self, step: DeleteLink | DeleteUser) -> None:
         if isinstance(step, DeleteLink):
             if link_exists(step.name):
-                _run(["ip", "link", "del", step.name])
+                # A veth whose peer's namespace was just deleted may vanish under us: gone is what we want.
+                out = subprocess.run(["ip", "link", "del", step.name], capture_output=True, text=True, check=False)
+                if out.returncode != 0 and link_exists(step.name):
+                    raise LabError(f"ip link del {step.name}: {(out.stderr or out.stdout).strip()[-200:]}")
                 if step.label:
                     self.removed.append(f"{step.label} {step.name}")
         elif user_exists(step.name):
