@@ -71,6 +71,18 @@ def _redact(text: str) -> str:
     return redact(text, platform="frr")
 
 
+def scope_key(change: Change) -> str:
+    """The part of the configuration a change belongs to: its top-level context (``router bgp 64500``,
+    ``interface eth1``, ``route-map RM-X permit 10``) or single-line statement, without frr-reload's
+    ``no`` (removing ``ip route X`` is adding ``no ip route X``)."""
+    key = change.ctx_keys[0].strip() if change.ctx_keys else (change.line or "").strip()
+    return key[3:].strip() if key.startswith("no ") else key
+
+
+def _within(changes: list[Change], only: set[str] | None) -> list[Change]:
+    return changes if only is None else [ch for ch in changes if scope_key(ch) in only]
+
+
 class _ApplyError(Exception):
     """A command was refused by vtysh while applying a change set (the message is redacted)."""
 
@@ -531,7 +543,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         errors.append(_redact(f"{command!r}: {message}"))
 
     def _apply(self, target: str, replace: bool, errors: list[str] | None = None,
-               running: str | None = None) -> None:
+               running: str | None = None, only: set[str] | None = None) -> set[str]:
         """Bring the running config to ``target`` (replace) or add ``target``'s lines (merge).
 
         With ``errors`` None the first refused command raises _ApplyError; otherwise refusals
@@ -539,17 +551,24 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         Replace runs frr-reload.py's two passes: deletions and additions, then additions
         again for lines a deletion took along (e.g. ``no neighbor X remote-as``).
         ``running`` is the full running config (with ``! tc:`` lines) if the caller just read it.
+        ``only``: change nothing outside these parts (see :func:`scope_key`; a rollback's scope).
+
+        Returns:
+            The parts changed (scope keys), what a rollback of this change must restore.
         """
         target, tc_lines = tc.split(target)
         run_frr, run_tc = tc.split(running) if running is not None else (None, None)
+        touched: set[str] = set()
         try:
-            self._apply_tc(tc.by_interface(tc_lines), replace, bool(tc_lines), errors,
-                           have=tc.by_interface(run_tc) if run_tc is not None else None)
+            touched |= self._apply_tc(tc.by_interface(tc_lines), replace, bool(tc_lines), errors,
+                                      have=tc.by_interface(run_tc) if run_tc is not None else None, only=only)
         except CommandErrorException as exc:
             self._fail("tc", str(exc), errors)
         additions, deletions = self._changes(target, run_frr if run_frr is not None else self._running(), replace)
+        additions, deletions = _within(additions, only), _within(deletions, only)
         if not additions and not deletions:
-            return
+            return touched
+        touched |= {scope_key(ch) for ch in [*additions, *deletions]}
         self._enter_config()
         try:
             for change in deletions:
@@ -559,38 +578,49 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         finally:
             self._leave_config()
         if not replace:
-            return
-        second, _ = self._changes(target, self._running(), replace)
+            return touched
+        # Lines a deletion took along belong to a context the first pass changed (so in scope already).
+        second = _within(self._changes(target, self._running(), replace)[0], only)
         if second:
+            touched |= {scope_key(ch) for ch in second}
             self._enter_config()
             try:
                 for block in addition_blocks(self.tool, second):
                     self._run_block(block, errors)
             finally:
                 self._leave_config()
+        return touched
 
     def _apply_tc(self, want: dict[str, list[str]], replace: bool, needed: bool, errors: list[str] | None,
-                  have: dict[str, list[str]] | None = None) -> None:
-        """Bring QoS (tc) to `want`: changed interfaces are rebuilt in one tc batch."""
+                  have: dict[str, list[str]] | None = None, only: set[str] | None = None) -> set[str]:
+        """Bring QoS (tc) to `want`: changed interfaces are rebuilt in one tc batch; returns their scope keys."""
         if not needed and not replace:
-            return
-        lines = tc.batch(want, self._tc_running(needed) if have is None else have, replace)
+            return set()
+        have = self._tc_running(needed) if have is None else have
+        if only is not None:
+            want = {i: c for i, c in want.items() if f"tc:{i}" in only}
+            have = {i: c for i, c in have.items() if f"tc:{i}" in only}
+        ifaces = set(want) | (set(have) if replace else set())
+        changed = {f"tc:{i}" for i in ifaces if want.get(i, []) != have.get(i, [])}
+        lines = tc.batch(want, have, replace)
         if not lines:
-            return
+            return changed
         status, out, err = self._exec("tc -batch -", stdin="\n".join(lines) + "\n")
         if status != 0:
             self._fail("tc -batch", (err or out).strip().splitlines()[-1] if (err or out).strip() else
                        f"exit {status}", errors)
+        return changed
 
     def _write_memory(self) -> None:
         output = self._send("write memory")
         if "saved" not in output.lower() and "[OK]" not in output:
             raise CommitError(_redact(f"Configuration applied but 'write memory' failed: {output.strip()[-300:]}"))
 
-    def _restore(self, config: str) -> list[str]:
-        """Replace the running config with ``config`` best-effort; return refused commands."""
+    def _restore(self, config: str, only: set[str] | None = None) -> list[str]:
+        """Replace the running config (the parts in ``only``, or all) with ``config`` best-effort; return
+        refused commands."""
         errors: list[str] = []
-        self._apply(config, replace=True, errors=errors)
+        self._apply(config, replace=True, errors=errors, only=only)
         return errors
 
     # ------------------------------------------------------------------ commit lifecycle
@@ -614,16 +644,19 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         if revert_in is not None and int(revert_in) <= 0:
             raise CommitError("revert_in must be a positive number of seconds")
         before = self._running_full()
+        touched: set[str] = set()
         try:
-            self._apply(self._candidate, self._replace, running=before)
+            touched = self._apply(self._candidate, self._replace, running=before)
         except _ApplyError as exc:
             restore_errors = self._restore(before)
             note = f"; restore also refused {restore_errors}" if restore_errors else ""
             raise CommitError(
                 _redact(f"Commit aborted, configuration restored: {exc.command!r} -> {exc.message}{note}")
             ) from exc
-        # Only a successful commit moves the rollback point.
-        self.state.save_rollback(before)
+        # Only a successful commit moves the rollback point. A rollback restores only what this commit
+        # changed (its scope): a line changed by hand meanwhile in a context the commit did not touch
+        # stays as it is now.
+        self.state.save_rollback(before, touched)
         self._write_memory()
         if revert_in is not None:
             self._arm_revert(int(revert_in), message)
@@ -699,7 +732,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         if record is not None:
             self._stop_watchdog(record.get("watchdog_pid"))
         try:
-            errors = self._restore(config)
+            errors = self._restore(config, self.state.load_rollback_scope())
             if errors:
                 raise CommitError(f"Rollback incomplete, refused: {errors}")
             self._write_memory()
@@ -707,7 +740,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             if record is not None:
                 self.state.release_claim()
 
-    def revert_pending(self) -> bool:
+    def _revert_pending(self) -> bool:
         """Revert an unconfirmed commit now (used by the watchdog at its deadline).
 
         Returns:
@@ -732,7 +765,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         config = self.state.load_rollback()
         if config is None:
             raise CommitError("pending commit without rollback point")
-        errors = self._restore(config)
+        errors = self._restore(config, self.state.load_rollback_scope())
         if errors:
             raise CommitError(f"revert incomplete, refused: {errors}")
         self._write_memory()

@@ -3,6 +3,8 @@
 Per device (host and port) a directory holds:
 
 * ``rollback.conf``: the running configuration saved just before the last commit;
+* ``rollback.scope``: the top-level contexts (and ``tc:<interface>``) that commit changed: a rollback
+  restores only those, as they were, and leaves the rest of the device as it is now;
 * ``pending.json``: present while a ``commit_config(revert_in=...)`` awaits confirmation
   (deadline, watchdog PID; never a credential);
 * ``watchdog.log``: what the watchdog did.
@@ -62,6 +64,7 @@ class DeviceState:
         key = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{host}_{port}")
         self.directory = state_dir / key
         self.rollback_file = self.directory / "rollback.conf"
+        self.scope_file = self.directory / "rollback.scope"
         self.pending_file = self.directory / "pending.json"
         self.claimed_file = self.directory / "pending.reverting"
         self.log_file = self.directory / "watchdog.log"
@@ -71,10 +74,25 @@ class DeviceState:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.directory.chmod(0o700)
 
-    def save_rollback(self, config: str) -> None:
-        """Store the configuration to restore on rollback/revert."""
+    def save_rollback(self, config: str, scope: set[str] | None = None) -> None:
+        """Store the configuration to restore on rollback/revert, and which parts of it to restore
+        (`scope`: what the commit changed; None: all of it)."""
         self.ensure()
         _write_private(self.rollback_file, config)
+        if scope is None:
+            self.scope_file.unlink(missing_ok=True)
+        else:
+            _write_private(self.scope_file, json.dumps(sorted(scope)))
+
+    def load_rollback_scope(self) -> set[str] | None:
+        """The parts the last commit changed (None: restore the whole configuration)."""
+        try:
+            data = json.loads(self.scope_file.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return None  # garbled: restoring everything is the safe side of a rollback
+        return {str(k) for k in data} if isinstance(data, list) else None
 
     def load_rollback(self) -> str | None:
         """Return the stored rollback configuration, or None."""

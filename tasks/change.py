@@ -3,9 +3,11 @@
 Each task works on the host's NAPALM connection (kept open by Nornir across runs) and records a
 per-host failure in its Result instead of raising out of the run.
 
-What is loaded depends on the platform the host is reached as (`tonle.compile.owned`): FRR takes the
-whole rendering (replace); ios, eos and junos take only the change of the parts Tonlé owns (merge), so
-their AAA, users, management access, NTP, SNMP, logging and CoPP are never touched.
+What is loaded depends on the platform the host is reached as (`tonle.compile.owned`): FRR takes its
+running configuration with the owned parts made the intended ones (replace: the driver's frr-reload
+diff can only hold owned lines); ios, eos and junos take only the change of the parts Tonlé owns
+(merge). Either way AAA, users, management access, NTP, SNMP, logging, `line vty` and CoPP are never
+touched. The candidate is built from the running configuration read just before loading it.
 """
 
 from __future__ import annotations
@@ -41,14 +43,20 @@ def reached_as(task: Task) -> str:
     return str(task.host.get_connection_parameters("napalm").platform or task.host.platform)
 
 
+def owned_sha256(platform: str, intended: str, running: str) -> str:
+    """sha256 of the owned part of a running configuration: what a plan was made against. A hand change to
+    an unmanaged line does not make a plan stale (the push never touches it); one to an owned line does."""
+    return sha256(owned.owned_text(platform, running, owned.managed_interfaces(platform, intended)))
+
+
 def _load(task: Task, intended: str, running: str) -> bool:
-    """Load the candidate for the host's platform; False when a merge platform has nothing to change."""
+    """Load the owned candidate for the host's platform; False when a merge platform has nothing to change."""
     conn = _napalm(task)
     platform = reached_as(task)
-    if owned.push_mode(platform) == "replace":
-        conn.load_replace_candidate(config=intended)
-        return True
     cand = owned.candidate(platform, intended, running)
+    if owned.push_mode(platform) == "replace":
+        conn.load_replace_candidate(config=cand)
+        return True
     if not cand.strip():
         return False
     conn.load_merge_candidate(config=cand)
@@ -61,25 +69,26 @@ def plan_device(task: Task, intent: Intent, platform: str | None,
     intended = str(task.run(task=render_config, intent=intent, platform=platform, overrides=overrides).result)
     conn = _napalm(task)
     running = running_config(task)
+    running_sha256 = owned_sha256(reached_as(task), intended, running)
     if not _load(task, intended, running):
         return Result(host=task.host, result={"diff": "", "intended_sha256": sha256(intended),
-                                              "running_sha256": sha256(running)})
+                                              "running_sha256": running_sha256})
     try:
         diff = str(conn.compare_config())
     finally:
         conn.discard_config()
     return Result(host=task.host, result={"diff": diff, "intended_sha256": sha256(intended),
-                                          "running_sha256": sha256(running)})
+                                          "running_sha256": running_sha256})
 
 
-def fingerprint(task: Task) -> Result:
-    """sha256 of the running configuration (has the device changed since planning?)."""
-    return Result(host=task.host, result=sha256(running_config(task)))
+def fingerprint(task: Task, configs: dict[str, str]) -> Result:
+    """sha256 of the owned part of the running configuration (has the device changed since planning?)."""
+    return Result(host=task.host, result=owned_sha256(reached_as(task), configs[task.host.name], running_config(task)))
 
 
 def commit_device(task: Task, configs: dict[str, str], revert_in: int) -> Result:
-    """Bring the device to the host's intended config (the whole of it on FRR, the owned parts elsewhere);
-    it reverts by itself unless confirmed in time."""
+    """Bring the owned parts of the device to the host's intended config; it reverts by itself unless
+    confirmed in time."""
     conn = _napalm(task)
     if not _load(task, configs[task.host.name], running_config(task)):
         return Result(host=task.host, result="nothing to commit")
@@ -117,7 +126,8 @@ def commit_override(task: Task, configs: dict[str, str], allowed: dict[str, set[
     commit: an emergency must not carry it to the device.
     """
     conn = _napalm(task)
-    conn.load_replace_candidate(config=configs[task.host.name])
+    if not _load(task, configs[task.host.name], running_config(task)):
+        return Result(host=task.host, result="nothing to commit")
     extra = unexpected_lines(str(conn.compare_config()), allowed[task.host.name])
     if extra:
         conn.discard_config()
@@ -144,13 +154,15 @@ def rollback_device(task: Task) -> Result:
 def compliance(task: Task, configs: dict[str, str]) -> Result:
     """The remaining diff between the device and its intended config ("" when compliant).
 
-    On a merge platform it is what would still be loaded (the owned parts only), decided without loading.
+    Only the owned parts count: on a merge platform it is what would still be loaded, decided without
+    loading; on FRR the driver's diff of the owned candidate (unmanaged lines are equal on both sides).
     """
     conn = _napalm(task)
     platform = reached_as(task)
+    running = running_config(task)
     if owned.push_mode(platform) == "merge":
-        return Result(host=task.host, result=owned.candidate(platform, configs[task.host.name], running_config(task)))
-    conn.load_replace_candidate(config=configs[task.host.name])
+        return Result(host=task.host, result=owned.candidate(platform, configs[task.host.name], running))
+    conn.load_replace_candidate(config=owned.candidate(platform, configs[task.host.name], running))
     try:
         return Result(host=task.host, result=str(conn.compare_config()))
     finally:

@@ -131,6 +131,17 @@ def test_dry_run_shows_what_goes_dark_and_changes_nothing(ref: Ref) -> None:
 
 def test_one_upstream_session_at_poipet_goes_down_and_restores_by_itself(ref: Ref) -> None:
     assert "198.18.0.0/22" in ref.routes("th-carrier")
+    # A line added by hand where Tonlé owns nothing is neither in the way of the emergency nor removed by it.
+    ref.lab.vtysh("poi-iig-1", "configure terminal\nlog syslog informational")
+    try:
+        _disconnect_and_expire(ref)
+        assert "log syslog informational" in ref.running("poi-iig-1").splitlines()
+    finally:
+        ref.lab.vtysh("poi-iig-1", "configure terminal\nno log syslog informational")
+
+
+def _disconnect_and_expire(ref: Ref) -> None:
+    """The session goes down (verified from the carrier), a plan leaves it down, the service restores it at its TTL."""
     out = ref.disconnect("session", "poi-iig-1:198.51.100.5", reason="route leak from the Thai carrier",
                          ticket="INC-1", ttl_seconds=8)
     assert out.status == "active", out.detail

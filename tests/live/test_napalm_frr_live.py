@@ -125,6 +125,19 @@ def test_replace_changes_device_and_rollback_restores(small_lab: LabHandle, r2: 
     wait_until(lambda: _all_established(small_lab, "r1"), what="sessions after rollback")
 
 
+def test_rollback_restores_only_what_the_commit_changed(small_lab: LabHandle, r2: FRRDriver) -> None:
+    before = _running(small_lab, "r2")
+    running = r2.get_config(retrieve="running")["running"]
+    r2.load_replace_candidate(config=running + TEST_PL + "\n")
+    r2.commit_config(revert_in=60)
+    small_lab.vtysh("r2", "configure terminal\nlog syslog informational")  # by hand, while the commit is pending
+    r2.rollback()
+    now = _running(small_lab, "r2")
+    assert TEST_PL not in now and "log syslog informational" in now.splitlines()
+    assert now.replace("log syslog informational\n", "") == before
+    assert not r2.has_pending_commit()
+
+
 def test_revert_in_without_confirm_reverts_by_itself(small_lab: LabHandle, r2: FRRDriver) -> None:
     before = _running(small_lab, "r2")
     r2.load_merge_candidate(config=TEST_PL + "\n")

@@ -20,9 +20,12 @@ from collections import Counter
 
 import pytest
 
+from napalm_frr import tc
+from napalm_frr.diff import FRRConfigTool, as_shown
 from tests.golden.cases import REPO, case
 from tonle.compile import owned
 from tonle.compile.render import render_intent
+from tonle.drift.audit import compare, unmanaged_lines
 from tonle.interfaces.cli import main
 
 IOS_UNMANAGED = """\
@@ -255,6 +258,7 @@ routing-options { static { route 198.18.17.9/32 discard; } }
     return owned.dump_junos(run)
 
 
+FRR_CASES = ["pnh-iig-1", "kos-dix-rs1", "disconnect", "peer-policy"]
 CASES = [("ios", "pnh-iig-1"), ("ios", "disconnect"), ("ios", "peer-policy"),
          ("eos", "poi-iig-1"), ("eos", "disconnect"), ("eos", "peer-policy"),
          ("junos", "kos-iig-1"), ("junos", "disconnect"), ("junos", "peer-policy")]
@@ -301,22 +305,20 @@ def test_stale_owned_objects_are_removed(platform: str, name: str) -> None:
 
 
 @pytest.mark.parametrize(("platform", "name"), [*CASES, ("junos", "route-server"), ("ios", "route-server"),
-                                                ("eos", "route-reflector"), ("junos", "route-reflector")])
+                                                ("eos", "route-reflector"), ("junos", "route-reflector"),
+                                                *[("frr", n) for n in FRR_CASES]])
 def test_tonle_renders_only_what_it_owns(platform: str, name: str) -> None:
     intended = render_intent(case(platform, name).intent, platform)
     parts = owned.split(platform, intended, owned.managed_interfaces(platform, intended))
-    assert parts.unmanaged == [], f"rendered but not owned: {parts.unmanaged[:5]}"
-
-
-def test_frr_is_replaced_whole() -> None:
-    assert owned.push_mode("frr") == "replace"
-    text = render_intent(case("frr", "pnh-iig-1").intent, "frr")
-    assert owned.candidate("frr", text, "anything") == text
+    # FRR: the preamble of a new device's file (FRR's own header, hostname, integrated config) is not owned.
+    preamble = ["frr version 8.4.4", "frr defaults traditional", f"hostname {case(platform, name).intent.hostname}",
+                "service integrated-vtysh-config"] if platform == "frr" else []
+    assert parts.unmanaged == preamble, f"rendered but not owned: {parts.unmanaged[:5]}"
 
 
 def test_ownership_is_by_name_and_form() -> None:
     rules = owned.OWNED
-    assert {"ios", "eos", "junos"} <= set(rules)
+    assert {"frr", "ios", "eos", "junos"} <= set(rules)
     ios = owned.split("ios", "route-map RM-A permit 10\nroute-map MGMT permit 10\nip route 1.0.0.0 255.0.0.0 Null0\n"
                              "ip route vrf M 0.0.0.0 0.0.0.0 1.1.1.1\ninterface Gi9\n description x\n", ["Gi1"])
     assert ios.owned == ["route-map RM-A permit 10", "ip route 1.0.0.0 255.0.0.0 Null0"]
@@ -330,3 +332,168 @@ def test_tonle_render_prints_the_owned_config(capsys: pytest.CaptureFixture[str]
     assert "protocols {" in out and "system {" not in out
     assert main(["--config", str(REPO / "nornir.yaml"), "--state-dir", str(tmp_path), "render",
                  "--host", "nope"]) == 2
+
+
+# ---- FRR: the running configuration with its owned part replaced, diffed by FRR's own frr-reload.py ----
+
+# What a hand-run FRR router holds besides Tonlé's part: logging, services, a banner, a management
+# interface, an unrelated static route, a non-Tonlé access-list / prefix-list / route-map / community
+# list, `line vty`, and unmanaged lines inside an interface Tonlé manages.
+FRR_UNMANAGED = """\
+Building configuration...
+
+Current configuration:
+!
+frr version 8.4.4
+frr defaults traditional
+hostname pnh-iig-1
+log syslog informational
+log timestamp precision 3
+service integrated-vtysh-config
+service password-encryption
+banner motd line Authorized access only
+!
+ip route 192.0.2.0/24 198.51.100.254
+ipv6 route 2001:db8:ffff::/48 2001:db8:0:2::ff
+!
+interface eth0
+ description out-of-band management
+ ip address 198.19.254.11/24
+exit
+!
+access-list OPS-NOC seq 5 permit 198.19.254.0/24
+ip prefix-list MGMT-NETS seq 5 permit 198.19.254.0/24
+bgp community-list standard NOC-TAGS seq 5 permit 65000:1
+!
+route-map MGMT-ONLY permit 10
+ match ip address prefix-list MGMT-NETS
+exit
+!
+line vty
+ access-class OPS-NOC
+ exec-timeout 10 0
+exit
+!
+"""
+FRR_UNMANAGED_WORDS = re.compile(r"log |service |banner|hostname|frr (version|defaults)|eth0|OPS-NOC|MGMT|NOC-TAGS|"
+                                 r"line vty|bandwidth|suppress-ra|192\.0\.2\.0/24|2001:db8:ffff::")
+
+
+def _frr_running(intended: str) -> str:
+    """FRR_UNMANAGED, then the intended owned part out of date (stale neighbor, route-map, prefix-list and
+    blackhole; a changed address; a missing line) with unmanaged lines inside the managed interfaces."""
+    out: list[str] = []
+    moved = False
+    for line in owned.owned_text("frr", intended, owned.managed_interfaces("frr", intended)).splitlines():
+        if re.match(r"\s+network ", line):
+            continue
+        ln = line
+        if not moved and re.match(r" ip address 203\.0\.113\.", ln):
+            ln, moved = re.sub(r"203\.0\.113\.\d+", "203.0.113.250", ln), True
+        out.append(ln)
+        if re.match(r"interface eth\d+$", line):
+            out += [" bandwidth 100000", " ipv6 nd suppress-ra"]
+        if re.match(r"router bgp \d+$", line):
+            out += [" neighbor 192.0.2.99 remote-as 65099", " neighbor 192.0.2.99 description stale"]
+    assert moved
+    stale = ["ip prefix-list PL-OLD-IN-V4 seq 5 permit 10.0.0.0/8", "route-map RM-OLD-IN-V4 deny 100", "exit",
+             "ip route 198.18.17.9/32 blackhole"]
+    return FRR_UNMANAGED + "\n".join(out) + "\n" + "\n".join(stale) + "\nend\n"
+
+
+@pytest.fixture(scope="module")
+def frr_tool() -> FRRConfigTool:
+    return FRRConfigTool()
+
+
+def _frr_changes(tool: FRRConfigTool, cand: str, running: str) -> list[str]:
+    """What frr-reload.py's replace would do (the driver's own diff), as `-`/`+` statements in their contexts."""
+    adds, dels = tool.replace_changes(tc.split(cand)[0], tc.split(running)[0])
+    out = []
+    for ch in [*dels, *adds]:
+        removed, header, text = as_shown(ch)
+        out.append(("-" if removed else "+") + "".join(f"{' ' * i}{h}\n" for i, h in enumerate(header))
+                   + " " * len(header) + text)
+    return out
+
+
+@pytest.mark.parametrize("name", FRR_CASES)
+def test_frr_push_keeps_unmanaged_and_reaches_the_owned_intent(name: str, frr_tool: FRRConfigTool) -> None:
+    intended = render_intent(case("frr", name).intent, "frr")
+    running = _frr_running(intended)
+    managed = owned.managed_interfaces("frr", intended)
+    cand = owned.candidate("frr", intended, running)
+    changes = _frr_changes(frr_tool, cand, running)
+    assert changes, "an out-of-date device needs a change"
+    for ch in changes:  # every statement frr-reload would add or remove is an owned one
+        assert owned.split("frr", ch[1:], managed).unmanaged == [], f"the push touches an unmanaged line: {ch!r}"
+        assert not FRR_UNMANAGED_WORDS.search(ch), ch
+    after = owned.future("frr", running, cand)
+    before_split, after_split = owned.split("frr", running, managed), owned.split("frr", after, managed)
+    assert len(before_split.unmanaged) >= 20
+    assert Counter(after_split.unmanaged) == Counter(before_split.unmanaged), "an unmanaged line changed"
+    want = owned.split("frr", intended, managed).owned
+    assert Counter(after_split.owned) == Counter(want), (
+        f"owned part after the push differs: missing {sorted(set(want) - set(after_split.owned))[:5]}, "
+        f"extra {sorted(set(after_split.owned) - set(want))[:5]}")
+    assert _frr_changes(frr_tool, owned.candidate("frr", intended, after), after) == [], "a second plan changes"
+
+
+def test_frr_stale_owned_objects_are_removed(frr_tool: FRRConfigTool) -> None:
+    intended = render_intent(case("frr", "pnh-iig-1").intent, "frr")
+    running = _frr_running(intended)
+    changes = _frr_changes(frr_tool, owned.candidate("frr", intended, running), running)
+    assert "-route-map RM-OLD-IN-V4 deny 100" in changes
+    assert "-ip prefix-list PL-OLD-IN-V4 seq 5 permit 10.0.0.0/8" in changes
+    assert "-ip route 198.18.17.9/32 blackhole" in changes
+    assert "-router bgp 64500\n neighbor 192.0.2.99 remote-as 65099" in changes
+    assert "+router bgp 64500\n address-family ipv4 unicast\n  network 198.18.0.0/22" in changes
+    assert "+interface eth1\n ip address 203.0.113.0/31" in changes
+    assert "-interface eth1\n ip address 203.0.113.250/31" in changes
+
+
+def test_frr_unmanaged_lines_are_unmanaged_not_drift(frr_tool: FRRConfigTool) -> None:
+    intended = render_intent(case("frr", "pnh-iig-1").intent, "frr")
+    managed = owned.managed_interfaces("frr", intended)
+    # The device as intended, plus hand-made unmanaged lines (inside a managed interface too).
+    running = FRR_UNMANAGED + intended.replace("interface eth1\n", "interface eth1\n bandwidth 100000\n")
+    diffs, fix = compare(intended, running, "frr", frr_tool)
+    assert (diffs, fix) == ([], [])
+    # Counted once each: the rendering's preamble is the device's own; + the line inside eth1.
+    assert unmanaged_lines(intended, running, "frr") == len(owned.split("frr", FRR_UNMANAGED, managed).unmanaged) + 1
+    assert unmanaged_lines(intended, running, "frr") == 19
+    # A hand change to an owned part is drift, and its fix names nothing unmanaged.
+    hand = running.replace("\n  neighbor 198.51.100.9 maximum-prefix 1000000\n", "\n")
+    diffs, fix = compare(intended, hand, "frr", frr_tool)
+    assert [(d.kind, d.line) for d in diffs] == [("missing", "neighbor 198.51.100.9 maximum-prefix 1000000")]
+    assert not [c for c in fix if FRR_UNMANAGED_WORDS.search(c)]
+
+
+@pytest.mark.parametrize("name", FRR_CASES)
+def test_frr_text_round_trips_through_the_owned_tree(name: str, frr_tool: FRRConfigTool) -> None:
+    """The tree dump of a rendering is the same configuration for frr-reload (exits, nesting, `! tc:`)."""
+    intended = render_intent(case("frr", name).intent, "frr")
+    dumped = owned.dump_frr(owned.parse_frr(intended))
+    assert _frr_changes(frr_tool, dumped, intended) == []
+    assert tc.split(dumped)[1] == tc.split(intended)[1]
+    # A fresh device (nothing but FRR's own preamble) gets the whole owned intent, its preamble kept.
+    fresh = "frr version 8.4.4\nfrr defaults traditional\nhostname other\n"
+    cand = owned.candidate("frr", intended, fresh)
+    assert cand.startswith(fresh) and f"hostname {case('frr', name).intent.hostname}" not in cand
+    assert owned.split("frr", cand, owned.managed_interfaces("frr", intended)).owned == \
+        owned.split("frr", intended, owned.managed_interfaces("frr", intended)).owned
+
+
+def test_frr_ownership_is_by_name_and_form() -> None:
+    text = ("route-map RM-A permit 10\nexit\nroute-map OPS permit 10\nexit\nip route 198.18.0.0/22 blackhole\n"
+            "ip route 192.0.2.0/24 198.51.100.1\nrouter bgp 64500\n neighbor 192.0.2.1 remote-as 1\nexit\n"
+            "router bgp 64500 vrf MGMT\n neighbor 192.0.2.2 remote-as 2\nexit\ninterface eth9\n description x\n"
+            "exit\ninterface eth1\n description y\n bandwidth 10\nexit\n! tc: qdisc replace dev eth1 root handle 1: "
+            "htb default 30\naccess-list PL-X seq 5 permit any\n")
+    parts = owned.split("frr", text, ["eth1"])
+    assert parts.owned == ["route-map RM-A permit 10", "ip route 198.18.0.0/22 blackhole",
+                           "router bgp 64500 > neighbor 192.0.2.1 remote-as 1", "interface eth1 > description y",
+                           "! tc: qdisc replace dev eth1 root handle 1: htb default 30"]
+    assert "interface eth1 > bandwidth 10" in parts.unmanaged and "interface eth9 > description x" in parts.unmanaged
+    assert "access-list PL-X seq 5 permit any" in parts.unmanaged
+    assert "router bgp 64500 vrf MGMT > neighbor 192.0.2.2 remote-as 2" in parts.unmanaged

@@ -62,7 +62,7 @@ class DevicePlan:
     platform: str  # the platform rendered (frr for a lab twin)
     diff: str
     intended_sha256: str
-    running_sha256: str
+    running_sha256: str  # of the owned part of the running config (tasks.change.owned_sha256)
     site: str = ""
     role: str = ""
 

@@ -9,8 +9,11 @@ AS-path lists), its QoS objects, the addressing of the interfaces it renders and
 routes it originates. Everything else is *unmanaged*: never pushed, never removed, counted by drift.
 
 Push per platform (`PUSH`):
-* ``frr``: the whole rendering replaces the configuration (frr-reload); FRR devices and the lab twins
-  are rendered whole.
+* ``frr``: the running configuration with its owned parts swapped for the intended ones
+  (`frr_candidate`), loaded as a *replace*: the driver's frr-reload diff between that candidate and the
+  running configuration can then only hold owned lines. The preamble Tonlé renders for a new FRR
+  device (`frr version`, `frr defaults`, `hostname`, `service ...`) is not owned: it stays as the
+  device has it.
 * ``ios``, ``eos``: the hier_config remediation from the owned part of the running configuration to
   the owned part of the intended one, loaded as a merge (`owned_remediation`).
 * ``junos``: a `load replace` file that replaces each owned object (`replace:` tags), deletes owned
@@ -18,8 +21,8 @@ Push per platform (`PUSH`):
   unmanaged hierarchies (an interface's addresses, the router id) (`junos_candidate`).
 
 `future()` predicts the configuration after the push (hier_config's `future` for ios/eos, a model of
-Junos `load replace` for junos); the tests check with it that the unmanaged part never changes and
-that the owned part becomes the intended one.
+Junos `load replace` for junos, the candidate itself for frr); the tests check with it that the
+unmanaged part never changes and that the owned part becomes the intended one.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -51,10 +55,29 @@ class Rule:
     single: bool = False
 
 
+_IFACE_FRR = r"(description|ip address|ipv6 address|shutdown)"
 _IFACE_IOS = r"(description|ip address|ipv6 address|bfd interval|service-policy output|shutdown)"
 _IFACE_EOS = r"(description|shutdown|no switchport|ip address|ipv6 address|qos trust|service-profile)"
 
 OWNED: dict[str, tuple[Rule, ...]] = {
+    # FRRouting (vtysh running config; the lab twins of every device). Names as the intent gives them;
+    # the QoS of the interfaces Tonlé shapes is carried as `! tc:` lines (the napalm_frr driver's form).
+    "frr": (
+        Rule((r"router bgp \d+$",)),  # not `router bgp N vrf V`: a VRF instance is not Tonlé's
+        Rule((r"ip prefix-list (PL|TONLE)-\S+",)),
+        Rule((r"ipv6 prefix-list (PL|TONLE)-\S+",)),
+        Rule((r"bgp community-list (standard |expanded )?(CL|TONLE)-\S+",)),
+        Rule((r"bgp large-community-list (standard |expanded )?(CL|LCL|TONLE)-\S+",)),
+        Rule((r"bgp as-path access-list (AP|TONLE)-\S+",)),
+        Rule((r"rpki$",)),  # the RTR caches of origin validation (bgpd -M rpki)
+        Rule((r"route-map (RM|TONLE)-\S+ (permit|deny) \d+",)),
+        # Discard routes are Tonlé's (aggregates, RTBH), as Null0 on ios/eos and discard on junos; a route
+        # with a next hop is not.
+        Rule((r"ip route \S+ (blackhole|Null0)$",)),
+        Rule((r"ipv6 route \S+ (blackhole|Null0)$",)),
+        Rule((r"! tc:",)),
+        Rule((rf"interface {MANAGED}", _IFACE_FRR)),
+    ),
     # Cisco IOS-XE: lines by their first words. AS-path lists are numbered on IOS: Tonlé uses 401-500.
     "ios": (
         Rule((r"router bgp \d+",)),
@@ -334,7 +357,8 @@ def set_lines(root: Stmt) -> list[str]:
     return sets + deact
 
 
-def _split_junos(root: Stmt, rules: list[_Compiled]) -> tuple[Stmt, Stmt]:
+def _split_stmt(root: Stmt, rules: list[_Compiled]) -> tuple[Stmt, Stmt]:
+    """(owned, unmanaged) of a statement tree (Junos or FRR)."""
     owned, unmanaged = Stmt("", leaf=False), Stmt("", leaf=False)
 
     def copy(st: Stmt) -> Stmt:
@@ -458,6 +482,138 @@ def junos_future(running: str, candidate: str) -> str:
     return dump_junos(run)
 
 
+# ---- FRR: vtysh running configuration ------------------------------------------------------------------
+
+_FRR_EXITS = {"exit", "exit-address-family", "exit-vrf", "exit-vni", "quit", "end"}
+_FRR_BANNER = {"Building configuration...", "Current configuration:"}
+_TC_MARK = "! tc:"  # napalm_frr's QoS lines: comments to vtysh, tc state to the driver
+
+
+def parse_frr(text: str) -> Stmt:
+    """An FRR configuration (`show running-config` or a rendering) as a statement tree.
+
+    Nesting is by indentation (vtysh indents one space per level); `exit`-type lines close a context
+    (so an empty context stays a context) and are not statements; `!` comments are dropped except the
+    `! tc:` lines, kept whole at the top. A context given twice is one context, as frr-reload reads it.
+    """
+    root = Stmt("", leaf=False)
+    index: dict[int, dict[str, Stmt]] = {}
+    stack: list[tuple[int, Stmt]] = [(-1, root)]
+    for raw in text.replace("\r\n", "\n").split("\n"):
+        line = raw.rstrip()
+        body = line.strip()
+        if not body or body in _FRR_BANNER:
+            continue
+        if line.startswith(_TC_MARK):
+            root.children.append(Stmt(line))
+            continue
+        if body.startswith("!"):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        if body in _FRR_EXITS:
+            while len(stack) > 1 and stack[-1][0] > indent:
+                stack.pop()
+            if len(stack) > 1 and stack[-1][0] == indent:
+                stack.pop()[1].leaf = False
+            continue
+        while len(stack) > 1 and stack[-1][0] >= indent:
+            stack.pop()
+        parent = stack[-1][1]
+        parent.leaf = False
+        seen = index.setdefault(id(parent), {})
+        node = seen.get(body)
+        if node is None:
+            node = seen[body] = Stmt(body)
+            parent.children.append(node)
+        stack.append((indent, node))
+    return root
+
+
+def _frr_exit(text: str) -> str:
+    for head, word in (("address-family", "exit-address-family"), ("vrf ", "exit-vrf"), ("vni ", "exit-vni")):
+        if text.startswith(head):
+            return word
+    return "exit"
+
+
+def dump_frr(root: Stmt) -> str:
+    """A statement tree as vtysh configuration text (one space per level, each context closed)."""
+    out: list[str] = []
+
+    def emit(st: Stmt, depth: int) -> None:
+        out.append(" " * depth + st.text)
+        if st.leaf:
+            return
+        for c in st.children:
+            emit(c, depth + 1)
+        out.append(" " * depth + _frr_exit(st.text))
+
+    for c in root.children:
+        emit(c, 0)
+        if not c.leaf:
+            out.append("!")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def _stmt_leaves(root: Stmt) -> list[str]:
+    """`context > ... > line` for every statement without children (as `_leaves` for hier_config)."""
+    out: list[str] = []
+
+    def walk(st: Stmt, path: list[str]) -> None:
+        here = [*path, st.text]
+        if not st.children:
+            out.append(" > ".join(here))
+        for c in st.children:
+            walk(c, here)
+
+    for c in root.children:
+        walk(c, [])
+    return out
+
+
+def _merge_into(dst: Stmt, src: Stmt) -> None:
+    """Add `src`'s statements that `dst` lacks (contexts merged, `dst` first)."""
+    for c in src.children:
+        same = dst.find(c.text)
+        if same is None:
+            dst.children.append(c)
+        elif not c.leaf:
+            same.leaf = False
+            _merge_into(same, c)
+
+
+@lru_cache(maxsize=64)
+def _frr_parts(text: str, managed: frozenset[str]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(owned part as text, owned leaves, unmanaged leaves) of an FRR configuration. Cached: drift asks for
+    the owned text and the split of the same running configuration, the gate polls the same texts."""
+    o, u = _split_stmt(parse_frr(text), _compile("frr", managed))
+    return dump_frr(o), tuple(_stmt_leaves(o)), tuple(_stmt_leaves(u))
+
+
+def frr_candidate(intended: str, running: str) -> str:
+    """The running configuration with its owned part replaced by the intended owned part.
+
+    Why a whole candidate for `load_replace_candidate` rather than a merge with removals: the driver
+    then diffs it against the running configuration with frr-reload.py, FRR's own semantics, and the
+    candidate holds every unmanaged statement of the running configuration exactly as read, so no
+    deletion or change can fall outside the owned part (the unmanaged statements are equal on both
+    sides), while the owned part gets frr-reload's full replace (stale objects removed, changed lines
+    swapped). The driver stays unaware of ownership. Contexts shared by both parts (a managed interface
+    with unmanaged lines) keep the running's unmanaged lines beside the intended owned ones.
+    """
+    rules = _compile("frr", managed_interfaces("frr", intended))
+    want = _split_stmt(parse_frr(intended), rules)[0]
+    keep = _split_stmt(parse_frr(running), rules)[1]
+    owned_tops = {c.text for c in want.children}
+    cand = Stmt("", [c for c in keep.children if c.text not in owned_tops], leaf=False)
+    for o in want.children:
+        u = keep.find(o.text)
+        if u is not None:
+            _merge_into(o, u)
+        cand.children.append(o)
+    return dump_frr(cand)
+
+
 # ---- every platform ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -471,13 +627,14 @@ class OwnedSplit:
 def split(platform: str, text: str, managed: Iterable[str]) -> OwnedSplit:
     """The owned and the unmanaged lines of a configuration, each a leaf with its contexts.
 
-    ios/eos: `context > ... > line` for every leaf; junos: `set`/`deactivate` lines; frr: all owned.
+    ios/eos/frr: `context > ... > line` for every leaf; junos: `set`/`deactivate` lines.
     """
     if platform == "frr":
-        return OwnedSplit(text.splitlines(), [])
+        _, own, rest = _frr_parts(text, frozenset(managed))
+        return OwnedSplit(list(own), list(rest))
     rules = _compile(platform, managed)
     if platform == "junos":
-        o, u = _split_junos(parse_junos(text), rules)
+        o, u = _split_stmt(parse_junos(text), rules)
         return OwnedSplit(set_lines(o), set_lines(u))
     o_h, u_h = _split_hier(hconfig(platform, text), rules)
     return OwnedSplit(_leaves(o_h), _leaves(u_h))
@@ -488,12 +645,12 @@ def _leaves(tree: HConfig) -> list[str]:
 
 
 def owned_text(platform: str, text: str, managed: Iterable[str]) -> str:
-    """Only the owned part of a configuration, in the platform's own format (frr: all of it)."""
+    """Only the owned part of a configuration, in the platform's own format."""
     if platform == "frr":
-        return text
+        return _frr_parts(text, frozenset(managed))[0]
     rules = _compile(platform, managed)
     if platform == "junos":
-        return dump_junos(_split_junos(parse_junos(text), rules)[0])
+        return dump_junos(_split_stmt(parse_junos(text), rules)[0])
     return _hier_text(_split_hier(hconfig(platform, text), rules)[0], platform)
 
 
@@ -515,9 +672,10 @@ def owned_remediation(platform: str, intended: str, running: str) -> str:
 
 
 def candidate(platform: str, intended: str, running: str) -> str:
-    """What is loaded on the device: the intended config (replace) or the owned change (merge)."""
-    if push_mode(platform) == "replace":
-        return intended
+    """What is loaded on the device: running with its owned part made the intended one (frr, replace),
+    or the owned change (ios/eos/junos, merge)."""
+    if platform == "frr":
+        return frr_candidate(intended, running)
     if platform == "junos":
         return junos_candidate(intended, running)
     return owned_remediation(platform, intended, running)
@@ -532,6 +690,6 @@ def future(platform: str, running: str, cand: str) -> str:
     return _hier_text(hconfig(platform, running).future(hconfig(platform, cand)), platform)
 
 
-__all__ = ["OWNED", "PUSH", "OwnedSplit", "Rule", "Stmt", "candidate", "dump_junos", "future", "junos_candidate",
-           "junos_future", "managed_interfaces", "owned_remediation", "owned_text", "parse_junos", "push_mode",
-           "set_lines", "split"]
+__all__ = ["OWNED", "PUSH", "OwnedSplit", "Rule", "Stmt", "candidate", "dump_frr", "dump_junos", "frr_candidate",
+           "future", "junos_candidate", "junos_future", "managed_interfaces", "owned_remediation", "owned_text",
+           "parse_frr", "parse_junos", "push_mode", "set_lines", "split"]

@@ -9,8 +9,8 @@ order-insensitive with the platform's own semantics:
 * IOS-XE and EOS: hier_config (indented sections, its negation rules for remediation);
 * Junos: ``set`` lines, ``delete`` for extra lines.
 
-On ios, eos and junos only the parts Tonlé owns are compared (`tonle.compile.owned`, the same view as
-plan and apply); every other line of the device is *unmanaged*: counted, never drift.
+On every platform only the parts Tonlé owns are compared (`tonle.compile.owned`, the same view as plan,
+apply and the compliance gate); every other line of the device is *unmanaged*: counted, never drift.
 
 Every differing line is classified into a feature (BGP neighbours, BGP, policies, QoS, interfaces,
 static routes, other) with the commands that bring the device to its intent. State drift: every
@@ -246,9 +246,11 @@ def compare(intended: str, running: str, platform: str, tool: FRRConfigTool | No
 
 
 def compare_frr(intended: str, running: str, tool: FRRConfigTool) -> tuple[list[LineDiff], list[str]]:
-    """FRR: frr-reload.py semantics for vtysh configuration, per-interface tc state for QoS."""
-    want_cfg, want_tc = tc.split(intended)
-    have_cfg, have_tc = tc.split(running)
+    """FRR: frr-reload.py semantics for vtysh configuration, per-interface tc state for QoS, on the owned
+    parts of both sides (the view `tasks.change` pushes: what is not owned is never removed, so not drift)."""
+    managed = owned.managed_interfaces("frr", intended)
+    want_cfg, want_tc = tc.split(owned.owned_text("frr", intended, managed))
+    have_cfg, have_tc = tc.split(owned.owned_text("frr", running, managed))
     # Fast path (the common, clean case): the same lines in the same contexts, in whatever order, is
     # no change for frr-reload either; skip its two local vtysh runs.
     same = frr_lines(want_cfg) == frr_lines(have_cfg)
@@ -374,7 +376,7 @@ def compare_junos(intended: str, running: str) -> tuple[list[LineDiff], list[str
 
 
 def unmanaged_lines(intended: str, running: str, platform: str) -> int:
-    """How many lines of the running configuration Tonlé does not own (0 on FRR: it owns all)."""
+    """How many lines of the running configuration Tonlé does not own."""
     return len(owned.split(platform, running, owned.managed_interfaces(platform, intended)).unmanaged)
 
 
