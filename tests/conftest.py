@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -90,8 +91,18 @@ def lab_copy(src: Path, dest: Path, name: str) -> Path:
     free = next(n for n in ipaddress.ip_network("198.19.128.0/17").subnets(new_prefix=24)
                 if not any(n.overlaps(u) for u in used) and n != ipaddress.ip_network("198.19.254.0/24"))
     lab_file = dest / "inventory" / "lab.yaml"
-    old = ipaddress.ip_interface(yaml.safe_load(lab_file.read_text())["mgmt_gateway"]).network
-    lab_file.write_text(yaml.safe_dump({"name": name, "mgmt_gateway": f"{free[1]}/24"}))
+    lab = yaml.safe_load(lab_file.read_text())
+    old = ipaddress.ip_interface(lab["mgmt_gateway"]).network
+    kept = {k: lab[k] for k in ("rpki_vrps",) if k in lab}  # the lab's RPKI cache, if it has one
+    lab_file.write_text(yaml.safe_dump({"name": name, "mgmt_gateway": f"{free[1]}/24", **kept}))
+    policy_file = dest / "inventory" / "policy.yaml"
+    policy = yaml.safe_load(policy_file.read_text())
+    if policy.get("rpki"):  # the lab's cache stands on the management network: move its addresses along
+        text = policy_file.read_text()  # edited as text: tests edit this file by its exact wording later
+        for cache in policy["rpki"]["caches"]:
+            new = free[int(ipaddress.ip_address(cache["address"])) - int(old[0])]
+            text = re.sub(rf"(address: ){re.escape(str(cache['address']))}\b", rf"\g<1>{new}", text)
+        policy_file.write_text(text)
     hosts_file = dest / "inventory" / "hosts.yaml"
     hosts = yaml.safe_load(hosts_file.read_text())
     for host in hosts.values():

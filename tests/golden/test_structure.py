@@ -98,7 +98,7 @@ def _check_cli_references(root: Node, d: DeviceIntent, platform: str) -> None:
     assert defined_maps <= used_maps, f"route-maps defined but unused: {defined_maps - used_maps}"
     for rm in d.route_maps:
         heads = [c.line for c in rm_nodes if c.line.split()[1] == rm.name]
-        if heads and heads[0] == f"route-map {rm.name} deny 1":  # IOS: the first-AS check by policy
+        if heads and heads[0] == f"route-map {rm.name} deny 1" and rm.terms[0].seq != 1:  # IOS: first-AS check
             heads = heads[1:]
         assert heads == [f"route-map {rm.name} {t.action} {t.seq}" for t in rm.terms]
 
@@ -111,6 +111,9 @@ def _check_cli_references(root: Node, d: DeviceIntent, platform: str) -> None:
         pls = {(x.split()[0], x.split()[2]) for x in lines if re.match(r"ipv?6? prefix-list \S+$", x)}
         aps = {x.split()[3] for x in lines if x.startswith("ip as-path access-list ")}
         cls = {x.split()[2] for x in lines if x.startswith("ip community-list ")}
+    # large-community lists: `bgp large-community-list standard N` (frr), `ip large-community-list standard N` (ios)
+    lcls = {m.group(1) for x in lines if (m := re.match(r"(?:bgp|ip) large-community-list standard (\S+) ", x))}
+    assert lcls == {lc.name for lc in d.large_community_lists}
     for node in rm_nodes:
         for x in node.lines():
             if m := re.match(r"match (ip|ipv6) address prefix-list (\S+)$", x):
@@ -119,10 +122,25 @@ def _check_cli_references(root: Node, d: DeviceIntent, platform: str) -> None:
                 assert m.group(1) in aps, f"{node.line}: {x}: AS-path list not defined"
             elif m := re.match(r"match community (\S+)$", x):
                 assert m.group(1) in cls, f"{node.line}: {x}: community list not defined"
+            elif m := re.match(r"match large-community (\S+)$", x):
+                assert m.group(1) in lcls, f"{node.line}: {x}: large-community list not defined"
+            elif re.match(r"match (rpki (invalid|notfound|not-found)|origin-as validity (invalid|not-found))$", x):
+                # an RPKI state is only known where the device polls an RTR cache
+                assert d.rpki_caches, f"{node.line}: {x}: RPKI state matched but no RTR cache configured"
+                assert _rpki_caches_rendered(root, d, platform), f"{node.line}: {x}: the RTR caches are not rendered"
             elif x.startswith("match "):
                 pytest.fail(f"{node.line}: unexpected {x!r}")
     assert {n for _, n in pls} == {pl.name for pl in d.prefix_lists}
     assert cls == {cl.name for cl in d.community_lists}
+
+
+def _rpki_caches_rendered(root: Node, d: DeviceIntent, platform: str) -> bool:
+    """Every RTR cache of the intent is in the rendering, in the platform's own form."""
+    text = "\n".join(root.lines() + [y for c in root.children for y in c.lines()
+                                     + [z for g in c.children for z in g.lines()]])
+    forms = {"frr": "rpki cache {a} {p} preference {r}", "ios": "bgp rpki server tcp {a} port {p} refresh 600",
+             "eos": "host {a} port {p}"}
+    return all(forms[platform].format(a=c.address, p=c.port, r=c.preference) in text for c in d.rpki_caches)
 
 
 def _check_ios_qos(root: Node, d: DeviceIntent) -> None:
@@ -270,6 +288,9 @@ def test_junos_structure(platform: str, name: str) -> None:
         if m := re.match(r"set policy-options policy-statement \S+ term \S+ from (route-filter-list|as-path|"
                          r"as-path-group|community) (\S+)$", x):
             assert m.group(2) in defined[m.group(1)], f"{x}: not defined"
+        elif re.match(r"set policy-options policy-statement \S+ term \S+ from validation-database ", x):
+            assert all(f"set routing-options validation group TONLE-RPKI session {c.address} port {c.port}" in s
+                       for c in d.rpki_caches) and d.rpki_caches, f"{x}: no RTR session configured"
         elif m := re.match(r"set policy-options policy-statement \S+ term \S+ then community add (\S+)$", x):
             assert m.group(1) in defined["community"], f"{x}: not defined"
     for pol in defined["policy-statement"]:

@@ -43,7 +43,8 @@ def called_programs() -> dict[str, set[str]]:
                     elif func == "in_node" and len(node.args) > 1:
                         names = _program(node.args[1])
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                        and node.value.startswith(("/usr/sbin/", "/usr/bin/", "/usr/lib/frr/")) \
+                        and node.value.startswith(("/usr/sbin/", "/usr/bin/", "/usr/lib/frr/",
+                                                   "/usr/lib/x86_64-linux-gnu/frr/")) \
                         and not node.value.endswith("/"):
                     names = [node.value]
                 for n in names:

@@ -34,6 +34,7 @@ from tonle.source.inventory import (
     Session,
     Text,
     Timezone,
+    _check_addr,
     _describe,
     _entry,
     _fmt_loc,
@@ -49,6 +50,11 @@ DSCP_NAMES = {
     "af11": 10, "af12": 12, "af13": 14, "af21": 18, "af22": 20, "af23": 22, "af31": 26, "af32": 28,
     "af33": 30, "af41": 34, "af42": 36, "af43": 38, "ef": 46, "va": 44,
 }
+# RFC 9234 BGP role of *our* side on a session with an external network, by session kind: a foreign carrier
+# is our provider; a domestic ISP on a direct session buys transit from us (we export everything); private
+# peerings are peers; our DIX route server is the rs-server of the ISPs. Sessions between our own ASes (a
+# border router and our route server, private links) get none (device_intent says why).
+ROLES_BY_KIND = {"upstream": "customer", "isp": "provider", "private": "peer", "rs-client": "rs-server"}
 GSHUT = "65535:0"  # RFC 8326 GRACEFUL_SHUTDOWN
 BLACKHOLE = "65535:666"  # RFC 7999 BLACKHOLE
 NO_EXPORT = "65535:65281"  # RFC 1997: a blackholed prefix must not travel further
@@ -145,12 +151,52 @@ class Guard(_Model):
         return self
 
 
+RpkiAction = Literal["reject", "accept"]
+CacheAddr = Annotated[ipaddress.IPv4Address | ipaddress.IPv6Address, AfterValidator(_check_addr)]
+
+
+class RpkiCache(_Model):
+    """One RTR cache (RFC 8210) the routers poll: the operator's validator (rpki-client + stayrtr, Routinator,
+    Fort). Lower preference is tried first (FRR and EOS); IOS-XE merges every cache it is given."""
+
+    address: CacheAddr
+    port: Annotated[int, Field(ge=1, le=65535)] = 323
+    preference: Annotated[int, Field(ge=1, le=10)] = 1  # EOS takes 1-10, the narrowest of the four
+
+
+class RpkiActions(_Model):
+    """What import filters do with routes in one RPKI origin-validation state (RFC 6811), per session kind."""
+
+    upstream: RpkiAction  # international carriers
+    domestic: RpkiAction  # domestic ISPs on direct sessions, and our border routers' sessions to the DIX RS
+    private: RpkiAction  # private peerings between our own ASes
+    route_server: RpkiAction  # our DIX route servers, for the routes of their clients
+
+
+class Rpki(_Model):
+    """Route origin validation at every border and route server (RFC 6811, RFC 8210, RFC 8893)."""
+
+    caches: list[RpkiCache] = Field(min_length=1, max_length=8)
+    invalid: RpkiActions = RpkiActions(upstream="reject", domestic="reject", private="reject",
+                                       route_server="reject")
+    not_found: RpkiActions = RpkiActions(upstream="accept", domestic="accept", private="accept",
+                                         route_server="accept")
+
+    @model_validator(mode="after")
+    def _distinct_caches(self) -> Rpki:
+        seen = [(c.address, c.port) for c in self.caches]
+        if len(set(seen)) != len(seen):
+            raise field_error("caches", "a cache (address and port) is listed twice")
+        return self
+
+
 class PolicyFile(_Model):
     communities: PerKind
     local_preference: PerKind
     max_length: MaxLength = MaxLength()
     bogons: Bogons = Bogons()
     guard: Guard = Guard()
+    rpki: Rpki | None = None  # no origin validation rendered without it
 
     @model_validator(mode="after")
     def _distinct_communities(self) -> PolicyFile:
@@ -315,6 +361,14 @@ class CommunityList:
 
 
 @dataclass(frozen=True)
+class LargeCommunityList:
+    """Large communities (RFC 8092) a route must all carry to match (one entry)."""
+
+    name: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Term:
     seq: int
     action: str  # permit | deny
@@ -325,6 +379,9 @@ class Term:
     set_local_pref: int | None = None
     set_communities: tuple[str, ...] = ()  # added (additive)
     prepend: tuple[int, int] | None = None  # (asn, count)
+    match_rpki: Literal["invalid", "notfound"] | None = None  # origin-validation state (RFC 6811)
+    match_large_community: str | None = None  # a LargeCommunityList: the route carries all of its members
+    prepend_last_as: int | None = None  # prepend the route's neighbour AS (the first in its path) this many times
 
 
 @dataclass(frozen=True)
@@ -389,6 +446,7 @@ class Neighbor:
     enforce_first_as: bool = True
     shutdown: bool = False
     shutdown_message: str = ""
+    role: str | None = None  # RFC 9234 local role on eBGP sessions (ROLES_BY_KIND)
 
 
 @dataclass(frozen=True)
@@ -407,6 +465,8 @@ class DeviceIntent:
     as_path_lists: tuple[AsPathList, ...]
     community_lists: tuple[CommunityList, ...]
     route_maps: tuple[RouteMap, ...]
+    large_community_lists: tuple[LargeCommunityList, ...] = ()
+    rpki_caches: tuple[RpkiCache, ...] = ()  # RTR caches, on devices whose filters check RPKI state
 
     @property
     def qos_interfaces(self) -> tuple[Interface, ...]:
@@ -767,8 +827,10 @@ class _PolicyBuilder:
         self.prefix_lists: dict[str, PrefixList] = {}
         self.as_paths: dict[str, AsPathList] = {}
         self.communities: dict[str, CommunityList] = {}
+        self.large: dict[str, LargeCommunityList] = {}
         self.route_maps: dict[str, RouteMap] = {}
         self.rtbh: list[str] = []  # prefixes under remote-triggered blackhole
+        self.uses_rpki = False  # an import filter checks the RPKI state: the device needs the caches
 
     @property
     def pol(self) -> PolicyFile:
@@ -819,6 +881,35 @@ class _PolicyBuilder:
         self.communities[name] = CommunityList(name, tuple(values))
         return name
 
+    def large_community(self, name: str, *members: str) -> str:
+        self.large[name] = LargeCommunityList(name, members)
+        return name
+
+    def rs_client_control(self, client_asn: int, sets: tuple[str, ...]) -> list[Term]:
+        """A route server's export to one client, steered by the announcing client (arouteserver's scheme of
+        large communities, RFC 8092; R is our route server's ASN, P the receiving client's):
+        R:0:P do not announce to P; R:0:R to no one, except where R:1:P says announce to P;
+        R:101:P, R:102:P, R:103:P prepend the announcing client's AS once, twice, three times towards P.
+        """
+        r, p = self.dev.asn, client_asn
+        lc = self.large_community
+        # Entries 1-9, before the export's own (10 on): route servers carry no blackhole entry 5 (borders only).
+        terms = [Term(1, "deny", f"do not announce to AS{p} ({r}:0:{p})",
+                      match_large_community=lc(f"LCL-AS{p}-NOANNOUNCE", f"{r}:0:{p}"))]
+        for n in (3, 2, 1):  # announce to P only, with a prepend: the first term that matches decides
+            terms.append(Term(5 - n, "permit", f"announce to AS{p} ({r}:1:{p}), prepend x{n} ({r}:10{n}:{p})",
+                              match_large_community=lc(f"LCL-AS{p}-ONLY-PREPEND{n}", f"{r}:1:{p}", f"{r}:10{n}:{p}"),
+                              prepend_last_as=n, set_communities=sets))
+        terms += [Term(5, "permit", f"announce to AS{p} ({r}:1:{p})",
+                       match_large_community=lc(f"LCL-AS{p}-ANNOUNCE", f"{r}:1:{p}"), set_communities=sets),
+                  Term(6, "deny", f"do not announce to any client ({r}:0:{r})",
+                       match_large_community=lc("LCL-NOANNOUNCE-ANY", f"{r}:0:{r}"))]
+        for n in (3, 2, 1):
+            terms.append(Term(10 - n, "permit", f"prepend x{n} towards AS{p} ({r}:10{n}:{p})",
+                              match_large_community=lc(f"LCL-AS{p}-PREPEND{n}", f"{r}:10{n}:{p}"), prepend_last_as=n,
+                              set_communities=sets))
+        return terms
+
     def add(self, rm: RouteMap) -> str:
         self.route_maps[rm.name] = rm
         return rm.name
@@ -832,6 +923,7 @@ class _PolicyBuilder:
         own = self.operator(afi, orlonger=True)
         if own and self.dev.role != "dix-rs":
             terms.append(Term(20, "deny", "our own address space", match_prefix_list=own))
+        terms += self.rpki_terms(kind)
         comm = getattr(self.pol.communities, kind, None)
         sets = ((f"{asn}:{comm}",) if comm is not None else ()) + extra_communities
         if accept is not None or kind != "rs-isp":  # an ISP with no registered prefix in this family: nothing
@@ -845,8 +937,22 @@ class _PolicyBuilder:
         terms.append(Term(100, "deny", "default deny (RFC 8212)"))
         return self.add(RouteMap(f"RM-{tag}-IN-V{afi}", afi, tuple(terms)))
 
+    def rpki_terms(self, kind: str) -> list[Term]:
+        """Deny terms for the RPKI states policy.yaml rejects on this kind of session (RFC 6811, RFC 8893)."""
+        rpki = self.pol.rpki
+        if rpki is None:
+            return []
+        key = {"rs-isp": "route_server", "rs-iig": "route_server"}.get(kind, kind)
+        terms = []
+        if getattr(rpki.invalid, key) == "reject":
+            terms.append(Term(21, "deny", "RPKI invalid origin (RFC 6811)", match_rpki="invalid"))
+        if getattr(rpki.not_found, key) == "reject":
+            terms.append(Term(22, "deny", "RPKI origin not found (RFC 6811)", match_rpki="notfound"))
+        self.uses_rpki = self.uses_rpki or bool(terms)
+        return terms
+
     def export(self, s: Session, tag: str, *, scope: str, prepend: int, communities: tuple[str, ...],
-               graceful: bool) -> str:
+               graceful: bool, rs_client_asn: int | None = None) -> str:
         """Export: `all`, or `own+domestic` (never transit between foreign carriers)."""
         afi, asn = s.afi, self.intent.inv.operator.asn
         sets = communities + ((GSHUT,) if graceful else ())
@@ -862,6 +968,8 @@ class _PolicyBuilder:
             else:
                 terms.append(Term(5, "permit", "remote-triggered blackhole (RFC 7999)", match_prefix_list=name,
                                   set_communities=(BLACKHOLE, NO_EXPORT)))
+        if rs_client_asn is not None:  # our route server towards a client: the announcing clients steer it
+            terms += self.rs_client_control(rs_client_asn, sets)
         if scope == "all":
             terms.append(Term(10, "permit", "everything we have", set_communities=sets, prepend=pp))
         else:
@@ -923,7 +1031,10 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[Override] = (
         desc = f"{s.kind} {s.neighbor} via {s.link}"
         base = Neighbor(ip=str(s.peer_ip), afi=s.afi, remote_asn=s.peer_asn, peer=s.neighbor, kind=s.kind,
                         link=s.link, description=desc, shutdown=bool(so and so.shutdown),
-                        shutdown_message=so.message if so else "")
+                        shutdown_message=so.message if so else "",
+                        # Only towards external networks: between our own ASes (a border and our route server,
+                        # private links) RFC 9234's OTC would stop domestic routes from reaching the upstreams.
+                        role=ROLES_BY_KIND.get(s.kind) if peer is not None else None)
         if s.kind == "ibgp":
             neighbors.append(replace(base, next_hop_self=True, rr_client=s.rr_client))
             continue
@@ -939,7 +1050,7 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[Override] = (
                                           extra_communities=tuple(imp.communities), local_pref=imp.local_pref,
                                           gshut=False)
                 emap = pb.export(s, tag, scope="all", prepend=0, communities=tuple(exp.communities),
-                                 graceful=graceful)
+                                 graceful=graceful, rs_client_asn=peer.asn)
             else:
                 kind = {"upstream": "upstream", "isp": "domestic", "private": "private"}[peer.type]
                 accept = pb.peer_prefixes(tag, imp.prefixes, s.afi) if imp.prefixes is not None else None
@@ -957,7 +1068,8 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[Override] = (
             imap = pb.external_import(s, tag, kind="rs-iig", accept=None,
                                       as_path=pb.as_path(tag, [f"^{s.peer_asn}(_[0-9]+)*$"]),
                                       extra_communities=(), local_pref=None, gshut=False)
-            emap = pb.export(s, tag, scope="all", prepend=0, communities=(), graceful=graceful)
+            emap = pb.export(s, tag, scope="all", prepend=0, communities=(), graceful=graceful,
+                             rs_client_asn=s.peer_asn)
             neighbors.append(replace(base, rs_client=True, import_map=imap, export_map=emap))
         else:  # route-server (we are the client of our DIX route server) or a private link between our ASes
             kind = "domestic" if s.kind == "route-server" else "private"
@@ -994,7 +1106,9 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[Override] = (
         prefix_lists=tuple(sorted(pb.prefix_lists.values(), key=lambda x: x.name)),
         as_path_lists=tuple(sorted(pb.as_paths.values(), key=lambda x: x.name)),
         community_lists=tuple(sorted(pb.communities.values(), key=lambda x: x.name)),
+        large_community_lists=tuple(sorted(pb.large.values(), key=lambda x: x.name)),
         route_maps=tuple(sorted(pb.route_maps.values(), key=lambda x: x.name)),
+        rpki_caches=tuple(intent.policy.rpki.caches) if pb.uses_rpki and intent.policy.rpki else (),
     )
 
 

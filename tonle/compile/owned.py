@@ -67,8 +67,9 @@ OWNED: dict[str, tuple[Rule, ...]] = {
         Rule((r"ip prefix-list (PL|TONLE)-\S+",)),
         Rule((r"ipv6 prefix-list (PL|TONLE)-\S+",)),
         Rule((r"bgp community-list (standard |expanded )?(CL|TONLE)-\S+",)),
-        Rule((r"bgp large-community-list (standard |expanded )?(CL|TONLE)-\S+",)),
+        Rule((r"bgp large-community-list (standard |expanded )?(CL|LCL|TONLE)-\S+",)),
         Rule((r"bgp as-path access-list (AP|TONLE)-\S+",)),
+        Rule((r"rpki$",)),  # the RTR caches of origin validation (bgpd -M rpki)
         Rule((r"route-map (RM|TONLE)-\S+ (permit|deny) \d+",)),
         # Discard routes are Tonlé's (aggregates, RTBH), as Null0 on ios/eos and discard on junos; a route
         # with a next hop is not.
@@ -83,6 +84,7 @@ OWNED: dict[str, tuple[Rule, ...]] = {
         Rule((r"ip prefix-list (PL|TONLE)-\S+",)),
         Rule((r"ipv6 prefix-list (PL|TONLE)-\S+",)),
         Rule((r"ip community-list standard (CL|TONLE)-\S+",)),
+        Rule((r"ip large-community-list standard (LCL|TONLE)-\S+",)),
         Rule((r"ip as-path access-list (4\d\d|500)",)),
         Rule((r"route-map (RM|TONLE)-\S+ (permit|deny) \d+",)),
         Rule((r"class-map match-any CM-\S+",)),
@@ -113,7 +115,7 @@ OWNED: dict[str, tuple[Rule, ...]] = {
     "junos": (
         Rule(("protocols", "bgp")),
         Rule(("policy-options", r"(policy-statement|route-filter-list|as-path-group) (RM|PL|AP|TONLE)-\S+")),
-        Rule(("policy-options", r"(community|as-path) (CL|SET|AP|TONLE)-\S+")),
+        Rule(("policy-options", r"(community|as-path) (CL|LCL|SET|AP|TONLE)-\S+")),
         Rule(("class-of-service", "classifiers", r"(dscp|dscp-ipv6) TONLE-\S+")),
         Rule(("class-of-service", "forwarding-classes")),
         Rule(("class-of-service", "interfaces", MANAGED)),
@@ -121,6 +123,7 @@ OWNED: dict[str, tuple[Rule, ...]] = {
         Rule(("class-of-service", "schedulers", r"S-\S+")),
         Rule(("routing-options", "static", r"route \S+(?= discard)"), whole=False),
         Rule(("routing-options", "rib inet6.0", "static", r"route \S+(?= discard)"), whole=False),
+        Rule(("routing-options", "validation", r"group TONLE-\S+")),  # RPKI caches (RTR sessions)
         Rule(("routing-options", "router-id"), whole=False, single=True),
         Rule(("routing-options", "autonomous-system"), whole=False, single=True),
         Rule(("interfaces", MANAGED, "description"), whole=False, single=True),

@@ -77,6 +77,28 @@ def cmd_inventory_check(args: argparse.Namespace) -> int:
           f"networks, {len(inv.links)} links, {len(sessions)} BGP sessions on managed devices; intent OK: "
           f"{len(intent.qos.policies)} QoS policies on {len(intent.qos.attachments)} ports, "
           f"{len(intent.windows)} change windows")
+    pdb = inv.directory / "peeringdb.json"
+    if pdb.exists():  # PeeringDB's view (a local copy in its API format): disagreements are warnings
+        from tonle.source import peeringdb  # noqa: PLC0415
+
+        for line in peeringdb.disagreements(inv, peeringdb.load(pdb, "inventory/peeringdb.json")):
+            print(f"warning: {line}")
+    return EXIT_OK
+
+
+def cmd_ixf_export(args: argparse.Namespace) -> int:
+    """The IX-F member export (JSON schema 1.0) of the DIX fabrics, on stdout or into --output."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from tonle.compile.ixf import export, load_ixf  # noqa: PLC0415
+
+    inv = _load(args)
+    text = json.dumps(export(inv, load_ixf(inv), datetime.now(UTC)), indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 
@@ -554,6 +576,12 @@ def build_parser() -> argparse.ArgumentParser:
     facts = sub.add_parser("facts", help="NAPALM facts, BGP neighbours and config backup of lab devices")
     facts.add_argument("--host", action="append", help="only this host (repeatable)")
     facts.set_defaults(func=cmd_facts)
+
+    ixf = sub.add_parser("ixf", help="IX-F member export of the DIX fabrics (what PeeringDB imports)")
+    ixf_sub = ixf.add_subparsers(dest="ixf_cmd", required=True)
+    ixf_export = ixf_sub.add_parser("export", help="the IX-F member list, JSON schema 1.0")
+    ixf_export.add_argument("--output", help="write it to this file (default: stdout)")
+    ixf_export.set_defaults(func=cmd_ixf_export)
 
     render = sub.add_parser("render", help="print the intended (owned) configuration of a device")
     render.add_argument("--host", required=True, help="the device")

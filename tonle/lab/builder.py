@@ -33,8 +33,9 @@ from tonle.lab.plan import (
     plan_down,
     plan_prepare,
 )
+from tonle.lab.rpki import Cache, check_caches, check_vrps, plan_rpki
 from tonle.lab.status import LabStatus, NodeStatus, SessionState, healthy, lab_status, vtysh
-from tonle.lab.steps import LabRecord
+from tonle.lab.steps import LabRecord, Say
 from tonle.lab.system import _run as _run  # noqa: PLC0414 (its old home: tests reach it here)
 from tonle.lab.system import ipv4_routes, link_exists, netns_list, user_exists
 from tonle.source.inventory import Inventory
@@ -146,14 +147,36 @@ class Lab:
             self.down()
         try:
             check_mgmt_network(self.layout, self.inv, ipv4_routes())
+            caches = self._rpki_caches()
             sec = new_secrets(self.inv, os.environ)
             prepare = plan_prepare(self.layout, self.inv, sec, user_exists=user_exists(self.username))
             Executor(self.state_file, say).run(prepare)
+            if self.inv.lab.rpki_vrps:  # before the routers: their first RTR connection finds it listening
+                Executor(self.state_file, say).run([Say(f"starting the RPKI cache (stayrtr) at "
+                                                        f"{', '.join(f'{a}:{p}' for a, p in caches)}"),
+                                                    *plan_rpki(self.layout, self.inv, caches)])
             self._add(read_record(self.state_file), missing(self.inv, {}), say, sec.md5_keys)
         except BaseException:
             with contextlib.suppress(LabError):
                 self.down()
             raise
+
+    def _rpki_caches(self) -> list[Cache]:
+        """The cache addresses the lab's stayrtr serves, checked with the VRP file before anything is built.
+
+        Raises:
+            LabError: a bad VRP file, or cache addresses the lab cannot hold (one line, file and field).
+        """
+        if not self.inv.lab.rpki_vrps:
+            return []
+        rpki = self.intent.policy.rpki
+        if rpki is None:
+            raise LabError("inventory/lab.yaml: lab: field rpki_vrps: policy.yaml has no `rpki` section (no cache "
+                           "address to serve it at)")
+        check_vrps(self.inv.directory / self.inv.lab.rpki_vrps, f"inventory/{self.inv.lab.rpki_vrps}")
+        caches: list[Cache] = [(c.address, c.port) for c in rpki.caches]
+        check_caches(self.inv, caches)
+        return caches
 
     def _add(self, record: LabRecord, add: Additions, say: Progress, md5_keys: dict[str, str]) -> None:
         """Create, wire and start what `add` names, then pin host keys and record the devices' intent."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,13 +27,25 @@ from tonle.lab.steps import (
     RemoveNamespaces,
     RemoveTree,
     Say,
+    Spawn,
     Step,
     Unlink,
     WaitFor,
+    WaitTcp,
     WriteFile,
     merged,
 )
-from tonle.lab.system import _run, link_exists, netns_list, netns_pids, terminate, user_exists, wait_for
+from tonle.lab.system import (
+    _run,
+    link_exists,
+    netns_list,
+    netns_pids,
+    spawn,
+    tcp_open,
+    terminate,
+    user_exists,
+    wait_for,
+)
 from tonle.source.snapshot import capture
 from tonle.state.applied import forget, record_applied
 from tonle.state.db import StateDB
@@ -82,6 +95,10 @@ class Executor:
                 _file_step(step)
             case WaitFor(path, timeout, message):
                 wait_for(path.exists, timeout, message)
+            case Spawn(argv, log):
+                spawn(list(argv), log)
+            case WaitTcp(address, port, timeout, message):
+                wait_for(lambda: tcp_open(address, port), timeout, message)
             case Record(changes):
                 write_record(self.state_file, merged(read_record(self.state_file), changes))
             case Say(message):
@@ -114,7 +131,10 @@ class Executor:
     def _delete(self, step: DeleteLink | DeleteUser) -> None:
         if isinstance(step, DeleteLink):
             if link_exists(step.name):
-                _run(["ip", "link", "del", step.name])
+                # A veth whose peer's namespace was just deleted may vanish under us: gone is what we want.
+                out = subprocess.run(["ip", "link", "del", step.name], capture_output=True, text=True, check=False)
+                if out.returncode != 0 and link_exists(step.name):
+                    raise LabError(f"ip link del {step.name}: {(out.stderr or out.stdout).strip()[-200:]}")
                 if step.label:
                     self.removed.append(f"{step.label} {step.name}")
         elif user_exists(step.name):

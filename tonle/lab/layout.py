@@ -19,6 +19,7 @@ class Layout:
     name: str
     top_state_dir: Path  # the Tonlé state directory; the lab's own files are under lab/<name>/
     run_root: Path = RUN_ROOT
+    RPKI_NODE = "_rpki"  # files and mgmt port of the lab's validator cache (inventory names never start with _)
 
     @property
     def state_dir(self) -> Path:
@@ -46,6 +47,11 @@ class Layout:
     def lan_ns(self, link: str) -> str:
         return f"{self.name}-lan-{link}"
 
+    @property
+    def rpki_ns(self) -> str:
+        """The lab's RPKI validator cache (stayrtr); inventory node names cannot clash with it (no `_`)."""
+        return f"{self.name}-rpki_cache"
+
     def node_dir(self, node: str) -> Path:
         return self.run_dir / node
 
@@ -61,7 +67,8 @@ class Layout:
     def all_namespaces(self, inv: Inventory) -> list[str]:
         nodes = [*inv.devices, *inv.peers]
         lans = [ln.name for ln in inv.links.values() if ln.kind == "lan"]
-        return [self.ns(n) for n in nodes] + [self.lan_ns(ln) for ln in lans]
+        rpki = [self.rpki_ns] if inv.lab.rpki_vrps else []
+        return [self.ns(n) for n in nodes] + [self.lan_ns(ln) for ln in lans] + rpki
 
     def in_node(self, node: str, argv: list[str]) -> list[str]:
         """argv run inside the node's network namespace and its own UTS namespace.

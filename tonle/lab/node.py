@@ -17,6 +17,8 @@ from tonle.source.inventory import Inventory
 FRR_BIN = Path("/usr/lib/frr")
 SSHD = Path("/usr/sbin/sshd")
 DAEMONS = ("zebra", "staticd", "bfdd", "bgpd")
+# bgpd's RPKI module (Debian frr-rpki-rtrlib), loaded by `-M rpki`; the lab's preflight checks it is there.
+RPKI_MODULE = "/usr/lib/x86_64-linux-gnu/frr/modules/bgpd_rpki.so"
 FRR_FILE = ("frr", "frrvty")  # owner of the files FRR and vtysh read
 
 
@@ -62,6 +64,8 @@ def daemon_argv(lay: Layout, node: str, daemon: str) -> list[str]:
     """An FRR daemon of `node`: its sockets, pid file and log in the node's directory, no config of its own."""
     d = lay.node_dir(node)
     extra = ["--bfdctl", str(d / "bfdd.sock")] if daemon == "bfdd" else []
+    if daemon == "bgpd":  # RPKI origin validation (frr-rpki-rtrlib): `rpki` lines need the module loaded
+        extra = ["-M", "rpki"]
     return [str(FRR_BIN / daemon), "-d", "-u", "frr", "-g", "frr", "-z", str(d / "zserv.api"),
             "--vty_socket", str(d), "-A", "127.0.0.1", "-P", "0", "-f", str(d / "empty.conf"), *extra,
             "-i", str(d / f"{daemon}.pid"), "--log", f"file:{d / daemon}.log"]

@@ -192,7 +192,9 @@ def plan_down(lay: Layout, inv: Inventory, record: LabRecord) -> tuple[Step, ...
     """Remove every namespace, link, process, file and user the record (or the inventory's names) says is ours."""
     namespaces = tuple(dict.fromkeys([*record.get("namespaces", []), *lay.all_namespaces(inv)]))
     steps: list[Step] = [RemoveNamespaces(namespaces), DeleteLink(record.get("bridge", lay.bridge), "bridge")]
-    steps += [DeleteLink(lay.mgmt_if(d)) for d in inv.devices]  # mgmt veths normally die with their namespace
+    # mgmt veths (devices', the RPKI cache's) normally die with their namespace
+    cache = [lay.RPKI_NODE] if lay.rpki_ns in namespaces else []
+    steps += [DeleteLink(lay.mgmt_if(d)) for d in [*inv.devices, *cache]]
     steps.append(RemoveTree(lay.run_dir))
     if record.get("created_user"):
         steps.append(DeleteUser(lay.username))

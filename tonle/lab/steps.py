@@ -94,6 +94,27 @@ class WaitFor:
 
 
 @dataclass(frozen=True)
+class Spawn:
+    """Start a long-running program (argv enters its namespace) in a session of its own, output to `log`.
+
+    For daemons that do not detach (stayrtr); `down` stops them with their namespace.
+    """
+
+    argv: tuple[str, ...]
+    log: Path
+
+
+@dataclass(frozen=True)
+class WaitTcp:
+    """Wait until `address:port` accepts a TCP connection; LabError(`message`) after `timeout` seconds."""
+
+    address: str
+    port: int
+    timeout: float
+    message: str
+
+
+@dataclass(frozen=True)
 class Record:
     """Merge `changes` into the lab's state file."""
 
@@ -172,7 +193,7 @@ class Parallel:
     branches: tuple[tuple[Step, ...], ...]
 
 
-Step = (Command | IpBatch | WriteFile | CopyFile | MakeDir | Unlink | WaitFor | Record | Say
+Step = (Command | IpBatch | WriteFile | CopyFile | MakeDir | Unlink | WaitFor | Spawn | WaitTcp | Record | Say
         | PinHostKeys | RecordApplied | ForgetApplied | RemoveNamespaces | DeleteLink | RemoveTree | DeleteUser
         | Parallel)
 

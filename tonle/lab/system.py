@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -28,6 +29,24 @@ def _run(cmd: list[str], *, input_text: str | None = None, check: bool = True, t
         err = (proc.stderr or proc.stdout).strip().splitlines()  # vtysh -b quotes the line it refuses
         raise LabError(redact(f"{' '.join(cmd[:8])}: {err[-1] if err else f'exit {proc.returncode}'}"))
     return proc.stdout
+
+
+def spawn(cmd: list[str], log: Path) -> None:
+    """Start `cmd` detached (its own session, stdin closed, output appended to `log`); it is not waited for."""
+    with log.open("ab") as out:
+        try:
+            subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+        except FileNotFoundError:
+            raise LabUnavailable(f"command not found: {cmd[0]}") from None
+
+
+def tcp_open(address: str, port: int) -> bool:
+    """Whether `address:port` accepts a connection now (from the root namespace)."""
+    try:
+        with socket.create_connection((address, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def netns_list() -> list[str]:

@@ -307,6 +307,12 @@ def _check_community(v: str) -> str:
     return v
 
 
+def _check_as_set(v: str) -> str:
+    if not re.match(r"^(?:AS\d{1,10}:)?AS-[A-Za-z0-9_-]{1,64}(?::AS-[A-Za-z0-9_-]{1,64})*$", v, re.I):
+        raise ValueError(f"{shown(v)} is not an RPSL as-set name (e.g. AS-EXAMPLE or AS65001:AS-CUSTOMERS)")
+    return v
+
+
 def _check_regex(v: str) -> str:
     return as_path_regex(v, "", 128)
 
@@ -356,11 +362,23 @@ class Peer(_Model):
     bfd: Flag = False
     # Honour RFC 8326 GRACEFUL_SHUTDOWN (65535:0) from this peer by lowering local preference to 0.
     graceful_shutdown: Flag = True
+    # The network's RPSL as-set (e.g. AS65001:AS-ANGKOR), compared with PeeringDB's irr_as_set.
+    as_set: Annotated[str, AfterValidator(_check_as_set)] | None = None
+
+
+def _check_vrp_file(v: str) -> str:
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\.json$", v):
+        raise ValueError(f"{shown(v)} must be a JSON file name beside lab.yaml (letters, digits, '._-', ending "
+                         "in .json; no directory)")
+    return v
 
 
 class Lab(_Model):
     name: Annotated[str, AfterValidator(_check_lab_name)]
     mgmt_gateway: V4If
+    # The lab's RPKI validator cache: stayrtr serving this VRP file (rpki-client/Routinator JSON) at the
+    # cache addresses of policy.yaml's `rpki`. Lab only: production routers poll the operator's validators.
+    rpki_vrps: Annotated[str, AfterValidator(_check_vrp_file)] | None = None
 
 
 # ---- Resolved view ------------------------------------------------------------------------------
