@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tonle.errors import EXIT_FAILED, EXIT_OK, Failed, Problems, TonleError
+from tonle.errors import EXIT_FAILED, EXIT_OK, BadInput, Failed, Problems, TonleError
 from tonle.interfaces.protocol import (
     Answer,
     ApplyParams,
@@ -479,13 +479,37 @@ def cmd_users(args: argparse.Namespace) -> int:
         return _emit(_request(args, "users.add", make_params(UserParams, name=args.name, role=args.role)))
     if args.sub == "remove":
         return _emit(_request(args, "users.remove", make_params(UserNameParams, name=args.name)))
+    if args.sub == "passwd":
+        from tonle.interfaces.protocol import PasswordParams  # noqa: PLC0415
+
+        return _emit(_request(args, "users.passwd", make_params(PasswordParams, name=args.name,
+                                                                password=_read_password(args.name))))
+    if args.sub == "token":
+        return _emit(_request(args, "users.token", make_params(UserNameParams, name=args.name)))
     return _emit(_request(args, "users.list", NoParams()))
+
+
+def _read_password(name: str) -> str:
+    """Prompted twice on a terminal; else one line of standard input. Never argv or the environment (both are
+    visible to other users of the machine)."""
+    import getpass  # noqa: PLC0415
+
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"new web console password for {name}: ")
+        if getpass.getpass("again: ") != first:
+            raise BadInput("the two passwords differ")
+        return first
+    line = sys.stdin.readline(1024)
+    if not line:
+        raise BadInput("no password on standard input (one line)")
+    return line.rstrip("\r\n")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from tonle.interfaces.service import main_serve  # noqa: PLC0415
 
-    return main_serve(args.config, args.state_dir, args.serve_socket or args.socket, args.group, args.retry)
+    return main_serve(args.config, args.state_dir, args.serve_socket or args.socket, args.group, args.retry,
+                      args.https)
 
 
 # ---- NOC playbooks --------------------------------------------------------------------------------
@@ -611,11 +635,20 @@ def build_parser() -> argparse.ArgumentParser:
     urm = users.add_parser("remove", help="remove an account")
     urm.add_argument("name")
     urm.set_defaults(func=cmd_users)
+    upw = users.add_parser("passwd", help="set the web console password of an account (prompted, or one line "
+                                          "of standard input; never an argument)")
+    upw.add_argument("name")
+    upw.set_defaults(func=cmd_users)
+    utk = users.add_parser("token", help="issue a REST API bearer token for an account (printed once)")
+    utk.add_argument("name")
+    utk.set_defaults(func=cmd_users)
     serve = sub.add_parser("serve", help="run the service: the one writer of the state, for authenticated operators")
     serve.add_argument("--socket", dest="serve_socket", type=Path,
                        help="where to listen (default: the global --socket, $TONLE_SOCKET or <state dir>/tonle.sock)")
     serve.add_argument("--group", help="group of the socket (mode 0660): who may connect")
     serve.add_argument("--retry", type=float, default=30.0, help="seconds before a failed timer action is retried")
+    serve.add_argument("--https", nargs="?", const="127.0.0.1:8443", metavar="ADDR:PORT",
+                       help="also serve the web console and the REST API over HTTPS (default 127.0.0.1:8443)")
     serve.set_defaults(func=cmd_serve)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="sub", required=True)
