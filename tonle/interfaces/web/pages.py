@@ -193,10 +193,10 @@ def router(door: Door) -> APIRouter:  # noqa: C901 - one place for the console's
         rec = get(door.state_dir, rid[:64])
         preview, why_not = None, ""
         if rec.status == "pending-approval":
-            if not c.actor.can(Permission.APPROVE):
-                why_not = f"your role ({c.actor.role}) may not approve"
-            elif c.actor.is_same_account(rec.operator, rec.operator_uid):
+            if c.actor.is_same_account(rec.operator, rec.operator_uid):
                 why_not = "you requested it: another account with the approver role must approve it"
+            elif not c.actor.can(Permission.APPROVE):
+                why_not = f"your role ({c.actor.role}) may not approve"
             else:
                 try:
                     preview = door.act(c.actor, "approve", {"id": rec.id})
