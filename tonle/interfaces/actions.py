@@ -178,10 +178,8 @@ def users_list(ctx: Context, _p: NoParams) -> Answer:
 
 
 def users_remove(ctx: Context, p: UserNameParams) -> Answer:
-    from tonle.state import accounts  # noqa: PLC0415
+    from tonle.state import accounts, credentials  # noqa: PLC0415
     from tonle.state.db import StateDB  # noqa: PLC0415
-
-    from tonle.state import credentials  # noqa: PLC0415
 
     acc = accounts.remove(StateDB(ctx.state_dir), p.name, ctx.actor)
     credentials.forget(StateDB(ctx.state_dir), acc.name)

@@ -23,7 +23,7 @@ from tonle.state.audit import AuditLog
 from tonle.state.db import StateDB
 
 PASSWORD_MIN, PASSWORD_MAX = 12, 256
-TOKEN_PREFIX = "tnl_"
+TOKEN_PREFIX = "tnl_"  # noqa: S105 - a marker, not a secret
 SESSION_HOURS = 12  # a NOC shift
 _HASHER = PasswordHasher()
 # Verified when the name has no password, so a wrong name costs as long as a wrong password (no user probing).
@@ -92,7 +92,7 @@ def check_login(db: StateDB, name: str, password: str) -> Actor | None:
         row = c.execute("SELECT uid, hash FROM account_passwords WHERE name = ?", (name,)).fetchone()
     stored = str(row["hash"]) if row else _DUMMY
     try:
-        ok = _HASHER.verify(stored, password)
+        ok: bool = _HASHER.verify(stored, password)
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or row is None:

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tonle.errors import EXIT_OK
-from tonle.interfaces.protocol import Answer, DisconnectParams, Digest, Names, PlanParams
+from tonle.interfaces.protocol import Answer, Digest, DisconnectParams, Names, PlanParams
 from tonle.interfaces.web import views
 from tonle.interfaces.web.app import API, Door
 from tonle.interfaces.web.auth import Caller, HttpError, api_caller
@@ -91,7 +91,7 @@ def router(door: Door) -> APIRouter:
         return views.sessions(door.state_dir, device)
 
     @r.get("/disconnects", summary="active and pending disconnects (all=true: every one)")
-    def disconnects(_c: Reader, all: bool = False) -> list[dict[str, Any]]:  # noqa: A002 - the CLI's flag
+    def disconnects(_c: Reader, all: bool = False) -> list[dict[str, Any]]:
         return views.disconnects(door.state_dir, include_closed=all)
 
     @r.get("/disconnects/{rid}", summary="one disconnect")
@@ -158,7 +158,7 @@ def router(door: Door) -> APIRouter:
         return views.drift_runs(door.state_dir, limit)
 
     @r.get("/audit", summary="audit log entries, newest first, filtered (substring, case-insensitive)")
-    def audit(_c: Reader, actor: Filter = "", action: Filter = "", object: Filter = "",  # noqa: A002
+    def audit(_c: Reader, actor: Filter = "", action: Filter = "", object: Filter = "",
               limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> list[dict[str, Any]]:
         return views.audit(door.state_dir, actor=actor, action=action, obj=object, limit=limit)
 

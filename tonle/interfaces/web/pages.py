@@ -45,7 +45,7 @@ def _cookie(response: Response, name: str, value: str, max_age: int) -> None:
     response.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="strict")
 
 
-def router(door: Door) -> APIRouter:  # noqa: C901 - one place for the console's routes
+def router(door: Door) -> APIRouter:
     r = APIRouter(include_in_schema=False)
 
     def me(request: Request) -> Caller:
@@ -95,10 +95,10 @@ def router(door: Door) -> APIRouter:  # noqa: C901 - one place for the console's
         door.limiter.succeeded(username)
         sid, _ = credentials.open_session(db, actor)
         AuditLog(db, actor=actor.name).append("web-login", actor.name, {"address": where, "role": actor.role})
-        resp = RedirectResponse("/", status_code=303)
-        _cookie(resp, SESSION_COOKIE, sid, credentials.SESSION_HOURS * 3600)
-        resp.delete_cookie(LOGIN_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
-        return resp
+        done = RedirectResponse("/", status_code=303)
+        _cookie(done, SESSION_COOKIE, sid, credentials.SESSION_HOURS * 3600)
+        done.delete_cookie(LOGIN_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+        return done
 
     @r.post("/logout")
     def logout(request: Request, csrf: Annotated[str, Form(max_length=100)]) -> Response:
@@ -297,7 +297,7 @@ def router(door: Door) -> APIRouter:  # noqa: C901 - one place for the console's
         return page(request, "drift.html", c, runs=views.drift_runs(door.state_dir))
 
     @r.get("/audit", response_class=HTMLResponse)
-    def audit(request: Request, actor: str = "", action: str = "", object: str = "") -> Response:  # noqa: A002
+    def audit(request: Request, actor: str = "", action: str = "", object: str = "") -> Response:
         c = me(request)
         filters = {"actor": actor[:64], "action": action[:64], "object": object[:64]}
         entries = views.audit(door.state_dir, actor=filters["actor"], action=filters["action"],

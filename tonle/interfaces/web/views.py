@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tonle.compile.intent import override_from_dict
 from tonle.emergency.applied import NotApplied, applied_intent
 from tonle.emergency.guard import dark_sessions
 from tonle.state.audit import AuditLog
 from tonle.state.db import StateDB
-from tonle.compile.intent import override_from_dict
 from tonle.state.disconnects import DisconnectRecord, DisconnectStatus, records
 
 UPSTREAM_KINDS = frozenset({"upstream"})
