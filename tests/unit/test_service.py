@@ -186,12 +186,13 @@ def test_identity_is_the_kernels_never_the_environment(monkeypatch: pytest.Monke
 
 def test_no_module_reads_identity_from_the_environment() -> None:
     reads = re.compile(r"""(environ(\.get)?\s*[\[(]|getenv\()\s*["'](TONLE_OPERATOR|USER|LOGNAME|SUDO_USER)["']"""
-                       r"|getpass|os\.getlogin")
+                       r"|getuser|os\.getlogin")  # getpass.getuser reads $LOGNAME/$USER; getpass.getpass is a prompt
     root = Path(__file__).resolve().parents[2]
     for path in [*root.joinpath("tonle").rglob("*.py"), *root.joinpath("playbooks").rglob("*.py"),
                  *root.joinpath("tasks").rglob("*.py")]:
         assert not reads.search(path.read_text()), path
     assert reads.search('os.environ.get("TONLE_OPERATOR")') and reads.search("os.environ['USER']")
+    assert reads.search("getpass.getuser()") and reads.search("from getpass import getuser")
 
 
 def test_same_account_is_the_uid_or_the_name_in_any_letter_case() -> None:

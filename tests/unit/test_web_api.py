@@ -420,6 +420,28 @@ def test_the_requester_sees_no_usable_approve_button(web: Web) -> None:
     assert 'name="digest"' in page and "pushed to r2" in page
 
 
+def test_a_viewer_cannot_act_from_the_console(web: Web) -> None:
+    c, csrf = web.browser("view")
+    page = c.get("/disconnects", headers={"accept": "text/html"}).text
+    assert 'id="disconnect-form"' not in page, "no form for a role that may not use it"
+    r = c.post("/disconnects", data={**POI, "action": "submit", "csrf": csrf}, headers={"accept": "text/html"})
+    assert r.status_code == 403 and "may not" in r.text
+    r = c.post("/plans/latest/apply", data={"csrf": csrf}, headers={"accept": "text/html"})
+    assert r.status_code == 403
+
+
+def test_apply_from_the_console_follows_its_job(web: Web) -> None:
+    c, csrf = web.browser("op")
+    r = c.post("/plans/P-none/apply", data={"csrf": csrf})
+    assert r.status_code == 303 and r.headers["location"].startswith("/jobs/J")
+    job = r.headers["location"]
+    with c.stream("GET", f"{job}/events") as events:
+        text = "".join(events.iter_text())  # the stream ends when the job is done
+    state = json.loads(text.split("data: ")[-1])
+    assert state["done"] and state["exit"] == 2 and any("no plan" in ln for ln in state["err"])
+    assert "no plan" in c.get(job, headers={"accept": "text/html"}).text
+
+
 def test_live_events_carry_the_overview(web: Web) -> None:
     c, _ = web.browser("view")
     with c.stream("GET", "/events") as r:
@@ -443,6 +465,15 @@ def test_failed_logins_are_rate_limited_per_account(web: Web) -> None:
     assert r.status_code == 429, "the right password after 5 failures is still refused for a while"
     assert web.client("rl").get("/api/v1/whoami").status_code == 200, "its token is not locked out"
     assert any(e.action == "web-login-refused" and e.details.get("why") == "rate limited" for e in web.audit())
+
+
+def test_a_failed_login_puts_no_free_text_in_the_audit_log(web: Web) -> None:
+    c = httpx.Client(base_url=web.url, verify=web.tls)
+    r = c.post("/login", data={"username": "Evil\nconf t", "password": "x" * 12, "csrf": _login_csrf(c)})
+    assert r.status_code == 401
+    last = web.audit()[-1]
+    assert (last.action, last.actor, last.object) == ("web-login-refused", "?", "?")
+    assert not any("conf t" in json.dumps([e.actor, e.object, e.details]) for e in web.audit())
 
 
 def test_failed_logins_are_rate_limited_per_address(web: Web) -> None:

@@ -27,6 +27,7 @@ from tonle.state.accounts import Actor, NotPermitted
 _log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 API = "/api/v1"
+MAX_JOBS = 100
 
 
 @dataclass
@@ -75,6 +76,8 @@ class Door:
         PARAMS[method].model_validate(values)  # a bad request fails now, not in the thread
         job = Job(f"J{secrets.token_hex(6)}", method, actor.name)
         self.jobs[job.id] = job
+        for old in [j for j, found in self.jobs.items() if found.answer is not None][:-MAX_JOBS]:
+            del self.jobs[old]  # the finished ones beyond the newest MAX_JOBS
 
         def run() -> None:
             try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from fastapi import Request
 
 from tonle.state import credentials
+from tonle.state.accounts import _NAME as ACCOUNT_NAME
 from tonle.state.accounts import Actor
 from tonle.state.db import StateDB
 
@@ -24,6 +25,7 @@ LOGIN_COOKIE = "__Host-tonle-login"
 WINDOW = 15 * 60.0  # seconds a failed login counts
 MAX_PER_ACCOUNT = 5
 MAX_PER_ADDRESS = 20
+MAX_KEYS = 10_000  # names and addresses remembered at once (a flood of made-up names cannot grow it further)
 
 
 class HttpError(Exception):
@@ -54,6 +56,11 @@ class LoginLimiter:
     def failed(self, name: str, address: str) -> None:
         now = time.monotonic()
         with self._lock:
+            if len(self._fails) >= MAX_KEYS:  # forget the quiet ones first
+                for key in [k for k, q in self._fails.items() if not q or q[-1] < now - WINDOW]:
+                    del self._fails[key]
+            if len(self._fails) >= MAX_KEYS:
+                self._fails.pop(next(k for k in self._fails if k.startswith("a:")), None)
             self._recent(f"a:{name.casefold()}", now).append(now)
             self._recent(f"ip:{address}", now).append(now)
 
@@ -66,6 +73,11 @@ class LoginLimiter:
 class Caller:
     actor: Actor
     csrf: str | None  # the session's CSRF token (None: a bearer token, which no browser sends by itself)
+
+
+def login_name(text: str) -> str:
+    """A login name as the audit log may record it: an account name's grammar, else `?` (free text never)."""
+    return text if ACCOUNT_NAME.fullmatch(text) else "?"
 
 
 def address(request: Request) -> str:

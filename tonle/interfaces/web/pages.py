@@ -24,6 +24,7 @@ from tonle.interfaces.web.auth import (
     address,
     check_csrf,
     from_session,
+    login_name,
 )
 from tonle.state import credentials
 from tonle.state.accounts import Permission
@@ -79,13 +80,13 @@ def router(door: Door) -> APIRouter:
             raise HttpError(403, "missing or wrong CSRF token (reload the login page)", "csrf")
         where, db = address(request), StateDB(door.state_dir)
         if door.limiter.blocked(username, where):
-            AuditLog(db, actor=username[:32]).append("web-login-refused", username[:32], {
+            AuditLog(db, actor=login_name(username)).append("web-login-refused", login_name(username), {
                 "address": where, "why": "rate limited"})
             raise HttpError(429, "too many failed logins; wait and try again", "username")
         actor = credentials.check_login(db, username, password)
         if actor is None:
             door.limiter.failed(username, where)
-            AuditLog(db, actor=username[:32]).append("web-login-refused", username[:32], {
+            AuditLog(db, actor=login_name(username)).append("web-login-refused", login_name(username), {
                 "address": where, "why": "wrong name or password"})
             token = secrets.token_urlsafe(32)
             resp = TEMPLATES.TemplateResponse(request, "login.html", {
