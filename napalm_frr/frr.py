@@ -707,7 +707,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             if record is not None:
                 self.state.release_claim()
 
-    def revert_pending(self) -> bool:
+    def _revert_pending(self) -> bool:
         """Revert an unconfirmed commit now (used by the watchdog at its deadline).
 
         Returns:
