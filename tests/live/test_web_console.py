@@ -78,12 +78,16 @@ def console(small_lab: LabHandle) -> Iterator[Console]:
             passwords[who] = pw
         yield Console(url, small_lab, users, passwords)
     finally:
-        for name in made:  # the lab's state is the session's: leave no account in it
-            client.call(sock, "users.remove", UserNameParams(name=name), progress=lambda _m: None)
-        service.stop(small_lab.state_dir)
-        for name in made:
-            subprocess.run(["userdel", name], check=False, capture_output=True)
-        shutil.rmtree(run, ignore_errors=True)
+        try:
+            for name in made:  # the lab's state is the session's: leave no account in it
+                client.call(sock, "users.remove", UserNameParams(name=name), progress=lambda _m: None)
+        finally:
+            service.stop(small_lab.state_dir)
+            for name in made:
+                subprocess.run(["userdel", name], check=False, capture_output=True)
+            shutil.rmtree(run, ignore_errors=True)
+    left = [n for n in users.values() if subprocess.run(["getent", "passwd", n], check=False).returncode == 0]
+    assert not left, f"OS accounts left behind: {left}"
 
 
 @pytest.fixture
