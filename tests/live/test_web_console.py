@@ -86,7 +86,8 @@ def console(small_lab: LabHandle) -> Iterator[Console]:
             for name in made:
                 subprocess.run(["userdel", name], check=False, capture_output=True)
             shutil.rmtree(run, ignore_errors=True)
-    left = [n for n in users.values() if subprocess.run(["getent", "passwd", n], check=False).returncode == 0]
+    left = [n for n in users.values() if subprocess.run(["getent", "passwd", n], check=False,
+                                                                    capture_output=True).returncode == 0]
     assert not left, f"OS accounts left behind: {left}"
 
 
