@@ -32,7 +32,7 @@ def parse_address(text: str) -> tuple[str, int]:
     host = host.strip("[]")
     try:
         ipaddress.ip_address(host)
-        number = int(port)
+        number = int(port) if port.isascii() and port.isdigit() else -1
     except ValueError:
         raise BadInput(f"--https {text[:60]!r}: ADDR:PORT with a literal address (127.0.0.1:8443)") from None
     if not sep or not 1 <= number <= 65535:
@@ -41,10 +41,12 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 def certificate(config_file: Path, state_dir: Path, host: str) -> tuple[Path, Path]:
-    user = (yaml.safe_load(config_file.read_text()) or {}).get("user_defined") or {}
-    pair = tls.configured(user.get("tonle_https_cert"), user.get("tonle_https_key"))
+    loaded = yaml.safe_load(config_file.read_text())
+    user = loaded.get("user_defined") if isinstance(loaded, dict) else None
+    user = user if isinstance(user, dict) else {}
+    pair = tls.configured(user.get("tonle_https_cert"), user.get("tonle_https_key"), config_file.parent)
     if pair is not None:
-        return (config_file.parent / pair[0]).resolve(), (config_file.parent / pair[1]).resolve()
+        return pair
     return tls.self_signed(state_dir / "keys", host)
 
 

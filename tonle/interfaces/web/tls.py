@@ -54,13 +54,14 @@ def _covers(cert_file: Path, host: str) -> bool:
     return host in wanted
 
 
-def configured(cert: str | None, key: str | None) -> tuple[Path, Path] | None:
-    """The production pair from nornir.yaml (`user_defined: {tonle_https_cert: F, tonle_https_key: F}`)."""
+def configured(cert: str | None, key: str | None, base: Path) -> tuple[Path, Path] | None:
+    """The production pair from nornir.yaml (`user_defined: {tonle_https_cert: F, tonle_https_key: F}`),
+    relative paths from the config file's directory."""
     if not cert and not key:
         return None
-    if not (cert and key):
-        raise BadInput("nornir.yaml: tonle_https_cert and tonle_https_key go together")
-    pair = Path(cert), Path(key)
+    if not (isinstance(cert, str) and isinstance(key, str) and cert and key):
+        raise BadInput("nornir.yaml: tonle_https_cert and tonle_https_key go together (two file names)")
+    pair = (base / cert).resolve(), (base / key).resolve()
     for p in pair:
         if not p.is_file():
             raise BadInput(f"nornir.yaml: {p}: no such certificate/key file")
