@@ -25,6 +25,7 @@ from tonle.interfaces.protocol import (
     IdParams,
     ListParams,
     NoParams,
+    PasswordParams,
     PlanParams,
     UserNameParams,
     UserParams,
@@ -177,11 +178,36 @@ def users_list(ctx: Context, _p: NoParams) -> Answer:
 
 
 def users_remove(ctx: Context, p: UserNameParams) -> Answer:
-    from tonle.state import accounts  # noqa: PLC0415
+    from tonle.state import accounts, credentials  # noqa: PLC0415
     from tonle.state.db import StateDB  # noqa: PLC0415
 
     acc = accounts.remove(StateDB(ctx.state_dir), p.name, ctx.actor)
+    credentials.forget(StateDB(ctx.state_dir), acc.name)
     return Answer(EXIT_OK, [f"account {acc.name} (uid {acc.uid}, {acc.role}) removed"])
+
+
+def _own_or_admin(ctx: Context, name: str, what: str) -> None:
+    """An account sets its own password or token; an admin (or root) anyone's."""
+    if ctx.actor.name != name:
+        ctx.actor.require(Permission.MANAGE_USERS, what)
+
+
+def users_passwd(ctx: Context, p: PasswordParams) -> Answer:
+    from tonle.state import credentials  # noqa: PLC0415
+    from tonle.state.db import StateDB  # noqa: PLC0415
+
+    _own_or_admin(ctx, p.name, "set another account's password")
+    credentials.set_password(StateDB(ctx.state_dir), p.name, p.password, ctx.actor)
+    return Answer(EXIT_OK, [f"password of {p.name} set (web console login)"])
+
+
+def users_token(ctx: Context, p: UserNameParams) -> Answer:
+    from tonle.state import credentials  # noqa: PLC0415
+    from tonle.state.db import StateDB  # noqa: PLC0415
+
+    _own_or_admin(ctx, p.name, "issue a token for another account")
+    token = credentials.new_token(StateDB(ctx.state_dir), p.name, ctx.actor)
+    return Answer(EXIT_OK, [token], err=[f"bearer token of {p.name} (shown once; only its hash is kept)"])
 
 
 # ---- status ----------------------------------------------------------------------------------------------
@@ -247,6 +273,9 @@ METHODS: dict[str, Method] = {
     "users.add": Method(Permission.MANAGE_USERS, "manage accounts", users_add),
     "users.list": Method(Permission.MANAGE_USERS, "list accounts", users_list),
     "users.remove": Method(Permission.MANAGE_USERS, "manage accounts", users_remove),
+    # READ: an account may set its own; another's needs the admin role (checked inside).
+    "users.passwd": Method(Permission.READ, "set a password", users_passwd),
+    "users.token": Method(Permission.READ, "issue a token", users_token),
     "status": Method(Permission.READ, "read the status", status),
 }
 assert set(METHODS) == set(PARAMS), "every protocol method has an action"

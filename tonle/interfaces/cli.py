@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tonle.errors import EXIT_FAILED, EXIT_OK, Failed, Problems, TonleError
+from tonle.errors import EXIT_FAILED, EXIT_OK, BadInput, Failed, Problems, TonleError
 from tonle.interfaces.protocol import (
     Answer,
     ApplyParams,
@@ -137,7 +137,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
 
     lab = Lab(_load(args), args.state_dir)
     st = labctl.up(lab, args.config, args.state_dir, timeout=args.timeout, progress=lambda m: print(m, flush=True),
-                   socket_path=args.socket)
+                   socket_path=args.socket, https=args.https)
     _print_status(st)
     return EXIT_OK
 
@@ -204,6 +204,7 @@ def cmd_facts(args: argparse.Namespace) -> int:
 
 
 DEMO_APPROVER = "tnl-demo-approver"  # a temporary OS account: the demo's second operator
+CONSOLE = "127.0.0.1:8443"  # the web console and REST API of the lab's service (loopback only)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -225,13 +226,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         os.chown(run_dir, 0, pwd.getpwnam(DEMO_APPROVER).pw_gid)
         sock = run_dir / "tonle.sock"
         st = labctl.up(lab, args.config, args.state_dir, timeout=args.timeout, socket_path=sock, group=DEMO_APPROVER,
-                       progress=lambda m: print(f"== {m}", flush=True))
+                       progress=lambda m: print(f"== {m}", flush=True), https=CONSOLE)
         _print_status(st)
         ok = _demo_steps(args, sock)
     finally:
         if args.keep:
             service.stop(args.state_dir)  # `tonle lab up` starts it again on the lab's own socket
-            print("== lab left up (--keep); its service stopped: `tonle lab up` starts it again")
+            print("== lab left up (--keep); its service stopped: `tonle lab up --https` starts it again, with the "
+                  "console")
         else:
             removed = labctl.down(lab, args.state_dir)
             print(f"== lab down: removed {len(removed)} item(s); total {time.monotonic() - t0:.1f}s")
@@ -287,6 +289,7 @@ def _demo_steps(args: argparse.Namespace, sock: Path) -> bool:
     if DEMO_APPROVER in [a["name"] for a in ask("users.list", NoParams()).data["accounts"]]:
         ask("users.remove", UserNameParams(name=DEMO_APPROVER))  # left by an earlier demo (maybe another uid)
     print("  " + "; ".join(ask("users.add", UserParams(name=DEMO_APPROVER, role="approver")).out))
+    _print_console(args.state_dir)
     print("== plan through tonle serve: intended configs (rendered from intent) against the devices")
     plan = ask("plan", PlanParams())
     print(plan.out[0].splitlines()[0])
@@ -320,6 +323,16 @@ def _demo_steps(args: argparse.Namespace, sock: Path) -> bool:
     print("  who did what: " + ", ".join(f"{action} by {actor}" for action, actor in who))
     ask("users.remove", UserNameParams(name=DEMO_APPROVER))  # its OS account goes at the end too
     return ok and result.ok
+
+
+def _print_console(state_dir: Path) -> None:
+    """Where the console is and who may log in (nothing is opened; no password is printed)."""
+    url = f"https://{CONSOLE}/"
+    print(f"== web console and REST API of the lab's service: {url} (nothing opens it: point a browser there)")
+    print(f"  OpenAPI: {url}api/v1/openapi.json; certificate made for the lab: {state_dir / 'keys' / 'web-cert.pem'}")
+    print(f"  lab accounts: {DEMO_APPROVER} (approver, for this demo's run); root needs no account but has no "
+          "console login: give an OS user an account (tonle users add NAME --role operator), then a password "
+          "(tonle users passwd NAME) or an API token (tonle users token NAME)")
 
 
 def _demo_two_person(ask: Any, sock: Path) -> bool:
@@ -505,13 +518,37 @@ def cmd_users(args: argparse.Namespace) -> int:
         return _emit(_request(args, "users.add", make_params(UserParams, name=args.name, role=args.role)))
     if args.sub == "remove":
         return _emit(_request(args, "users.remove", make_params(UserNameParams, name=args.name)))
+    if args.sub == "passwd":
+        from tonle.interfaces.protocol import PasswordParams  # noqa: PLC0415
+
+        return _emit(_request(args, "users.passwd", make_params(PasswordParams, name=args.name,
+                                                                password=_read_password(args.name))))
+    if args.sub == "token":
+        return _emit(_request(args, "users.token", make_params(UserNameParams, name=args.name)))
     return _emit(_request(args, "users.list", NoParams()))
+
+
+def _read_password(name: str) -> str:
+    """Prompted twice on a terminal; else one line of standard input. Never argv or the environment (both are
+    visible to other users of the machine)."""
+    import getpass  # noqa: PLC0415
+
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"new web console password for {name}: ")
+        if getpass.getpass("again: ") != first:
+            raise BadInput("the two passwords differ")
+        return first
+    line = sys.stdin.readline(1024)
+    if not line:
+        raise BadInput("no password on standard input (one line)")
+    return line.rstrip("\r\n")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from tonle.interfaces.service import main_serve  # noqa: PLC0415
 
-    return main_serve(args.config, args.state_dir, args.serve_socket or args.socket, args.group, args.retry)
+    return main_serve(args.config, args.state_dir, args.serve_socket or args.socket, args.group, args.retry,
+                      args.https)
 
 
 # ---- NOC playbooks --------------------------------------------------------------------------------
@@ -556,6 +593,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="the embedded FRR lab").add_subparsers(dest="sub", required=True)
     up = lab.add_parser("up", help="build the lab and wait for BGP sessions")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for sessions (default 60)")
+    up.add_argument("--https", nargs="?", const=CONSOLE, metavar="ADDR:PORT",
+                    help=f"the lab's service also serves the web console and REST API (default {CONSOLE})")
     up.set_defaults(func=cmd_lab_up)
     lab.add_parser("down", help="remove everything the lab made").set_defaults(func=cmd_lab_down)
     status = lab.add_parser("status", help="devices, management addresses, BGP sessions")
@@ -648,11 +687,20 @@ def build_parser() -> argparse.ArgumentParser:
     urm = users.add_parser("remove", help="remove an account")
     urm.add_argument("name")
     urm.set_defaults(func=cmd_users)
+    upw = users.add_parser("passwd", help="set the web console password of an account (prompted, or one line "
+                                          "of standard input; never an argument)")
+    upw.add_argument("name")
+    upw.set_defaults(func=cmd_users)
+    utk = users.add_parser("token", help="issue a REST API bearer token for an account (printed once)")
+    utk.add_argument("name")
+    utk.set_defaults(func=cmd_users)
     serve = sub.add_parser("serve", help="run the service: the one writer of the state, for authenticated operators")
     serve.add_argument("--socket", dest="serve_socket", type=Path,
                        help="where to listen (default: the global --socket, $TONLE_SOCKET or <state dir>/tonle.sock)")
     serve.add_argument("--group", help="group of the socket (mode 0660): who may connect")
     serve.add_argument("--retry", type=float, default=30.0, help="seconds before a failed timer action is retried")
+    serve.add_argument("--https", nargs="?", const="127.0.0.1:8443", metavar="ADDR:PORT",
+                       help="also serve the web console and the REST API over HTTPS (default 127.0.0.1:8443)")
     serve.set_defaults(func=cmd_serve)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="sub", required=True)

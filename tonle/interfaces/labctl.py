@@ -18,12 +18,12 @@ from tonle.state.disconnects import DisconnectStatus, records
 
 def up(lab: Lab, config_file: Path, state_dir: Path, *, timeout: float = 60.0,
        progress: Callable[[str], None] | None = None, socket_path: Path | None = None, group: str | None = None,
-       retry: float | None = None) -> LabStatus:
+       retry: float | None = None, https: str | None = None) -> LabStatus:
     """Build the lab (lab.up) and start its service (left alone if one answers already)."""
     say = progress or (lambda _m: None)
     status = lab.up(timeout=timeout, progress=say)
     sock = socket_path or service.default_socket(state_dir)
-    pid = service.start(config_file, state_dir, sock, group=group, retry=retry)
+    pid = service.start(config_file, state_dir, sock, group=group, retry=retry, https=https)
     say(f"tonle serve (pid {pid}) on {sock}")
     return status
 

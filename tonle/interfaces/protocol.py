@@ -103,6 +103,11 @@ class UserNameParams(Params):
     name: UserName
 
 
+class PasswordParams(Params):
+    name: UserName
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]  # the policy: state.credentials
+
+
 class NoParams(Params):
     pass
 
@@ -117,6 +122,8 @@ PARAMS: dict[str, type[Params]] = {
     "users.add": UserParams,
     "users.list": NoParams,
     "users.remove": UserNameParams,
+    "users.passwd": PasswordParams,
+    "users.token": UserNameParams,
     "status": NoParams,
 }
 

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tonle.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, Failed, TonleError, Unavailable
 from tonle.interfaces import actions
@@ -39,6 +39,9 @@ from tonle.state.accounts import NotPermitted, authenticate
 from tonle.state.audit import AuditLog, now_iso
 from tonle.state.db import StateDB
 from tonle.targets.pool import SessionPool
+
+if TYPE_CHECKING:
+    from tonle.interfaces.web.server import WebServer
 
 LOCK_NAME = "service.lock"
 READ_TIMEOUT = 10.0  # seconds a caller has to send its request line
@@ -60,7 +63,7 @@ class ServiceError(Unavailable):
 
 class Service:
     def __init__(self, config_file: Path, state_dir: Path, socket_path: Path, *, group: str | None = None,
-                 retry: float = RETRY) -> None:
+                 retry: float = RETRY, https: str | None = None) -> None:
         self.config_file, self.state_dir = config_file.resolve(), state_dir.resolve()
         self.socket_path, self.group = socket_path.absolute(), group
         self.scheduler = Scheduler(self.config_file, self.state_dir, retry=retry)
@@ -72,6 +75,8 @@ class Service:
         self._busy: set[threading.Thread] = set()
         self._lock_file: IO[str] | None = None
         self._listener: socket.socket | None = None
+        self.https = https  # the HTTPS front door (tonle.interfaces.web), if asked for
+        self.web: WebServer | None = None
 
     # ---- life cycle ------------------------------------------------------------------------------------
     def serve(self) -> None:
@@ -112,8 +117,16 @@ class Service:
                                                                                          self.state_dir))
             self.sessions.start()
             try:
+                if self.https:
+                    from tonle.interfaces.web.server import WebServer  # noqa: PLC0415 - only with --https
+
+                    self.web = WebServer(self.config_file, self.state_dir, self.https,
+                                         on_active=self.scheduler.wake, service=self.info)
+                    self.web.start()
                 yield
             finally:
+                if self.web is not None:
+                    self.web.stop()
                 self._listener.close()
                 self.socket_path.unlink(missing_ok=True)
                 deadline = time.monotonic() + STOP_GRACE
@@ -293,7 +306,7 @@ def running_pid(state_dir: Path) -> int | None:
 
 
 def start(config_file: Path, state_dir: Path, socket_path: Path, *, group: str | None = None,
-          retry: float | None = None, timeout: float = 30.0) -> int:
+          retry: float | None = None, timeout: float = 30.0, https: str | None = None) -> int:
     """Start `tonle serve` in the background (its output in `<state dir>/service.log`); its pid once it answers.
 
     A service already answering on `socket_path` is left alone (its pid is returned).
@@ -305,6 +318,7 @@ def start(config_file: Path, state_dir: Path, socket_path: Path, *, group: str |
             str(state_dir.resolve()), "serve", "--socket", str(socket_path.absolute())]
     argv += ["--group", group] if group else []
     argv += ["--retry", str(retry)] if retry is not None else []
+    argv += ["--https", https] if https else []
     with (state_dir / "service.log").open("ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 close_fds=True)
@@ -348,11 +362,12 @@ def _alive(pid: int) -> bool:
 
 
 def main_serve(config_file: Path, state_dir: Path, socket_path: Path | None, group: str | None,
-               retry: float) -> int:
+               retry: float, https: str | None = None) -> int:
     """`tonle serve`: runs in the foreground until SIGTERM/SIGINT (systemd: Type=simple)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s tonle-serve %(levelname)s %(message)s")
-    svc = Service(config_file, state_dir, socket_path or default_socket(state_dir), group=group, retry=retry)
+    svc = Service(config_file, state_dir, socket_path or default_socket(state_dir), group=group, retry=retry,
+                  https=https)
     try:
         svc.serve()
     except OSError as exc:

@@ -20,7 +20,8 @@ from tonle.errors import Failed
 # Append only; never edit one that has shipped. Each table has one owner module that alone reads and
 # writes it: audit -> state.audit; plans, runs -> state.db; applied_intents, intent_snapshots ->
 # state.applied; disconnects ->
-# state.disconnects; drift_runs -> drift.audit; accounts -> state.accounts.
+# state.disconnects; drift_runs -> drift.audit; accounts -> state.accounts;
+# account_passwords, account_tokens, web_sessions -> state.credentials.
 # (IF NOT EXISTS: databases made before versioning.)
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -130,6 +131,33 @@ ALTER TABLE disconnects ADD COLUMN timer_attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE disconnects ADD COLUMN timer_error TEXT;
 ALTER TABLE disconnects ADD COLUMN timer_retry_at TEXT;
 """,
+    # Owner: state.credentials. What the HTTPS front door (web console, REST API) checks: one argon2 password
+    # hash per account, bearer tokens and console sessions stored only as SHA-256 hashes (a copy of the file
+    # logs nobody in), each bound to the account's uid so a re-created OS user does not inherit them.
+    """
+CREATE TABLE IF NOT EXISTS account_passwords (
+    name TEXT PRIMARY KEY,
+    uid INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    set_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS account_tokens (
+    token_hash TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    uid INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS web_sessions (
+    session_hash TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    uid INTEGER NOT NULL,
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -199,6 +227,19 @@ class StateDB:
         data: dict[str, Any] = json.loads(row["data"])
         data["status"] = row["status"]
         return data
+
+    def recent_plans(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest plans (id, when, who, target, status and which devices change), newest first."""
+        with self.connect() as db:
+            rows = db.execute("SELECT id, created_at, operator, target, status, data FROM plans "
+                              "ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)).fetchall()
+        out = []
+        for r in rows:
+            devices = json.loads(r["data"]).get("devices", [])
+            out.append({"id": r["id"], "created_at": r["created_at"], "operator": r["operator"],
+                        "target": r["target"], "status": r["status"], "devices": len(devices),
+                        "changed": [d["host"] for d in devices if str(d.get("diff", "")).strip()]})
+        return out
 
     def latest_plan_id(self) -> str | None:
         with self.connect() as db:

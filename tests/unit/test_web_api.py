@@ -1,0 +1,487 @@
+"""The HTTPS front door of a real `tonle serve` (in a thread, on loopback, its own self-signed certificate),
+without a lab: every REST endpoint and each refusal (no or bad token, a role that may not, the requester
+approving, bad fields, CSRF missing, login rate limit), and the console's login, cookies and pages.
+
+The accounts are real OS users made here with useradd (tnlw-<random><role>, removed at the end), each with a
+password set through `tonle users passwd` (read from standard input) and a token from `tonle users token`.
+Nothing here reaches a device: the state records the small inventory as applied, which is what the guard,
+the dry runs and the refusals need.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import SMALL, require_root, wait_until
+from tonle.interfaces.cli import main
+from tonle.interfaces.service import Service
+from tonle.source.inventory import load_from_nornir_config
+from tonle.source.snapshot import capture
+from tonle.state.applied import record_applied
+from tonle.state.audit import AuditLog
+from tonle.state.db import StateDB
+from tonle.state.disconnects import records
+
+ROLES = {"op": "operator", "ap1": "approver", "ap2": "approver", "view": "viewer", "adm": "admin", "rl": "operator",
+         "gone": "operator"}
+POI = {"scope_kind": "site-upstreams", "scope_value": "POI", "reason": "carrier maintenance", "ticket": "INC-7"}
+
+
+@dataclass
+class Web:
+    config: Path
+    state: Path
+    sock: Path
+    url: str
+    cert: Path
+    users: dict[str, str]  # short name -> OS user
+    passwords: dict[str, str]
+    tokens: dict[str, str]
+
+    def cli(self, *argv: str, stdin: str = "") -> tuple[int, str]:
+        out, old_in, old_out = io.StringIO(), sys.stdin, sys.stdout
+        sys.stdin, sys.stdout = io.StringIO(stdin), out
+        try:
+            code = main(["--config", str(self.config), "--state-dir", str(self.state), "--socket", str(self.sock),
+                         *argv])
+        finally:
+            sys.stdin, sys.stdout = old_in, old_out
+        return code, out.getvalue()
+
+    def client(self, who: str | None = None, token: str | None = None) -> httpx.Client:
+        headers = {}
+        if who is not None or token is not None:
+            headers["authorization"] = f"Bearer {token if token is not None else self.tokens[who or '']}"
+        return httpx.Client(base_url=self.url, verify=self.tls, headers=headers, timeout=60)
+
+    @property
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert))
+
+    def browser(self, who: str) -> tuple[httpx.Client, str]:
+        """A logged-in console session for `who`: (client with its cookie, the session's CSRF token)."""
+        c = httpx.Client(base_url=self.url, verify=self.tls, timeout=60)
+        r = c.post("/login", data={"username": self.users[who], "password": self.passwords[who],
+                                   "csrf": _login_csrf(c)})
+        assert r.status_code == 303, r.text
+        page = c.get("/", headers={"accept": "text/html"})
+        return c, _csrf(page.text)
+
+    def audit(self) -> list[Any]:
+        return AuditLog(StateDB(self.state)).entries()
+
+
+def _login_csrf(c: httpx.Client) -> str:
+    return _csrf(c.get("/login").text)
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
+    require_root()
+    tmp = tmp_path_factory.mktemp("web")
+    shutil.copytree(SMALL, tmp / "small")
+    config, state = tmp / "small" / "nornir.yaml", tmp / "state"
+    inv = load_from_nornir_config(config)
+    record_applied(StateDB(state), list(inv.devices), "lab-up", capture(inv))
+    tag = secrets.token_hex(2)
+    users = {short: f"tnlw-{tag}{short}" for short in ROLES}
+    made: list[str] = []
+    run = Path(tempfile.mkdtemp(prefix="tnlw-sock-"))
+    port = _free_port()
+    svc = Service(config, state, run / "tonle.sock", retry=60, https=f"127.0.0.1:{port}")
+    thread = threading.Thread(target=svc.serve, daemon=True)
+    try:
+        for name in users.values():
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                           check=True, capture_output=True)
+            made.append(name)
+        thread.start()
+        wait_until(lambda: svc.web is not None and svc.web._server.started, 30, "the HTTPS front door")
+        w = Web(config, state, run / "tonle.sock", f"https://127.0.0.1:{port}", state / "keys" / "web-cert.pem",
+                users, {}, {})
+        for short, role in ROLES.items():
+            assert w.cli("users", "add", users[short], "--role", role)[0] == 0
+            w.passwords[short] = secrets.token_urlsafe(12)
+            code, _ = w.cli("users", "passwd", users[short], stdin=w.passwords[short] + "\n")
+            assert code == 0
+            code, out = w.cli("users", "token", users[short])
+            assert code == 0
+            w.tokens[short] = out.strip()
+        yield w
+    finally:
+        svc.stop()
+        thread.join(30)
+        for name in made:
+            subprocess.run(["userdel", name], check=False, capture_output=True)
+        shutil.rmtree(run, ignore_errors=True)
+
+
+# ---- identity -------------------------------------------------------------------------------------------
+
+def test_openapi_is_at_a_stable_url_and_lists_every_endpoint(web: Web) -> None:
+    spec = web.client().get("/api/v1/openapi.json").json()
+    paths = set(spec["paths"])
+    for p in ("/api/v1/sites", "/api/v1/devices", "/api/v1/devices/{name}", "/api/v1/sessions",
+              "/api/v1/disconnects", "/api/v1/disconnects/dry-run", "/api/v1/disconnects/{rid}/approval",
+              "/api/v1/disconnects/{rid}/approve", "/api/v1/disconnects/{rid}/restore", "/api/v1/plans",
+              "/api/v1/plans/{pid}", "/api/v1/plans/{pid}/apply", "/api/v1/drift-runs", "/api/v1/audit",
+              "/api/v1/audit/verify", "/api/v1/jobs/{jid}", "/api/v1/status"):
+        assert p in paths, p
+    assert not any(p in paths for p in ("/", "/login", "/events")), "pages stay out of the API's schema"
+
+
+@pytest.mark.parametrize("header", [None, "Bearer tnl_" + "x" * 43, "Bearer nottnl", "Basic dXNlcjpwYXNz", "Bearer"])
+def test_no_or_invalid_token_is_401_with_a_json_body(web: Web, header: str | None) -> None:
+    headers = {"authorization": header} if header else {}
+    r = web.client().get("/api/v1/disconnects", headers=headers)
+    assert r.status_code == 401
+    assert r.json()["field"] == "authorization" and r.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_token_names_its_account(web: Web) -> None:
+    for short, role in ROLES.items():
+        me = web.client(short).get("/api/v1/whoami").json()
+        assert (me["name"], me["role"]) == (web.users[short], role)
+
+
+def test_a_removed_account_loses_its_token_and_password(web: Web) -> None:
+    c = web.client("gone")
+    assert c.get("/api/v1/whoami").status_code == 200
+    assert web.cli("users", "remove", web.users["gone"])[0] == 0
+    assert c.get("/api/v1/whoami").status_code == 401
+    with StateDB(web.state).connect() as db:
+        assert db.execute("SELECT count(*) FROM account_tokens WHERE name = ?", (web.users["gone"],)).fetchone()[0] == 0
+
+
+def test_only_a_hash_of_tokens_and_passwords_is_stored(web: Web) -> None:
+    raw = (web.state / "tonle.db").read_bytes()
+    for short in ("op", "ap1"):
+        assert web.tokens[short].encode() not in raw and web.passwords[short].encode() not in raw
+    with StateDB(web.state).connect() as db:
+        assert all(h.startswith("$argon2id$") for (h,) in db.execute("SELECT hash FROM account_passwords"))
+    assert not any(web.passwords["op"] in json.dumps(e.details) for e in web.audit())
+
+
+def test_a_password_on_argv_is_not_accepted(web: Web) -> None:
+    with pytest.raises(SystemExit) as exc:
+        web.cli("users", "passwd", web.users["op"], "hunter2hunter2")
+    assert exc.value.code == 2
+
+
+def test_another_accounts_password_needs_the_admin_role(web: Web) -> None:
+    with StateDB(web.state).connect() as db:
+        before = db.execute("SELECT hash FROM account_passwords WHERE name = ?", (web.users["op"],)).fetchone()[0]
+    from tonle.interfaces import actions  # noqa: PLC0415
+    from tonle.interfaces.protocol import PasswordParams  # noqa: PLC0415
+    from tonle.state.accounts import NotPermitted, authenticate  # noqa: PLC0415
+
+    viewer = authenticate(StateDB(web.state), _uid(web.users["view"]))
+    ctx = actions.Context(web.config, web.state, viewer)
+    with pytest.raises(NotPermitted):
+        actions.perform("users.passwd", ctx, PasswordParams(name=web.users["op"], password="x" * 20))
+    with StateDB(web.state).connect() as db:
+        after = db.execute("SELECT hash FROM account_passwords WHERE name = ?", (web.users["op"],)).fetchone()[0]
+    assert before == after
+
+
+def _uid(name: str) -> int:
+    import pwd  # noqa: PLC0415
+
+    return pwd.getpwnam(name).pw_uid
+
+
+# ---- reads ---------------------------------------------------------------------------------------------
+
+def test_reads_for_every_role(web: Web) -> None:
+    for short in ("view", "op", "adm"):
+        c = web.client(short)
+        sites = c.get("/api/v1/sites").json()
+        assert {s["code"] for s in sites["sites"]} >= {"PNH", "POI"}
+        poi = next(s for s in sites["sites"] if s["code"] == "POI")
+        assert poi["upstream"]["total"] == 1 and poi["devices"] == ["r2"]
+        assert {d["name"] for d in c.get("/api/v1/devices").json()} == {"r1", "r2", "rs1"}
+        r2 = c.get("/api/v1/devices/r2").json()
+        assert r2["device"]["site"] == "POI" and r2["sessions"]
+        assert all(s["device"] == "r2" for s in c.get("/api/v1/sessions", params={"device": "r2"}).json())
+        assert c.get("/api/v1/disconnects").status_code == 200
+        assert c.get("/api/v1/plans").json() == [] or c.get("/api/v1/plans").status_code == 200
+        assert c.get("/api/v1/drift-runs").json() == []
+        assert c.get("/api/v1/audit/verify").json()["ok"] is True
+
+
+def test_unknown_ids_are_404_naming_the_field(web: Web) -> None:
+    c = web.client("view")
+    r = c.get("/api/v1/devices/r9")
+    assert (r.status_code, r.json()["field"]) == (404, "name")
+    assert c.get("/api/v1/disconnects/D000").status_code == 404
+    assert c.get("/api/v1/plans/P000").status_code == 404
+    assert c.get("/api/v1/jobs/J000").status_code == 404
+    r = c.get("/api/v1/devices/r2;rm")
+    assert r.status_code == 422 and "rm" not in r.json()["error"]
+
+
+def test_audit_is_filtered(web: Web) -> None:
+    c = web.client("view")
+    adds = c.get("/api/v1/audit", params={"action": "account-add"}).json()
+    assert adds and all(e["action"] == "account-add" for e in adds)
+    assert {e["object"] for e in adds} >= {web.users["op"], web.users["view"]}
+    assert c.get("/api/v1/audit", params={"action": "<script>"}).status_code == 422
+
+
+# ---- actions and their refusals --------------------------------------------------------------------
+
+def test_a_viewer_and_an_admin_cannot_act(web: Web) -> None:
+    for short in ("view", "adm"):
+        c = web.client(short)
+        for method, path, body in (("POST", "/api/v1/disconnects", POI), ("POST", "/api/v1/disconnects/dry-run", POI),
+                                   ("POST", "/api/v1/plans", {}), ("POST", "/api/v1/plans/latest/apply", {}),
+                                   ("POST", "/api/v1/disconnects/D1/restore", None)):
+            r = c.request(method, path, json=body)
+            assert r.status_code == 403, (short, path, r.text)
+            assert "may not" in r.json()["error"]
+    assert not records(web.state)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"scope_kind": "everything"}, "scope_kind"),
+    ({"ticket": "INC 7; rm -rf"}, "ticket"),
+    ({"ticket": ""}, "ticket"),
+    ({"reason": "line one\nconf t"}, "reason"),
+    ({"reason": ""}, "reason"),
+    ({"ttl_seconds": 10**9}, "ttl_seconds"),
+    ({"ttl_seconds": "30m"}, "ttl_seconds"),
+    ({"surprise": 1}, "surprise"),
+    ({"scope_value": "POI\nshutdown"}, None),
+])
+def test_bad_fields_are_4xx_naming_the_field_and_echo_nothing(web: Web, change: dict[str, Any],
+                                                               field: str | None) -> None:
+    r = web.client("op").post("/api/v1/disconnects", json={**POI, **change})
+    assert 400 <= r.status_code < 500, r.text
+    body = r.json()
+    assert set(body) == {"error", "field"}
+    if field:
+        assert body["field"] == field, body
+    assert "rm -rf" not in r.text and "conf t" not in r.text and "Traceback" not in r.text
+    assert not records(web.state)
+
+
+def test_not_json_is_422(web: Web) -> None:
+    r = web.client("op").post("/api/v1/disconnects", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "error" in r.json()
+
+
+def test_dry_run_shows_the_blast_radius_and_changes_nothing(web: Web) -> None:
+    n = len(web.audit())
+    r = web.client("op").post("/api/v1/disconnects/dry-run", json=POI)
+    assert r.status_code == 200
+    text = "\n".join(r.json()["out"])
+    assert "OVER LIMIT" in text and "r2:" in text and "dry run: nothing changed" in text
+    assert not records(web.state) and len(web.audit()) == n
+
+
+def test_over_the_limit_waits_for_another_approver(web: Web) -> None:
+    r = web.client("ap1").post("/api/v1/disconnects", json=POI)
+    assert r.status_code == 202, r.text
+    rid = r.json()["data"]["id"]
+    listed = web.client("view").get("/api/v1/disconnects").json()
+    assert [(d["id"], d["status"], d["operator"]) for d in listed] == [(rid, "pending-approval", web.users["ap1"])]
+    # the requester: neither the preview nor the approval
+    me = web.client("ap1")
+    r = me.get(f"/api/v1/disconnects/{rid}/approval")
+    assert r.status_code == 409 and "cannot approve" in r.json()["error"]
+    r = me.post(f"/api/v1/disconnects/{rid}/approve", json={"digest": "0" * 64})
+    assert r.status_code == 409
+    # an operator may not approve at all; a viewer neither
+    for short in ("op", "view"):
+        assert web.client(short).get(f"/api/v1/disconnects/{rid}/approval").status_code == 403
+    # another approver sees what it would approve, and a digest that binds it
+    r = web.client("ap2").get(f"/api/v1/disconnects/{rid}/approval")
+    assert r.status_code == 200 and re.fullmatch(r"[0-9a-f]{64}", r.json()["data"]["digest"])
+    assert any("pushed to r2" in ln for ln in r.json()["out"])
+    r = web.client("ap2").post(f"/api/v1/disconnects/{rid}/approve", json={"digest": "1" * 64})
+    assert r.status_code == 409 and "changed" in r.json()["error"]
+    r = web.client("ap2").post(f"/api/v1/disconnects/{rid}/approve", json={"digest": "short"})
+    assert (r.status_code, r.json()["field"]) == (422, "digest")
+    refused = [e for e in web.audit() if e.action == "approval-refused" and e.object == rid]
+    assert {e.actor for e in refused} >= {web.users["ap1"]}
+    # restore of a pending one is refused (nothing to restore)
+    assert web.client("op").post(f"/api/v1/disconnects/{rid}/restore").status_code == 409
+
+
+def test_plan_show_and_apply_refusals(web: Web) -> None:
+    c = web.client("op")
+    r = c.post("/api/v1/plans/P-none/apply", json={})
+    assert r.status_code == 202
+    job = r.json()["id"]
+    wait_until(lambda: c.get(f"/api/v1/jobs/{job}").json()["done"], 60, "the apply job")
+    done = c.get(f"/api/v1/jobs/{job}").json()
+    assert done["exit"] == 2 and any("no plan" in ln for ln in done["err"])
+    r = c.post("/api/v1/plans/latest/apply", json={"batch_size": 0})
+    assert (r.status_code, r.json()["field"]) == (422, "batch_size")
+    r = c.post("/api/v1/plans", json={"hosts": ["r2; show run"]})
+    assert (r.status_code, r.json()["field"]) == (422, "hosts.0")
+    r = c.post("/api/v1/plans", json={"hosts": ["r2"]})
+    assert r.status_code == 503 and "not up" in r.json()["error"], "no lab here: the devices are unreachable"
+
+
+def test_status(web: Web) -> None:
+    r = web.client("view").get("/api/v1/status")
+    assert r.status_code == 200 and r.json()["data"]["service"]["scheduler"]["alive"] is True
+
+
+def test_an_api_call_with_a_session_cookie_needs_the_csrf_header(web: Web) -> None:
+    c, csrf = web.browser("op")
+    assert c.get("/api/v1/whoami").json()["name"] == web.users["op"]
+    r = c.post("/api/v1/disconnects/dry-run", json=POI)
+    assert (r.status_code, r.json()["field"]) == (403, "csrf")
+    assert c.post("/api/v1/disconnects/dry-run", json=POI, headers={"x-csrf-token": csrf}).status_code == 200
+
+
+# ---- the console -------------------------------------------------------------------------------------
+
+def test_login_sets_a_secure_session_cookie(web: Web) -> None:
+    c = httpx.Client(base_url=web.url, verify=web.tls)
+    r = c.post("/login", data={"username": web.users["view"], "password": web.passwords["view"],
+                               "csrf": _login_csrf(c)})
+    assert r.status_code == 303
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("__Host-tonle=")
+    assert all(flag in cookie.lower() for flag in ("secure", "httponly", "samesite=strict", "path=/"))
+    page = c.get("/", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "POI" in page.text and web.users["view"] in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert any(e.action == "web-login" and e.actor == web.users["view"] for e in web.audit())
+
+
+def test_pages_need_a_login(web: Web) -> None:
+    c = httpx.Client(base_url=web.url, verify=web.tls)
+    for path in ("/", "/disconnects", "/plans", "/drift", "/audit", "/devices/r2"):
+        r = c.get(path, headers={"accept": "text/html"})
+        assert (r.status_code, r.headers.get("location")) == (303, "/login"), path
+
+
+def test_login_without_csrf_is_refused(web: Web) -> None:
+    c = httpx.Client(base_url=web.url, verify=web.tls)
+    r = c.post("/login", data={"username": web.users["op"], "password": web.passwords["op"], "csrf": "x"})
+    assert r.status_code == 403
+    _login_csrf(c)  # the cookie, but not the field's value
+    r = c.post("/login", data={"username": web.users["op"], "password": web.passwords["op"], "csrf": "y" * 43})
+    assert r.status_code == 403
+
+
+def test_a_form_post_without_csrf_is_refused(web: Web) -> None:
+    c, csrf = web.browser("op")
+    form = {**POI, "action": "dry-run"}
+    assert c.post("/disconnects", data=form).status_code in (403, 422)
+    assert c.post("/disconnects", data={**form, "csrf": "wrong"}).status_code == 403
+    r = c.post("/disconnects", data={**form, "csrf": csrf})
+    assert r.status_code == 200 and "OVER LIMIT" in r.text and "dry-run" in r.text
+    assert c.post("/logout", data={}).status_code in (403, 422)
+
+
+def test_the_requester_sees_no_usable_approve_button(web: Web) -> None:
+    rid = next(r.id for r in records(web.state) if r.status == "pending-approval")
+    c, csrf = web.browser("ap1")
+    page = c.get(f"/disconnects/{rid}", headers={"accept": "text/html"}).text
+    assert 'id="approve"' in page and "disabled" in page and "you requested it" in page
+    r = c.post(f"/disconnects/{rid}/approve", data={"csrf": csrf, "digest": "0" * 64})
+    assert r.status_code == 409 and "cannot approve" in r.text
+    other, _ = web.browser("ap2")
+    page = other.get(f"/disconnects/{rid}", headers={"accept": "text/html"}).text
+    assert 'name="digest"' in page and "pushed to r2" in page
+
+
+def test_a_viewer_cannot_act_from_the_console(web: Web) -> None:
+    c, csrf = web.browser("view")
+    page = c.get("/disconnects", headers={"accept": "text/html"}).text
+    assert 'id="disconnect-form"' not in page, "no form for a role that may not use it"
+    r = c.post("/disconnects", data={**POI, "action": "submit", "csrf": csrf}, headers={"accept": "text/html"})
+    assert r.status_code == 403 and "may not" in r.text
+    r = c.post("/plans/latest/apply", data={"csrf": csrf}, headers={"accept": "text/html"})
+    assert r.status_code == 403
+
+
+def test_apply_from_the_console_follows_its_job(web: Web) -> None:
+    c, csrf = web.browser("op")
+    r = c.post("/plans/P-none/apply", data={"csrf": csrf})
+    assert r.status_code == 303 and r.headers["location"].startswith("/jobs/J")
+    job = r.headers["location"]
+    with c.stream("GET", f"{job}/events") as events:
+        text = "".join(events.iter_text())  # the stream ends when the job is done
+    state = json.loads(text.split("data: ")[-1])
+    assert state["done"] and state["exit"] == 2 and any("no plan" in ln for ln in state["err"])
+    assert "no plan" in c.get(job, headers={"accept": "text/html"}).text
+
+
+def test_live_events_carry_the_overview(web: Web) -> None:
+    c, _ = web.browser("view")
+    with c.stream("GET", "/events") as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        seen = ""
+        for chunk in r.iter_text():
+            seen += chunk
+            if "event: state" in seen and "\n\n" in seen.split("event: state", 1)[1]:
+                break
+    data = json.loads(seen.split("event: state\ndata: ", 1)[1].split("\n\n", 1)[0])
+    assert "site-POI" in data["overview"] and "pending-disconnects" in data["disconnects"]
+
+
+def test_failed_logins_are_rate_limited_per_account(web: Web) -> None:
+    c = httpx.Client(base_url=web.url, verify=web.tls)
+    for _ in range(5):
+        r = c.post("/login", data={"username": web.users["rl"], "password": "wrong-password",
+                                   "csrf": _login_csrf(c)})
+        assert r.status_code == 401
+    r = c.post("/login", data={"username": web.users["rl"], "password": web.passwords["rl"], "csrf": _login_csrf(c)})
+    assert r.status_code == 429, "the right password after 5 failures is still refused for a while"
+    assert web.client("rl").get("/api/v1/whoami").status_code == 200, "its token is not locked out"
+    assert any(e.action == "web-login-refused" and e.details.get("why") == "rate limited" for e in web.audit())
+
+
+def test_a_failed_login_puts_no_free_text_in_the_audit_log(web: Web) -> None:
+    c = httpx.Client(base_url=web.url, verify=web.tls)
+    r = c.post("/login", data={"username": "Evil\nconf t", "password": "x" * 12, "csrf": _login_csrf(c)})
+    assert r.status_code == 401
+    last = web.audit()[-1]
+    assert (last.action, last.actor, last.object) == ("web-login-refused", "?", "?")
+    assert not any("conf t" in json.dumps([e.actor, e.object, e.details]) for e in web.audit())
+
+
+def test_failed_logins_are_rate_limited_per_address(web: Web) -> None:
+    """Last in this file: it locks 127.0.0.1 out of logging in for the module's server."""
+    c = httpx.Client(base_url=web.url, verify=web.tls)
+    codes = [c.post("/login", data={"username": f"nobody{i}", "password": "x" * 12, "csrf": _login_csrf(c)}).status_code
+             for i in range(20)]
+    assert codes.count(401) == 20 - codes.count(429)
+    r = c.post("/login", data={"username": web.users["view"], "password": web.passwords["view"],
+                               "csrf": _login_csrf(c)})
+    assert r.status_code == 429
