@@ -21,6 +21,7 @@ from pathlib import Path
 from tonle.compile.intent import Intent, load_intent, with_md5_keys
 from tonle.lab.errors import LabError, LabUnavailable
 from tonle.lab.execute import Executor, Progress, read_record
+from tonle.lab.kernel import raise_limits
 from tonle.lab.layout import RUN_ROOT, Layout
 from tonle.lab.node import DAEMONS, FRR_BIN, SSHD, boot_config
 from tonle.lab.plan import (
@@ -107,6 +108,7 @@ class Lab:
         say = progress or (lambda _msg: None)
         preflight()
         t0 = time.monotonic()
+        raise_limits(len(self.all_namespaces()), say)
         record = read_record(self.state_file)
         if self._extendable(record):
             self._extend(record, say)
