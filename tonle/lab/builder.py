@@ -34,7 +34,7 @@ from tonle.lab.plan import (
     plan_down,
     plan_prepare,
 )
-from tonle.lab.status import LabStatus, NodeStatus, SessionState, healthy, lab_status, vtysh
+from tonle.lab.status import LabStatus, NodeStatus, SessionState, healthy, lab_status, settled, vtysh
 from tonle.lab.steps import LabRecord
 from tonle.lab.system import _run as _run  # noqa: PLC0414 (its old home: tests reach it here)
 from tonle.lab.system import ipv4_routes, link_exists, netns_list, user_exists
@@ -182,12 +182,19 @@ class Lab:
         return lab_status(self.layout, self.inv, read_record(self.state_file).get("status") == "up")
 
     def wait_established(self, timeout: float) -> LabStatus:
-        """Poll until every session is Established or `timeout` seconds pass; returns the last status."""
+        """Poll until every session is Established or `timeout` seconds pass; returns the last status.
+
+        A node seen with all its processes and sessions up is not asked again (a poll of every node costs a
+        vtysh run each: seconds of CPU at a few hundred nodes, taken from the daemons still converging).
+        """
         deadline = time.monotonic() + timeout
+        known: dict[str, NodeStatus] = {}
+        up = read_record(self.state_file).get("status") == "up"
         while True:
-            status = self.status()
+            status = lab_status(self.layout, self.inv, up, known)
             if not status.down_sessions() or time.monotonic() > deadline:
                 return status
+            known = {n.name: n for n in status.nodes if settled(n)}
             time.sleep(0.5)
 
     # ---- down ---------------------------------------------------------------------------------
