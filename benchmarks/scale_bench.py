@@ -54,8 +54,6 @@ from drift_bench import (
 )
 from labgen import MAX_DEVICES, synthesize
 
-from tonle.compile.intent import load_intent
-from tonle.compile.render import render_device
 from tonle.lab.builder import Lab
 from tonle.source.inventory import load_from_nornir_config
 
@@ -163,24 +161,34 @@ def lab_phases(t0: float, marks: list[tuple[float, str]]) -> dict[str, float]:
             "BGP sessions to Established": end - built}
 
 
+_BREAKDOWN = """
+import json, sys, time
+t0 = time.perf_counter()
+import napalm_frr, tonle.drift.audit, tonle.interfaces.cli
+from tonle.compile.intent import load_intent
+from tonle.compile.render import render_device
+from tonle.source.inventory import load_from_nornir_config
+t1 = time.perf_counter()
+inv = load_from_nornir_config(__import__("pathlib").Path(sys.argv[1]))
+t2 = time.perf_counter()
+intent = load_intent(inv)
+t3 = time.perf_counter()
+for name in inv.devices:
+    render_device(intent, name, "frr")
+t4 = time.perf_counter()
+print(json.dumps([t1 - t0, t2 - t1, t3 - t2, t4 - t3]))
+"""
+
+
 def cli_breakdown(config: Path) -> dict[str, float]:
-    """Where a CLI run's time goes before any device is asked: interpreter + imports, inventory, intent,
-    rendering every device (one thread, as the CLI does before fetching)."""
-    out: dict[str, float] = {}
+    """Where a CLI run's time goes before any device is asked, in a new process as the CLI's: interpreter start
+    and imports, inventory (load and validation), intent, rendering every device (one thread, as the CLI)."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import tonle.interfaces.cli, tonle.drift.audit, napalm_frr"], check=True)
-    out["interpreter + imports"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    inv = load_from_nornir_config(config)
-    out["inventory load + validation"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    intent = load_intent(inv)
-    out["intent"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for name in inv.devices:
-        render_device(intent, name, "frr")
-    out["render every device"] = time.perf_counter() - t0
-    return out
+    proc = subprocess.run([sys.executable, "-c", _BREAKDOWN, str(config)], capture_output=True, text=True, check=True)
+    total = time.perf_counter() - t0
+    _imports, inv, intent, render = json.loads(proc.stdout)
+    return {"interpreter + imports": total - inv - intent - render, "inventory load + validation": inv,
+            "intent": intent, "render every device": render}
 
 
 # ---- one N -----------------------------------------------------------------------------------------------
