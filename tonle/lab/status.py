@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from tonle.lab.errors import LabError
 from tonle.lab.layout import Layout
-from tonle.lab.node import DAEMONS
+from tonle.lab.node import DAEMONS, node_daemons
 from tonle.lab.system import _run, netns_list, pid_alive
 from tonle.source.inventory import Inventory, Session
 
@@ -58,7 +58,7 @@ def vtysh(lay: Layout, node: str, command: str, timeout: float = 20) -> str:
 
 def processes(lay: Layout, inv: Inventory, node: str) -> dict[str, bool]:
     """Whether each process the node should run is alive (by its pid file)."""
-    names = [*DAEMONS, "sshd"] if node in inv.devices else list(DAEMONS)
+    names = [*DAEMONS, "sshd"] if node in inv.devices else list(node_daemons(inv, node))
     return {n: pid_alive(lay.node_dir(node) / f"{n}.pid") for n in names}
 
 
