@@ -1,8 +1,8 @@
 """Drift audit benchmark: `tonle drift` against the same audit by an Ansible playbook, and the SSH floor.
 
-For each N (default 10 and 50) it builds its own lab of N FRR routers (documentation addresses only: a
-chain of iBGP links, one upstream network per router, each its own namespace running FRR), then on
-that lab, in the same run:
+For each N (default 10 and 50) it builds its own lab of N FRR routers (`labgen`: benchmark addresses
+only, a dual-stack chain of iBGP links, one upstream network per router, each its own namespace running
+FRR), then on that lab, in the same run:
 
 * tonle: ``tonle drift --json`` as a user runs it (a new process: imports, inventory, intent,
   render, parallel NAPALM fetch of running config + QoS state + BGP state on one connection per
@@ -17,9 +17,9 @@ that lab, in the same run:
   one after the other (machine CPU per login, from /proc/stat: client + sshd + vtysh), then all at
   once with the same number of workers as tonle (the wall time no audit over SSH can beat).
 
-The kernel's neighbour table is shared by every namespace: the ARP garbage-collection thresholds
-(net.ipv4.neigh.default.gc_thresh1/2/3) are raised to 4096/8192/16384 when lower (global settings;
-the script says when it changes them). Needs root (the lab).
+The kernel limits a lab of that size needs (neighbour-table thresholds shared by every namespace, pid
+space, inotify instances) are raised by the lab itself when lower (`tonle.lab.kernel`; global settings,
+reported as the lab comes up). Needs root (the lab).
 
     .venv/bin/python benchmarks/drift_bench.py [--devices 10 50] [--forks 5] [--workers 32]
 """
@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
-import itertools
 import json
 import os
 import shutil
@@ -44,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner
-import yaml
+from labgen import MAX_DEVICES, synthesize  # beside this script (run as a script: its folder is on sys.path)
 
 from tonle.change.plan import Selection
 from tonle.compile.render import render_device
@@ -52,27 +50,10 @@ from tonle.drift.audit import run_drift
 from tonle.lab.builder import Lab
 from tonle.source.inventory import load_from_nornir_config
 
-REPO = Path(__file__).resolve().parent.parent
-SMALL = REPO / "tests" / "fixtures" / "small"
-GC_THRESH = {"gc_thresh1": 4096, "gc_thresh2": 8192, "gc_thresh3": 16384}
-SITES = ("PNH", "KOS", "POI", "BVT")
-
 PLAYBOOK = Path(__file__).resolve().parent / "ansible" / "drift-audit.yml"
 
 
 # ---- machine ---------------------------------------------------------------------------------------
-
-def raise_arp_thresholds() -> None:
-    """Raise the neighbour-table GC thresholds (shared by all namespaces) when lower than needed."""
-    for name, want in GC_THRESH.items():
-        path = Path(f"/proc/sys/net/ipv4/neigh/default/{name}")
-        have = int(path.read_text())
-        if have < want:
-            path.write_text(str(want))
-            print(f"sysctl net.ipv4.neigh.default.{name}: {have} -> {want} (global kernel setting)")
-        else:
-            print(f"sysctl net.ipv4.neigh.default.{name} = {have} (>= {want}, unchanged)")
-
 
 def machine_cpu() -> float:
     """CPU seconds used by the whole machine so far (every process, user + system)."""
@@ -81,75 +62,50 @@ def machine_cpu() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+# Network namespaces (inode numbers) of the lab under measurement: their processes' CPU is the audit's too.
+LAB_NETNS: set[int] = set()
+
+
+def netns_inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
+
+
+def lab_processes() -> list[Path]:
+    """/proc entries of the processes in LAB_NETNS (FRR, sshd and what their logins run)."""
+    return [p for p in Path("/proc").iterdir() if p.name.isdigit() and netns_inode(p / "ns" / "net") in LAB_NETNS]
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process, its reaped children (tonle CLI, ssh, Ansible) and the lab's processes
+    with their reaped children (sshd sessions, vtysh): the measured work alone, whatever else runs."""
+    t = os.times()
+    ticks = 0
+    for proc in lab_processes():
+        try:
+            ticks += sum(int(x) for x in (proc / "stat").read_text().rsplit(")", 1)[1].split()[11:15])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return t.user + t.system + t.children_user + t.children_system + ticks / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Timing:
     wall: float
     cpu: float  # machine CPU seconds during the run
+    own: float = 0.0  # own_cpu() seconds during the run
 
 
 @contextlib.contextmanager
 def measure() -> Iterator[Timing]:
     t = Timing(0.0, 0.0)
-    c0, w0 = machine_cpu(), time.perf_counter()
+    o0, c0, w0 = own_cpu(), machine_cpu(), time.perf_counter()
     try:
         yield t
     finally:
-        t.wall, t.cpu = time.perf_counter() - w0, machine_cpu() - c0
-
-
-# ---- a lab of N devices ------------------------------------------------------------------------------
-
-def _used_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    out = subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"], capture_output=True, text=True,
-                         check=True).stdout
-    return [ipaddress.ip_network(r["dst"], strict=False) for r in json.loads(out or "[]")
-            if r.get("dst") not in (None, "default")]
-
-
-def synthesize(root: Path, n: int, name: str) -> Path:
-    """nornir.yaml + inventory/ for `n` FRR routers in a chain, each with one upstream; returns nornir.yaml."""
-    inv = root / "inventory"
-    inv.mkdir(parents=True)
-    for f in ("defaults.yaml", "groups.yaml", "sites.yaml", "policy.yaml"):
-        shutil.copy(SMALL / "inventory" / f, inv / f)
-    shutil.copy(SMALL / "nornir.yaml", root / "nornir.yaml")
-    used = _used_networks()
-    mgmt = next(s for s in ipaddress.ip_network("198.19.128.0/17").subnets(new_prefix=24)
-                if not any(s.overlaps(u) for u in used) and s != ipaddress.ip_network("198.19.254.0/24"))
-
-    def dump(file: str, data: Any) -> None:
-        (inv / file).write_text(yaml.safe_dump(data, sort_keys=False))
-
-    dump("lab.yaml", {"name": name, "mgmt_gateway": f"{mgmt[1]}/24"})
-    names = [f"r{i:02d}" for i in range(n)]
-    dump("hosts.yaml", {d: {"hostname": str(mgmt[10 + i]),
-                            "groups": [f"site-{SITES[i % 4].lower()}", "role-iig-border", "platform-frr"],
-                            "data": {"asn": 64500, "router_id": f"198.18.0.{i + 1}",
-                                     "loopback_ipv4": f"198.18.0.{i + 1}/32"}} for i, d in enumerate(names)})
-    chain = ipaddress.IPv4Network("203.0.113.0/25").subnets(new_prefix=31)
-    transit = ipaddress.IPv4Network("198.51.100.0/25").subnets(new_prefix=31)
-    ports = dict.fromkeys(names, 0)
-
-    def port(d: str) -> str:
-        ports[d] += 1
-        return f"eth{ports[d]}"
-
-    links: list[dict[str, Any]] = []
-    for a, b in itertools.pairwise(names):
-        net = next(chain)
-        links.append({"name": f"{a}-{b}", "capacity_mbps": 10000, "endpoints": [
-            {"node": a, "interface": port(a), "ipv4": f"{net[0]}/31"},
-            {"node": b, "interface": port(b), "ipv4": f"{net[1]}/31"}]})
-    peers: list[dict[str, Any]] = []
-    for i, d in enumerate(names):
-        net = next(transit)
-        links.append({"name": f"{d}-up", "capacity_mbps": 10000, "endpoints": [
-            {"node": d, "interface": port(d), "ipv4": f"{net[0]}/31"}, {"node": f"up{i:02d}", "ipv4": f"{net[1]}/31"}]})
-        peers.append({"name": f"up{i:02d}", "asn": 65000 + i, "type": "upstream", "country": "TH",
-                      "announces": [f"198.19.{i}.0/24"], "sessions": [{"device": d, "link": f"{d}-up"}]})
-    dump("links.yaml", {"links": links})
-    dump("peers.yaml", {"peers": peers})
-    return root / "nornir.yaml"
+        t.wall, t.cpu, t.own = time.perf_counter() - w0, machine_cpu() - c0, own_cpu() - o0
 
 
 # ---- the three measurements ----------------------------------------------------------------------
@@ -174,7 +130,7 @@ def tonle_inprocess(config: Path, state: Path, workers: int) -> tuple[Timing, in
 def ansible_audit(config: Path, state: Path, work: Path, forks: int) -> tuple[Timing, dict[str, int]]:
     inv = load_from_nornir_config(config)
     creds = Lab(inv, state).credentials()
-    pdd = work / "ansible"
+    pdd = Path(tempfile.mkdtemp(prefix="ansible-", dir=work))
     (pdd / "project").mkdir(parents=True)
     (pdd / "intended").mkdir()
     hosts = {}
@@ -188,16 +144,16 @@ def ansible_audit(config: Path, state: Path, work: Path, forks: int) -> tuple[Ti
         "ansible_ssh_private_key_file": creds.key_file,
         "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
                                    "-o LogLevel=ERROR"}}}
-    home = work / "ansible-home"
+    home = pdd / "home"
     env = {"ANSIBLE_HOME": str(home), "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(home / "cp"), "ANSIBLE_HOST_KEY_CHECKING": "False",
            "ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_NOCOLOR": "1",
            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     with measure() as t:
         r = ansible_runner.run(private_data_dir=str(pdd), playbook="audit.yml", inventory=inventory, forks=forks,
-                               envvars=env, quiet=True, artifact_dir=str(work / "artifacts"))
+                               envvars=env, quiet=True, artifact_dir=str(pdd / "artifacts"))
     if r.rc != 0:
-        raise RuntimeError(f"ansible-playbook failed (rc {r.rc}, status {r.status}); see {work / 'artifacts'}")
+        raise RuntimeError(f"ansible-playbook failed (rc {r.rc}, status {r.status}); see {pdd / 'artifacts'}")
     stats = r.stats or {}
     return t, {"ok": len(stats.get("ok", {})), "changed": sum(stats.get("changed", {}).values()),
                "failures": len(stats.get("failures", {})), "unreachable": len(stats.get("dark", {}))}
@@ -214,6 +170,22 @@ def load_intent_cached(inv: Any) -> Any:
 
 def ssh_floor(config: Path, state: Path, workers: int) -> tuple[Timing, Timing]:
     """(N logins one after the other, N logins `workers` at a time), one show running-config each."""
+    calls = floor_logins(config, state)
+    with measure() as seq:
+        for c in calls:
+            c()
+    return seq, floor_parallel(calls, workers)
+
+
+def floor_parallel(calls: list[Callable[[], None]], workers: int) -> Timing:
+    """The logins, `workers` at a time: the wall time no audit over SSH can beat."""
+    with measure() as par, ThreadPoolExecutor(max_workers=min(workers, len(calls))) as pool:
+        list(pool.map(lambda c: c(), calls))
+    return par
+
+
+def floor_logins(config: Path, state: Path) -> list[Callable[[], None]]:
+    """One OpenSSH login running `show running-config` per device, as callables."""
     inv = load_from_nornir_config(config)
     creds = Lab(inv, state).credentials()
 
@@ -224,13 +196,7 @@ def ssh_floor(config: Path, state: Path, workers: int) -> tuple[Timing, Timing]:
                             f"{creds.username}@{ip}", "show running-config"], capture_output=True, check=True)
         return run
 
-    calls = [login(str(d.mgmt_ip)) for d in inv.devices.values()]
-    with measure() as seq:
-        for c in calls:
-            c()
-    with measure() as par, ThreadPoolExecutor(max_workers=min(workers, len(calls))) as pool:
-        list(pool.map(lambda c: c(), calls))
-    return seq, par
+    return [login(str(d.mgmt_ip)) for d in inv.devices.values()]
 
 
 # ---- main ------------------------------------------------------------------------------------------
@@ -256,7 +222,7 @@ def bench(n: int, forks: int, workers: int) -> Row:
         lab = Lab(load_from_nornir_config(config), state)
         try:
             t0 = time.perf_counter()
-            lab.up(timeout=240)
+            lab.up(timeout=240, progress=print)
             print(f"N={n}: lab {name} up in {time.perf_counter() - t0:.1f} s", flush=True)
             run_drift(config, state, Selection(), lab=True, workers=workers, record=False)  # warm caches once
             floor_seq, floor_par = ssh_floor(config, state, workers)
@@ -278,10 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("drift_bench: needs root (it builds a lab)", file=sys.stderr)
         return 2
-    if any(n < 1 or n > 60 for n in args.devices):
-        print("drift_bench: 1 <= N <= 60 (documentation address plan)", file=sys.stderr)
+    if any(n < 1 or n > MAX_DEVICES for n in args.devices):
+        print(f"drift_bench: 1 <= N <= {MAX_DEVICES} (the benchmark address plan)", file=sys.stderr)
         return 2
-    raise_arp_thresholds()
     print(f"machine: {os.cpu_count()} CPU(s); tonle workers {args.workers}; Ansible forks {args.forks}\n", flush=True)
     rows = [bench(n, args.forks, args.workers) for n in args.devices]
     print(f"\n{'N':>3} {'tonle s':>8} {'CLI s':>6} {'ansible s':>10} {'ratio':>6} {'CLI ratio':>9} {'floor s':>8} "

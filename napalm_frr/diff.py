@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import threading
 import warnings
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -31,6 +31,7 @@ __all__ = [
     "addition_blocks",
     "deletion_command",
     "format_diff",
+    "frr_lines",
 ]
 
 DEFAULT_FRR_RELOAD = "/usr/lib/frr/frr-reload.py"
@@ -251,6 +252,32 @@ class FRRConfigTool:
         """
         raw = self.module.lines_to_config(list(change.ctx_keys), change.line, change.delete)
         return [str(line).strip() for line in raw]
+
+
+_FRR_SKIP = {"!", "end", "Building configuration...", "Current configuration:"}
+_FRR_EXITS = {"exit", "exit-address-family", "exit-vrf", "exit-vni", "quit"}
+
+
+def frr_lines(text: str) -> Counter[tuple[tuple[str, ...], str]]:
+    """Every line of an FRR configuration with its enclosing contexts (by indentation), order-free.
+
+    Two texts with equal lines are no change for frr-reload.py either: the fast path that skips its two
+    local vtysh runs (drift audits and plans of devices already as intended).
+    """
+    out: Counter[tuple[tuple[str, ...], str]] = Counter()
+    stack: list[tuple[int, str]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line in _FRR_SKIP:
+            continue
+        indent = len(raw) - len(raw.lstrip(" "))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        if line in _FRR_EXITS:
+            continue
+        out[(tuple(c for _, c in stack), line)] += 1
+        stack.append((indent, line))
+    return out
 
 
 def _drop_banner(text: str) -> str:

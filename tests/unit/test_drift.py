@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tonle.tasks.change import unchanged_frr
 
 from napalm_frr.diff import FRRConfigTool
 from tests.conftest import SMALL
@@ -244,3 +245,13 @@ def test_frr_remediation_groups_children_under_one_context_line() -> None:
     assert len(diffs) == 2 and {d.section for d in diffs} == {("route-map RM-TH-CARRIER-B-IN-V4 permit 30",)}
     assert script.count("route-map RM-TH-CARRIER-B-IN-V4 permit 30") == 1
     assert sorted(script[1:]) == [" set community 64500:100 additive", " set local-preference 100"]
+
+
+def test_plan_skips_the_diff_only_when_nothing_would_change() -> None:
+    intended = golden("frr")
+    lines = intended.splitlines(keepends=True)
+    reordered = "".join(lines[len(lines) // 2:] + lines[:len(lines) // 2])
+    assert frr_lines(reordered) == frr_lines(intended)  # the reordering keeps every line's context
+    assert unchanged_frr(intended, "Building configuration...\n\n" + reordered)
+    assert not unchanged_frr(intended, intended.replace("ip route 198.18.0.0/22 blackhole\n", ""))
+    assert not unchanged_frr(intended, intended + "! tc: qdisc replace dev eth9 root handle 1: htb default 10\n")

@@ -224,11 +224,23 @@ def test_each_node_starts_its_daemons_in_order_then_loads_its_config(node: str) 
     mine = [s for s in walk(steps) if (isinstance(s, Command) and list(s.argv[:len(prefix)]) == prefix)
             or (isinstance(s, WaitFor) and s.path.parent == d)]
     programs = [s.argv[len(prefix)] if isinstance(s, Command) else f"wait {s.path.name}" for s in mine]
-    expected = [x for dm in DAEMONS for x in (str(FRR_BIN / dm), f"wait {dm}.vty")] + ["vtysh"]
+    daemons = DAEMONS if node in small().devices else ("zebra", "bgpd")  # no static route, no BFD in the lab's own
+    expected = [x for dm in daemons for x in (str(FRR_BIN / dm), f"wait {dm}.vty")] + ["vtysh"]
     assert programs == expected + ([str(SSHD)] if node in small().devices else [])
     zebra = list(mine[0].argv[len(prefix):]) if isinstance(mine[0], Command) else []
     assert zebra[-4:] == ["-i", f"{d}/zebra.pid", "--log", f"file:{d}/zebra.log"]
     assert zebra[2:6] == ["-u", "frr", "-g", "frr"] and f"{d}/empty.conf" in zebra
+
+
+def test_a_simulated_network_with_bfd_runs_bfdd_too() -> None:
+    inv = reference()
+    lay, steps = Layout("nig", STATE), build(inv)
+    started = {(n, c.argv[len(lay.in_node(n, []))]) for c in walk(steps) if isinstance(c, Command)
+               for n in inv.peers if list(c.argv[:len(lay.in_node(n, []))]) == lay.in_node(n, [])}
+    for name, peer in inv.peers.items():
+        daemons = {Path(prog).name for n, prog in started if n == name} - {"vtysh"}
+        assert daemons == ({"zebra", "bfdd", "bgpd"} if peer.bfd else {"zebra", "bgpd"}), name
+    assert any(p.bfd for p in inv.peers.values()) and not all(p.bfd for p in inv.peers.values())
 
 
 def test_node_files_are_frr_readable_and_the_recorded_copy_has_no_key() -> None:

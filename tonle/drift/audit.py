@@ -28,7 +28,6 @@ import json
 import re
 import sqlite3
 import time
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -41,7 +40,7 @@ from nornir.core.task import Result, Task
 from nornir.plugins.runners import ThreadedRunner
 
 from napalm_frr import tc
-from napalm_frr.diff import Change, FRRConfigTool, as_shown
+from napalm_frr.diff import Change, FRRConfigTool, as_shown, frr_lines
 from tonle.change.gates import Snapshot
 from tonle.change.plan import Plan, Selection, make_plan, secret_values
 from tonle.compile import owned
@@ -259,28 +258,6 @@ def compare_frr(intended: str, running: str, tool: FRRConfigTool) -> tuple[list[
     diffs = [_frr_line(ch, tool.lines(ch)) for ch in [*deletions, *additions]]
     qos_diffs, qos_script = _compare_tc(tc.by_interface(want_tc), tc.by_interface(have_tc))
     return diffs + qos_diffs, grouped_script([list(d.remediation) for d in diffs]) + qos_script
-
-
-_FRR_SKIP = {"!", "end", "Building configuration...", "Current configuration:"}
-_FRR_EXITS = {"exit", "exit-address-family", "exit-vrf", "exit-vni", "quit"}
-
-
-def frr_lines(text: str) -> Counter[tuple[tuple[str, ...], str]]:
-    """Every line of an FRR configuration with its enclosing contexts (by indentation), order-free."""
-    out: Counter[tuple[tuple[str, ...], str]] = Counter()
-    stack: list[tuple[int, str]] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line in _FRR_SKIP:
-            continue
-        indent = len(raw) - len(raw.lstrip(" "))
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        if line in _FRR_EXITS:
-            continue
-        out[(tuple(c for _, c in stack), line)] += 1
-        stack.append((indent, line))
-    return out
 
 
 def _frr_line(ch: Change, cmds: list[str]) -> LineDiff:

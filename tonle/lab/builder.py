@@ -21,6 +21,7 @@ from pathlib import Path
 from tonle.compile.intent import Intent, load_intent, with_md5_keys
 from tonle.lab.errors import LabError, LabUnavailable
 from tonle.lab.execute import Executor, Progress, read_record
+from tonle.lab.kernel import raise_limits
 from tonle.lab.layout import RUN_ROOT, Layout
 from tonle.lab.node import DAEMONS, FRR_BIN, SSHD, boot_config
 from tonle.lab.plan import (
@@ -34,7 +35,7 @@ from tonle.lab.plan import (
     plan_prepare,
 )
 from tonle.lab.rpki import Cache, check_caches, check_vrps, plan_rpki
-from tonle.lab.status import LabStatus, NodeStatus, SessionState, healthy, lab_status, vtysh
+from tonle.lab.status import LabStatus, NodeStatus, SessionState, healthy, lab_status, settled, vtysh
 from tonle.lab.steps import LabRecord, Say
 from tonle.lab.system import _run as _run  # noqa: PLC0414 (its old home: tests reach it here)
 from tonle.lab.system import ipv4_routes, link_exists, netns_list, user_exists
@@ -108,6 +109,7 @@ class Lab:
         say = progress or (lambda _msg: None)
         preflight()
         t0 = time.monotonic()
+        raise_limits(len(self.all_namespaces()), say)
         record = read_record(self.state_file)
         if self._extendable(record):
             self._extend(record, say)
@@ -203,12 +205,19 @@ class Lab:
         return lab_status(self.layout, self.inv, read_record(self.state_file).get("status") == "up")
 
     def wait_established(self, timeout: float) -> LabStatus:
-        """Poll until every session is Established or `timeout` seconds pass; returns the last status."""
+        """Poll until every session is Established or `timeout` seconds pass; returns the last status.
+
+        A node seen with all its processes and sessions up is not asked again (a poll of every node costs a
+        vtysh run each: seconds of CPU at a few hundred nodes, taken from the daemons still converging).
+        """
         deadline = time.monotonic() + timeout
+        known: dict[str, NodeStatus] = {}
+        up = read_record(self.state_file).get("status") == "up"
         while True:
-            status = self.status()
+            status = lab_status(self.layout, self.inv, up, known)
             if not status.down_sessions() or time.monotonic() > deadline:
                 return status
+            known = {n.name: n for n in status.nodes if settled(n)}
             time.sleep(0.5)
 
     # ---- down ---------------------------------------------------------------------------------

@@ -19,6 +19,17 @@ SSHD = Path("/usr/sbin/sshd")
 DAEMONS = ("zebra", "staticd", "bfdd", "bgpd")
 # bgpd's RPKI module (Debian frr-rpki-rtrlib), loaded by `-M rpki`; the lab's preflight checks it is there.
 RPKI_MODULE = "/usr/lib/x86_64-linux-gnu/frr/modules/bgpd_rpki.so"
+
+
+def node_daemons(inv: Inventory, node: str) -> tuple[str, ...]:
+    """The FRR daemons a node runs: a device all of them (its intent may add static routes or BFD at any
+    apply); a simulated network, whose configuration is the lab's own and fixed, only what it uses (no
+    static routes; bfdd when it runs BFD). Half a lab's nodes are simulated networks: fewer daemons to start."""
+    if node in inv.devices:
+        return DAEMONS
+    return ("zebra", "bfdd", "bgpd") if inv.peers[node].bfd else ("zebra", "bgpd")
+
+
 FRR_FILE = ("frr", "frrvty")  # owner of the files FRR and vtysh read
 
 
@@ -49,7 +60,7 @@ def plan_node(lay: Layout, inv: Inventory, node: str, conf: str, md5_keys: Mappi
         # the boot config, for the record (without its keys: the node's own copy above has them)
         WriteFile(lay.state_dir / "configs" / f"{node}.conf", redact(conf, md5_keys.values(), "frr")),
     ]
-    for daemon in DAEMONS:
+    for daemon in node_daemons(inv, node):
         steps += [run(lay.in_node(node, daemon_argv(lay, node, daemon))),
                   WaitFor(d / f"{daemon}.vty", 10, f"{node}: {daemon} did not start")]
     steps.append(run(lay.in_node(node, ["vtysh", "--vty_socket", str(d), "--config_dir", str(d), "-b"])))
