@@ -30,7 +30,7 @@ from typing import Any
 
 from nornir.core import Nornir
 
-from tonle.change.gates import Snapshot, check, snapshot_diff, validation_source
+from tonle.change.gates import Snapshot, check, poll, snapshot_diff, validation_source
 from tonle.change.plan import DevicePlan, Plan, PlanError, load_plan, secret_values
 from tonle.compile.intent import (
     DeviceIntent,
@@ -418,9 +418,7 @@ def _validate(nr: Nornir, stage: list[str], intents: dict[str, DeviceIntent], pr
               configs: dict[str, str], sources: dict[str, Any], opts: ApplyOptions,
               report: ApplyReport, abort: _Abort) -> dict[str, list[str]]:
     """Poll the gates until they hold for `opts.hold` seconds or `opts.settle` runs out; problems left by host."""
-    start = time.monotonic()
-    deadline, passing_since = start + max(opts.settle, opts.hold), None
-    while True:
+    def step() -> dict[str, list[str]]:
         problems: dict[str, list[str]] = {}
         post, bad = _run(nr, stage, bgp_snapshot)
         drift, bad2 = _run(nr, stage, compliance, configs=configs)
@@ -438,15 +436,10 @@ def _validate(nr: Nornir, stage: list[str], intents: dict[str, DeviceIntent], pr
                 p.append(f"NAPALM validate (role file + intent) does not comply: {', '.join(failing)}")
             if p:
                 problems[h] = p
-        now = time.monotonic()
-        if problems:
-            passing_since = None
-        elif passing_since is None:
-            passing_since = now
-        if (passing_since is not None and now - passing_since >= opts.hold) or now >= deadline:
-            return problems
-        abort.check()
-        time.sleep(1)
+        return problems
+
+    return poll(stage, step, settle=opts.settle, hold=opts.hold, clock=time.monotonic, sleep=time.sleep,
+                between=abort.check)
 
 
 def _rollback(nr: Nornir, touched: list[str], report: ApplyReport, audit: AuditLog, say: Progress) -> None:
