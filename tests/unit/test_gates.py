@@ -4,13 +4,12 @@ the canary and batch choice."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.conftest import ROOT
-from tonle.change.apply import ApplyOptions, _Refused, _stages
+from tonle.change.apply import ApplyOptions, ApplyOutcome, ApplyReport, _Refused, _stages, window_confirm_verdict
 from tonle.change.gates import Problems, check, meant_down, poll, snapshot_diff
 from tonle.change.plan import DevicePlan, Plan
 from tonle.compile.intent import DeviceIntent, Intent, SessionOverride, device_intent, load_intent
@@ -164,3 +163,27 @@ def test_chosen_canary_and_batch_size(ref: Intent) -> None:
     with pytest.raises(_Refused, match="--canary bvt-iig-1: not a changed device"):
         _stages(plan_of(hosts), ref, ApplyOptions(canary=["bvt-iig-1"]))
 
+
+
+# ---- on_window_close=confirm says what happened -----------------------------------------------------------
+
+def test_window_confirm_failure_is_not_called_rolled_back_when_devices_were_confirmed() -> None:
+    report = ApplyReport("P1", ApplyOutcome.REFUSED)
+    window_confirm_verdict(report, ["r1", "r2"], {"r2": "No pending commit-confirm"}, {})
+    assert report.outcome == ApplyOutcome.PARTIAL
+    assert report.devices == {"r1": "confirmed", "r2": "confirm failed: No pending commit-confirm; rolled back"}
+    assert report.reason == "the change window closed; confirmed r1; confirm failed on r2, rolled back"
+
+
+def test_window_confirm_all_failed_and_a_rollback_failed() -> None:
+    report = ApplyReport("P1", ApplyOutcome.REFUSED)
+    window_confirm_verdict(report, ["r1", "r2"], {"r1": "x", "r2": "y"}, {"r2": "unreachable"})
+    assert report.outcome == ApplyOutcome.ROLLED_BACK
+    assert report.devices["r2"] == "confirm failed: y; ROLLBACK FAILED: unreachable"
+    assert report.reason.endswith("rollback FAILED on r2: check them")
+
+
+def test_window_confirm_success() -> None:
+    report = ApplyReport("P1", ApplyOutcome.REFUSED)
+    window_confirm_verdict(report, ["r1"], {}, {})
+    assert report.outcome == ApplyOutcome.PARTIAL and report.devices == {"r1": "confirmed"}

@@ -269,9 +269,11 @@ class _Run:
                 for h in self.touched:
                     report.devices[h] = f"confirm failed: {bad[h]}" if h in bad else "confirmed"
                 report.outcome = ApplyOutcome.CONFIRMED if not bad else ApplyOutcome.ROLLED_BACK
-                if bad:  # a device reverted by itself (run slower than revert_in): keep the fleet consistent
+                if bad:  # keep the fleet consistent: every touched device back, the unconfirmed ones too
                     report.reason = "confirmation failed on " + ", ".join(bad)
-                    _rollback(self.nr, [h for h in self.touched if h not in bad], report, audit, say)
+                    _rollback(self.nr, self.touched, report, audit, say)
+                    for h in bad:
+                        report.devices[h] = f"confirm failed: {bad[h]}; " + report.devices[h]
                 else:
                     audit.append("confirm", plan.id, {"devices": self.touched})
                     # Before the leases go: an emergency waiting for them renders from this.
@@ -458,14 +460,35 @@ def _window_closed(report: ApplyReport, nr: Nornir, touched: list[str], opts: Ap
     audit.append("window-closed", report.plan_id, {"touched": touched, "policy": opts.on_window_close})
     if opts.on_window_close == "confirm" and touched:
         _, bad = _run(nr, touched, confirm_device)
-        report.outcome = ApplyOutcome.PARTIAL if not bad else ApplyOutcome.ROLLED_BACK
-        report.reason = "the change window closed; the validated devices were confirmed, the rest not started"
-        for h in touched:
-            report.devices[h] = "confirmed" if h not in bad else f"confirm failed: {bad[h]}"
+        # A device whose confirm failed is rolled back now (never left to its timer unsaid).
+        failed = [h for h in touched if h in bad]
+        _, stuck = _run(nr, failed, rollback_device) if failed else ({}, {})
+        if failed:
+            audit.append("rollback", report.plan_id, {"devices": failed, "failed": stuck})
+        window_confirm_verdict(report, touched, bad, stuck)
     else:
         report.outcome = ApplyOutcome.ROLLED_BACK
         report.reason = "the change window closed before the run finished; every touched device rolled back"
         _rollback(nr, touched, report, audit, say)
+
+
+def window_confirm_verdict(report: ApplyReport, touched: list[str], confirm_bad: dict[str, str],
+                           rollback_bad: dict[str, str]) -> None:
+    """What `on_window_close=confirm` did, as it is: confirmed devices stay (partial), a device whose confirm
+    failed was rolled back (or its rollback failed too: a person must look)."""
+    kept = [h for h in touched if h not in confirm_bad]
+    for h in touched:
+        if h not in confirm_bad:
+            report.devices[h] = "confirmed"
+        elif h in rollback_bad:
+            report.devices[h] = f"confirm failed: {confirm_bad[h]}; ROLLBACK FAILED: {rollback_bad[h]}"
+        else:
+            report.devices[h] = f"confirm failed: {confirm_bad[h]}; rolled back"
+    report.outcome = ApplyOutcome.PARTIAL if kept else ApplyOutcome.ROLLED_BACK
+    report.reason = "the change window closed; " + (
+        "the validated devices were confirmed, the rest not started" if not confirm_bad else
+        f"confirmed {', '.join(kept) or 'none'}; confirm failed on {', '.join(confirm_bad)}, "
+        + ("rolled back" if not rollback_bad else f"rollback FAILED on {', '.join(rollback_bad)}: check them"))
 
 
 __all__ = ["ApplyOptions", "ApplyReport", "PlanError", "apply_plan"]
