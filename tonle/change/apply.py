@@ -60,6 +60,7 @@ from tonle.tasks.change import (
     compliance,
     confirm_device,
     fingerprint,
+    left_pending,
     plan_device,
     rollback_device,
     sha256,
@@ -323,9 +324,11 @@ class _Run:
         abort.check()
         say(f"{label}: committing {', '.join(stage)} (reverts in {self.opts.revert_in}s unless confirmed)")
         _, bad = _run(self.nr, stage, commit_device, configs=self.configs, revert_in=self.opts.revert_in)
-        self.touched += [h for h in stage if h not in bad]
+        left = left_pending(self.nr, list(bad))  # a failed commit that left a change pending: rolled back too
+        self.touched += [h for h in stage if h not in bad or h in left]
         for h in stage:
-            report.devices[h] = "commit refused, device restored" if h in bad else "committed"
+            report.devices[h] = ("committed" if h not in bad else "commit failed, change pending" if h in left
+                                 else "commit refused, device restored")
             if h not in bad:
                 details: dict[str, Any] = {"plan": self.plan.id, "revert_in": self.opts.revert_in}
                 if h in moved:
