@@ -32,6 +32,7 @@ from nornir.core import Nornir
 
 from tonle.change.gates import Snapshot, check, poll, snapshot_diff, validation_source
 from tonle.change.plan import DevicePlan, Plan, PlanError, load_plan, secret_values
+from tonle.change.recover import RUN_LEASE
 from tonle.compile.intent import (
     DeviceIntent,
     Intent,
@@ -240,7 +241,9 @@ class _Run:
     def run(self) -> None:
         plan, report, audit, say = self.plan, self.report, self.audit, self.say
         run_id = self.db.start_run(plan.id, now_iso(), self.operator)
-        with _Abort() as abort, Leases(self.state_dir, Holder("apply", plan.id)) as leases:
+        with _Abort() as abort, Leases(self.state_dir, Holder("apply", plan.id)) as leases, \
+                Leases(self.state_dir, Holder("apply", plan.id)) as life:
+            life.try_take(RUN_LEASE.format(run_id))  # for the run's life: `tonle recover` tells a dead run by it
             abort.leases = leases
             try:
                 report.stages = _stages(plan, self.intent, self.opts)
