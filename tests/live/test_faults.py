@@ -291,7 +291,8 @@ def service_killed_mid_restore(lab: FaultLab) -> Figures:
         service.wait(timeout=10)
         assert get(lab.state, rec.id).status == "restoring"
         t0 = time.monotonic()
-        service = start()  # recovery runs before the socket answers
+        service = start()  # it recovers before it serves: a request meanwhile waits
+        wait_until(lambda: get(lab.state, rec.id).status != "restoring", timeout=60, what="the service to recover")
         seconds = time.monotonic() - t0
         assert get(lab.state, rec.id).status == "active"
         assert "recovered" in lab.actions()
