@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' fault points
 
-from tests.live.test_faults import CASES, Figures, make_lab  # noqa: E402
-from tonle.state.audit import AuditLog  # noqa: E402
-from tonle.state.db import StateDB  # noqa: E402
+from tests.live.test_faults import CASES, Figures, make_lab
+from tonle.state.audit import AuditLog
+from tonle.state.db import StateDB
 
 
 def main() -> int:

@@ -137,9 +137,12 @@ class FaultLab:
                 for o in r.overrides if o.get("kind") == "session"}
         for dev, ip, peer, peer_ip in (ISP1, UP1):
             want_up = (dev, ip) not in shut
+
+            def as_recorded(p: str = peer, a: str = peer_ip, w: bool = want_up) -> bool:
+                return (self.peer_state(p, a) == "Established") == w
+
             try:
-                wait_until(lambda p=peer, a=peer_ip, w=want_up: (self.peer_state(p, a) == "Established") == w,
-                           timeout=40, what=f"{peer}'s session {'up' if want_up else 'down'}")
+                wait_until(as_recorded, timeout=40, what=f"{peer}'s session {'up' if want_up else 'down'}")
             except AssertionError as exc:
                 problems.append(str(exc))
         if main(["--config", str(self.config), "--state-dir", str(self.state), "drift"]) != 0:
@@ -298,8 +301,8 @@ def service_killed_mid_restore(lab: FaultLab) -> Figures:
         assert "recovered" in lab.actions()
         figures = lab.consistent("SIGKILL of the service: restore, mid-push", ["r2", "rs1"])
         figures.recover_seconds = seconds
-        done = subprocess.run(lab.cli("--socket", str(sock), "restore", rec.id), capture_output=True, text=True, check=False,
-                              timeout=120)
+        done = subprocess.run(lab.cli("--socket", str(sock), "restore", rec.id), capture_output=True, text=True,
+                              check=False, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
         return figures
     finally:
