@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -271,17 +272,48 @@ def window_closes_after_the_canary(lab: FaultLab) -> Figures:
     return lab.consistent("window closes mid-run (rollback policy)", ["r2"])
 
 
+def serve(lab: FaultLab) -> subprocess.Popen[bytes]:
+    """`tonle serve` on the lab's state dir (it recovers what is interrupted, then serves)."""
+    sock = lab.state / "tonle.sock"
+    sock.unlink(missing_ok=True)  # a killed service leaves its socket file
+    proc = subprocess.Popen(lab.cli("serve", "--socket", str(sock)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_until(sock.exists, timeout=60, what="the service's socket")
+    return proc
+
+
+def stop(service: subprocess.Popen[bytes]) -> None:
+    service.send_signal(signal.SIGTERM)
+    service.wait(timeout=30)
+
+
+def service_killed_while_the_canary_validates(lab: FaultLab) -> Figures:
+    """The service dies during an apply it runs for a client; started again, it rolls the canary back."""
+    sock = lab.state / "tonle.sock"
+    lab.bogon(add=True)
+    plan = lab.plan()
+    service = serve(lab)
+    try:
+        lab.kill_at(lab.cli("--socket", str(sock), "apply", plan.id, "--canary", "r2", "--batch-size", "1",
+                            "--settle", "30"), "canary: validating", pid=lambda: service.pid)
+        service.wait(timeout=10)
+        t0 = time.monotonic()
+        service = serve(lab)
+        wait_until(lambda: not interrupted(lab.state), timeout=60, what="the service to recover")
+        seconds = time.monotonic() - t0
+    finally:
+        stop(service)
+    assert StateDB(lab.state).plan(plan.id)["status"] == "rolled back"  # type: ignore[index]
+    lab.bogon(add=False)
+    figures = lab.consistent("SIGKILL of the service: apply, canary validating", ["r2"])
+    figures.recover_seconds = seconds
+    return figures
+
+
 def service_killed_mid_restore(lab: FaultLab) -> Figures:
     """The service dies while it restores a disconnect; started again, it recovers by itself."""
     sock = lab.state / "tonle.sock"
-
-    def start() -> subprocess.Popen[bytes]:
-        sock.unlink(missing_ok=True)  # a killed service leaves its socket file
-        proc = subprocess.Popen(lab.cli("serve", "--socket", str(sock)), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        wait_until(sock.exists, timeout=60, what="the service's socket")
-        return proc
-
+    start = partial(serve, lab)
     service = start()
     try:
         out = subprocess.run(lab.cli("--socket", str(sock), "disconnect", "--session", BOTH, "--reason", "drill",
@@ -306,8 +338,7 @@ def service_killed_mid_restore(lab: FaultLab) -> Figures:
         assert done.returncode == 0, done.stdout + done.stderr
         return figures
     finally:
-        service.send_signal(signal.SIGTERM)
-        service.wait(timeout=30)
+        stop(service)
 
 
 CASES: list[Callable[[FaultLab], Figures]] = [
@@ -316,6 +347,7 @@ CASES: list[Callable[[FaultLab], Figures]] = [
     client_killed_mid_disconnect_push,
     write_memory_fails_during_an_apply,
     window_closes_after_the_canary,
+    service_killed_while_the_canary_validates,
     service_killed_mid_restore,
 ]
 
