@@ -752,10 +752,8 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         config = self.state.load_rollback()
         if config is None:
             raise CommitError(f"No rollback point stored for {self.hostname} in {self.state.directory}")
-        record = self.state.claim_pending()
-        if record is not None:
-            self._stop_watchdog(record.get("watchdog_pid"))
-        elif self.state.claimed_file.exists() and self.pending_orphaned():
+        record = self.state.claim_pending()  # the watchdog, if it wakes meanwhile, finds nothing to revert
+        if record is None and self.state.claimed_file.exists() and self.pending_orphaned():
             record = {}  # a confirm or revert that died midway: this rollback finishes it
         try:
             errors = self._restore(config)
@@ -763,10 +761,11 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
                 raise CommitError(f"Rollback incomplete, refused: {errors}")
             self._write_memory()
         except BaseException:
-            if record is not None:  # still pending (its timer stopped): recovery finds it
+            if record is not None:  # still pending, its timer still armed (or orphaned: recovery finds it)
                 self.state.unclaim()
             raise
         if record is not None:
+            self._stop_watchdog(record.get("watchdog_pid"))
             self.state.release_claim()
 
     def revert_pending(self) -> bool:

@@ -30,6 +30,7 @@ from tonle.emergency.disconnect import Outcome, Scope, disconnect
 from tonle.emergency.guard import Resolution
 from tonle.interfaces.cli import main
 from tonle.lab.builder import Lab
+from tonle.lab.node import SSHD
 from tonle.lab.probe import lab_peer_probe
 from tonle.source.inventory import load_from_nornir_config
 from tonle.state.accounts import Actor, Role
@@ -272,6 +273,42 @@ def window_closes_after_the_canary(lab: FaultLab) -> Figures:
     return lab.consistent("window closes mid-run (rollback policy)", ["r2"])
 
 
+def sshd_pids(lab: FaultLab, device: str) -> list[int]:
+    """The device's sshd: its listener and every session (the lab's namespace, by PID)."""
+    out = subprocess.run(["ip", "netns", "pids", lab.lab.layout.ns(device)], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return [int(p) for p in out if Path(f"/proc/{p}/comm").exists()
+            and Path(f"/proc/{p}/comm").read_text().strip() == "sshd"]
+
+
+def ssh_dropped_mid_validation(lab: FaultLab) -> Figures:
+    """r2's sshd (listener and sessions) stopped while its commit validates: the gates cannot read it, the
+    rollback cannot reach it (reported), its revert timer stays armed; sshd back, `tonle recover` rolls it back."""
+    lab.bogon(add=True)
+    plan = lab.plan()
+
+    def drop(message: str) -> None:
+        if message.startswith("canary: validating"):
+            for pid in sshd_pids(lab, "r2"):
+                os.kill(pid, signal.SIGKILL)
+
+    report = lab.apply(plan, drop, canary=["r2"], settle=5, hold=2)
+    assert report.outcome == "rolled back", report.lines()
+    assert report.devices["r2"].startswith("ROLLBACK FAILED"), report.lines()
+    d = lab.lab.node_dir("r2")
+    subprocess.run(lab.lab.in_node("r2", [str(SSHD), "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")]),
+                   check=True)
+    wait_until(lambda: bool(sshd_pids(lab, "r2")), what="r2's sshd back")
+    assert lab.pending(), "the commit is still pending"
+    recovered, seconds = lab.recover()
+    assert recovered.exit_code == 0, recovered.lines()
+    assert [(i.kind, i.ref, i.outcome) for i in recovered.items] == [("commit", "r2", "rolled back")]
+    lab.bogon(add=False)
+    figures = lab.consistent("SSH to the device dropped mid-validation (sshd killed)", ["r2"])
+    figures.recover_seconds = seconds
+    return figures
+
+
 def serve(lab: FaultLab) -> subprocess.Popen[bytes]:
     """`tonle serve` on the lab's state dir (it recovers what is interrupted, then serves)."""
     sock = lab.state / "tonle.sock"
@@ -347,6 +384,7 @@ CASES: list[Callable[[FaultLab], Figures]] = [
     client_killed_mid_disconnect_push,
     write_memory_fails_during_an_apply,
     window_closes_after_the_canary,
+    ssh_dropped_mid_validation,
     service_killed_while_the_canary_validates,
     service_killed_mid_restore,
 ]
