@@ -611,7 +611,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         if self._candidate is None:
             raise CommitError("No candidate configuration loaded")
         if self.has_pending_commit():
-            if self.pending_orphaned():
+            if self._pending_orphaned():
                 raise CommitError("A commit is pending but no revert timer runs for it (its controller died): "
                                   "roll back (or confirm) first")
             raise CommitError("Pending commit confirm in progress; confirm or roll back first")
@@ -701,7 +701,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         """Whether a ``commit_config(revert_in=...)`` awaits confirmation for this device."""
         return self.state.has_pending()
 
-    def pending_orphaned(self) -> bool:
+    def _pending_orphaned(self) -> bool:
         """Whether a commit is pending (or a confirm/revert of it was cut short) with no watchdog alive to
         revert it: its controller died between the record and the watchdog, or mid-confirm."""
         if not self.has_pending_commit():
@@ -753,7 +753,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         if config is None:
             raise CommitError(f"No rollback point stored for {self.hostname} in {self.state.directory}")
         record = self.state.claim_pending()  # the watchdog, if it wakes meanwhile, finds nothing to revert
-        if record is None and self.state.claimed_file.exists() and self.pending_orphaned():
+        if record is None and self.state.claimed_file.exists() and self._pending_orphaned():
             record = {}  # a confirm or revert that died midway: this rollback finishes it
         try:
             errors = self._restore(config)
@@ -768,7 +768,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             self._stop_watchdog(record.get("watchdog_pid"))
             self.state.release_claim()
 
-    def revert_pending(self) -> bool:
+    def _revert_pending(self) -> bool:
         """Revert an unconfirmed commit now (used by the watchdog at its deadline).
 
         Returns:

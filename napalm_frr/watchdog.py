@@ -52,7 +52,7 @@ def _revert(params: dict[str, Any], state: DeviceState) -> None:
         try:
             driver.open()
             try:
-                reverted = driver.revert_pending()
+                reverted = driver._revert_pending()  # private: NAPALM drivers add no public methods
             finally:
                 driver.close()
         except NapalmException as exc:

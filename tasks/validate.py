@@ -6,6 +6,8 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
+from tonle.targets.vendor_state import PLATFORMS, bfd_command, parse_bfd
+
 
 def bgp_snapshot(task: Task) -> Result:
     """Per neighbour: up or not, and prefixes received / accepted (all address families, all VRFs)."""
@@ -29,3 +31,16 @@ def compliance_report(task: Task, sources: dict[str, list[dict[str, Any]]]) -> R
     conn = task.host.get_connection("napalm", task.nornir.config)
     report: dict[str, Any] = conn.compliance_report(validation_source=sources[task.host.name])
     return Result(host=task.host, result=report)
+
+
+def bfd_sessions(task: Task) -> Result:
+    """BFD sessions of a vendor device (ios, eos, junos: its show command through `cli`, parsed with TextFSM).
+
+    None where NAPALM's driver is FRR's (the lab twins): FRR's bfdd state is not read here.
+    """
+    conn = task.host.get_connection("napalm", task.nornir.config)
+    platform = getattr(conn, "platform", task.host.platform)
+    if platform not in PLATFORMS:
+        return Result(host=task.host, result=None)
+    command = bfd_command(platform)
+    return Result(host=task.host, result=parse_bfd(platform, conn.cli([command])[command]))

@@ -230,7 +230,7 @@ def test_a_pending_record_without_watchdog_is_found_and_rolled_back(small_lab: L
     before = _running(small_lab, "r2")
     r2.state.save_rollback(before)
     r2.state.write_pending({"deadline": time.time() + 60, "message": "", "watchdog_pid": None})
-    assert r2.pending_orphaned()
+    assert r2._pending_orphaned()
     r2.load_merge_candidate(config=TEST_PL + "\n")
     with pytest.raises(CommitError, match="no revert timer runs for it"):
         r2.commit_config(revert_in=60)
@@ -240,6 +240,6 @@ def test_a_pending_record_without_watchdog_is_found_and_rolled_back(small_lab: L
     # A claim left by a confirm or revert that died midway is cleared by a rollback too.
     r2.state.write_pending({"deadline": time.time() + 60, "message": "", "watchdog_pid": None})
     assert r2.state.claim_pending() is not None and r2.has_pending_commit()
-    assert r2.pending_orphaned()
+    assert r2._pending_orphaned()
     r2.rollback()
     assert not r2.has_pending_commit() and _running(small_lab, "r2") == before

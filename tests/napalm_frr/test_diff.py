@@ -18,9 +18,9 @@ from napalm_frr.diff import (
 # No skip: frr-reload.py and vtysh are in tonle/host-requirements.txt, so a machine set up by ./dev has
 # them, and a machine that lacks them must fail here rather than pass quietly.
 
-FIXTURES = Path(__file__).parent / "fixtures"
-RUNNING_A = (FIXTURES / "get_facts" / "ebgp_v4_v6" / "show_running-config.txt").read_text()
-RUNNING_B = (FIXTURES / "get_facts" / "peer_group_and_shutdown" / "show_running-config.txt").read_text()
+FIXTURES = Path(__file__).parent / "mocked_data"
+RUNNING_A = (FIXTURES / "test_get_facts" / "ebgp_v4_v6" / "show_running_config.txt").read_text()
+RUNNING_B = (FIXTURES / "test_get_facts" / "peer_group_and_shutdown" / "show_running_config.txt").read_text()
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,9 @@
-"""Replay real FRR 8.4 output (recorded from running zebra/bgpd) through the parsers."""
+"""Replay real FRR 8.4 output (recorded from running zebra/bgpd) through the parsers.
+
+The recordings are in NAPALM's mocked-data layout (`mocked_data/test_<getter>/<case>/`), shared with NAPALM's
+generic getter suite (test_napalm_getters.py); `mocked_data_empty/` holds the cases that suite cannot take
+(it asserts get_bgp_neighbors_detail returns at least one VRF; a router without BGP peers returns none).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,11 @@ from napalm.base.test import helpers
 from napalm_frr import parsers
 from tests.napalm_frr.model_check import check_getter
 
-FIXTURES = Path(__file__).parent / "fixtures"
+HERE = Path(__file__).parent
+DATA = (HERE / "mocked_data", HERE / "mocked_data_empty")
 
 V = "show_version.txt"
-R = "show_running-config.txt"
+R = "show_running_config.txt"
 INTF = "show_interface_json.json"
 SUM = "show_bgp_vrf_all_summary_json.json"
 NEI = "show_bgp_vrf_all_neighbors_json.json"
@@ -32,13 +38,18 @@ PARSERS: dict[str, tuple[Any, list[str]]] = {
 }
 
 CASES = sorted(
-    (getter, case.name) for getter in PARSERS for case in (FIXTURES / getter).iterdir() if case.is_dir()
+    (getter, case.name) for getter in PARSERS for data in DATA if (data / f"test_{getter}").is_dir()
+    for case in (data / f"test_{getter}").iterdir() if case.is_dir()
 )
+
+
+def case_dir(getter: str, case: str) -> Path:
+    return next(d / f"test_{getter}" / case for d in DATA if (d / f"test_{getter}" / case).is_dir())
 
 
 def run_case(getter: str, case: str) -> Any:
     func, files = PARSERS[getter]
-    return func(*[(FIXTURES / getter / case / name).read_text() for name in files])
+    return func(*[(case_dir(getter, case) / name).read_text() for name in files])
 
 
 def as_json(data: Any) -> Any:
@@ -48,7 +59,7 @@ def as_json(data: Any) -> Any:
 
 @pytest.mark.parametrize(("getter", "case"), CASES, ids=[f"{g}-{c}" for g, c in CASES])
 def test_parser_matches_expected(getter: str, case: str) -> None:
-    expected = json.loads((FIXTURES / getter / case / "expected.json").read_text())
+    expected = json.loads((case_dir(getter, case) / "expected_result.json").read_text())
     assert as_json(run_case(getter, case)) == expected
 
 
@@ -90,20 +101,20 @@ def test_bgp_config_groups() -> None:
 
 
 def test_bgp_config_filters() -> None:
-    running = (FIXTURES / "get_bgp_config" / "peer_group_and_shutdown" / R).read_text()
+    running = (case_dir("get_bgp_config", "peer_group_and_shutdown") / R).read_text()
     assert list(parsers.parse_bgp_config(running, group="DOWNSTREAM")) == ["DOWNSTREAM"]
     only = parsers.parse_bgp_config(running, neighbor="203.0.113.9")
     assert list(only) == ["_"] and list(only["_"]["neighbors"]) == ["203.0.113.9"]
 
 
 def test_neighbors_detail_filter() -> None:
-    nei = (FIXTURES / "get_bgp_neighbors_detail" / "peer_group_and_shutdown" / NEI).read_text()
+    nei = (case_dir("get_bgp_neighbors_detail", "peer_group_and_shutdown") / NEI).read_text()
     data = parsers.parse_bgp_neighbors_detail(nei, "203.0.113.1")
     assert [p["remote_address"] for p in data["global"][64501]] == ["203.0.113.1"]
 
 
 def test_strip_config_header() -> None:
-    text = (FIXTURES / "get_facts" / "ebgp_v4_v6" / R).read_text()
+    text = (case_dir("get_facts", "ebgp_v4_v6") / R).read_text()
     body = parsers.strip_config_header(text)
     assert body.startswith("!\nfrr version") and "Building configuration" not in body
 

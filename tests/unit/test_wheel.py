@@ -18,6 +18,8 @@ def test_wheel_carries_templates_playbooks_and_host_requirements(tmp_path: Path)
     names = set(zipfile.ZipFile(wheel).namelist())
     templates = {str(p.relative_to(REPO / "templates")) for p in (REPO / "templates").rglob("*.j2")}
     assert {f"tonle/templates/{t}" for t in templates} <= names
+    textfsm = {p.name for p in (REPO / "templates" / "textfsm").glob("*.textfsm")}
+    assert textfsm and {f"tonle/templates/textfsm/{t}" for t in textfsm} <= names  # tonle.targets.vendor_state
     playbooks = {p.name for p in (REPO / "playbooks").glob("*.yml")}
     assert {f"tonle/playbooks/{p}" for p in playbooks} <= names
     assert {"tonle/playbooks/ansible.cfg", "tonle/playbooks/inventory/tonle_inventory.py"} <= names

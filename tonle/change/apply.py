@@ -30,7 +30,7 @@ from typing import Any
 
 from nornir.core import Nornir
 
-from tonle.change.gates import Snapshot, check, poll, snapshot_diff, validation_source
+from tonle.change.gates import Snapshot, bfd_check, check, poll, snapshot_diff, validation_source
 from tonle.change.plan import DevicePlan, Plan, PlanError, load_plan, secret_values
 from tonle.change.recover import RUN_LEASE
 from tonle.compile.intent import (
@@ -66,7 +66,7 @@ from tonle.tasks.change import (
     rollback_device,
     sha256,
 )
-from tonle.tasks.validate import bgp_snapshot, compliance_report
+from tonle.tasks.validate import bfd_sessions, bgp_snapshot, compliance_report
 
 Progress = Callable[[str], None]
 
@@ -431,11 +431,14 @@ def _validate(nr: Nornir, stage: list[str], intents: dict[str, DeviceIntent], pr
         post, bad = _run(nr, stage, bgp_snapshot)
         drift, bad2 = _run(nr, stage, compliance, configs=configs)
         napalm_report, bad3 = _run(nr, stage, compliance_report, sources=sources)
+        bfd, bad4 = _run(nr, stage, bfd_sessions)  # vendor devices only (None on FRR)
         for h in stage:
-            p = [f"cannot read state: {r}" for r in (bad.get(h), bad2.get(h), bad3.get(h)) if r]
+            p = [f"cannot read state: {r}" for r in (bad.get(h), bad2.get(h), bad3.get(h), bad4.get(h)) if r]
             if h in post:
                 p += check(intents[h], pre[h], post[h])
                 report.state_changes[h] = snapshot_diff(pre[h], post[h])
+            if bfd.get(h) is not None:
+                p += bfd_check(intents[h], bfd[h])
             if drift.get(h):
                 p.append("running config differs from the intended one: " + drift[h].strip().splitlines()[0])
             rep = napalm_report.get(h)

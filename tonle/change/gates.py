@@ -9,11 +9,13 @@ for its role (`inventory/validate/<role>.yaml`) plus the sessions the intent exp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from tonle.compile.intent import DeviceIntent, load_validate_file
+from tonle.targets.vendor_state import BfdSession
 
 Snapshot = dict[str, dict[str, Any]]  # peer ip -> {up, enabled, remote_as, received, accepted}
 
@@ -67,6 +69,21 @@ def check(di: DeviceIntent, pre: Snapshot, post: Snapshot, *, floor: float = PRE
         if before and before["up"] and before["accepted"] > 0 and now["accepted"] < floor * before["accepted"]:
             problems.append(f"{n.ip} ({n.peer}) accepted prefixes fell from {before['accepted']} to "
                             f"{now['accepted']}")
+    return problems
+
+
+def bfd_check(di: DeviceIntent, sessions: Iterable[BfdSession]) -> list[str]:
+    """Every session the intent runs with BFD has its BFD session up (vendor state: targets.vendor_state)."""
+    by_peer = {ipaddress.ip_address(s.peer): s for s in sessions}
+    problems = []
+    for n in di.neighbors:
+        if not n.bfd or n.shutdown:
+            continue
+        s = by_peer.get(ipaddress.ip_address(n.ip))
+        if s is None:
+            problems.append(f"{n.ip} ({n.peer}): no BFD session on the device")
+        elif not s.up:
+            problems.append(f"{n.ip} ({n.peer}): BFD session {s.state}")
     return problems
 
 

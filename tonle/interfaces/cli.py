@@ -144,12 +144,16 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
 def cmd_lab_export(args: argparse.Namespace) -> int:
     from tonle.lab.builder import Lab  # noqa: PLC0415
     from tonle.lab.export import export_containerlab  # noqa: PLC0415
+    from tonle.lab.vendor_nodes import parse_images  # noqa: PLC0415
 
     inv = _load(args)
-    keys = Lab(inv, args.state_dir).md5_keys()  # the running lab's, else the environment's (export_containerlab)
+    images = parse_images(args.image or [])
+    keys = Lab(inv, args.state_dir).md5_keys()  # the built lab's; else the environment's, else generated
     out = args.output or args.state_dir / "lab-export" / inv.lab.name
-    path = export_containerlab(inv, out, keys)
-    print(f"containerlab topology: {path} (configs under {out / 'configs'}; they hold the lab's TCP-MD5 keys)")
+    path = export_containerlab(inv, out, keys, vendor=args.vendor, images=images)
+    what = "vendor emulators and FRR" if args.vendor else "FRR twins"
+    print(f"containerlab topology ({what}): {path} (configs under {out / 'configs'}; they hold the lab's "
+          "TCP-MD5 keys)")
     return EXIT_OK
 
 
@@ -549,6 +553,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_lab_status)
     export = lab.add_parser("export", help="write a containerlab topology of the lab (for hosts with Docker)")
     export.add_argument("--output", type=Path, help="directory (default: <state dir>/lab-export/<lab>)")
+    export.add_argument("--vendor", action="store_true",
+                        help="ios/eos/junos devices run their vendor's emulator (cisco_c8000v, arista_ceos, "
+                             "juniper_vjunosrouter) with their vendor rendering; default: FRR twins")
+    export.add_argument("--image", action="append", metavar="PLATFORM=IMAGE",
+                        help="with --vendor: the image of a platform's emulator (repeatable)")
     export.set_defaults(func=cmd_lab_export)
     creds = lab.add_parser("credentials", help="the lab's generated login")
     creds.add_argument("--export", action="store_true", help="print shell exports including the password")

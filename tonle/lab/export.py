@@ -2,45 +2,64 @@
 
 The same inventory, the same renderings: every device and simulated network becomes an FRR container
 with the configuration the embedded lab boots with; point-to-point links become veth links and each
-DIX fabric a Linux bridge node. Nothing here runs containers.
+DIX fabric a Linux bridge node. With `vendor=True` each ios/eos/junos device runs its vendor's emulator
+instead, booting its own vendor rendering (`tonle.lab.vendor_nodes`). Nothing here runs containers.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tonle.compile.intent import load_intent, with_md5_keys
+from tonle.compile.intent import device_intent, load_intent, with_md5_keys
 from tonle.compile.render import lab_external_config, render_device
+from tonle.lab.plan import lab_md5_keys_for
+from tonle.lab.vendor_nodes import KINDS, startup_config
 from tonle.source.inventory import Inventory
 
 FRR_IMAGE = "quay.io/frrouting/frr:8.4.4"  # the version the embedded lab and the templates target
+VENDOR_NOTE = ("# Vendor devices run their vendor's emulator (arista_ceos, juniper_vjunosrouter, cisco_c8000v):\n"
+               "# import or build the images named here first (containerlab's docs, per kind); ports are "
+               "ethN (the emulator's Nth data port).\n")
 DAEMONS = "zebra=yes\nstaticd=yes\nbfdd=yes\nbgpd=yes\nvtysh_enable=yes\n"
 
 
-def export_containerlab(inv: Inventory, out_dir: Path, md5_keys: dict[str, str] | None = None) -> Path:
-    """Write `<out_dir>/<lab>.clab.yml` and `<out_dir>/configs/<node>/{frr.conf,daemons}`; returns the file.
+def export_containerlab(inv: Inventory, out_dir: Path, md5_keys: dict[str, str] | None = None, *,
+                        vendor: bool = False, images: Mapping[str, str] | None = None,
+                        environ: Mapping[str, str] = os.environ) -> Path:
+    """Write `<out_dir>/<lab>.clab.yml` and `<out_dir>/configs/<node>/…`; returns the topology file.
 
-    TCP-MD5 keys come from `md5_keys` (e.g. the embedded lab's) or the environment, never from the repo.
+    TCP-MD5 keys: the environment's, else `md5_keys` (the embedded lab's), else generated here as `lab up`
+    does, so a machine where no lab was ever built exports too; never from the repo. Both ends of a session
+    get the same key. `images` overrides the vendor images by platform.
     """
-    # Both ends of a TCP-MD5 session need the same key: the devices' rendering and the carriers' get these.
-    keys = (md5_keys or {}) | {p.md5_key_env: os.environ[p.md5_key_env] for p in inv.peers.values()
-                               if p.md5_key_env and p.md5_key_env in os.environ}
+    keys = lab_md5_keys_for(inv, {**(md5_keys or {}), **environ})
     intent = with_md5_keys(load_intent(inv), keys)
+    configs = out_dir / "configs"
+    configs.mkdir(parents=True, exist_ok=True)
+    configs.chmod(0o700)  # the configs hold the TCP-MD5 keys: no other local user reads them
     nodes: dict[str, dict[str, Any]] = {}
     for name in [*inv.devices, *inv.peers]:
-        conf = (render_device(intent, name, "frr") if name in inv.devices
-                else lab_external_config(inv, inv.peers[name], keys))
-        node_dir = out_dir / "configs" / name
-        node_dir.mkdir(parents=True, exist_ok=True)
-        (node_dir / "frr.conf").write_text(conf)
-        (node_dir / "daemons").write_text(DAEMONS)
-        node: dict[str, Any] = {"kind": "linux", "image": FRR_IMAGE,
-                                "binds": [f"configs/{name}/frr.conf:/etc/frr/frr.conf",
-                                          f"configs/{name}/daemons:/etc/frr/daemons"]}
+        node_dir = configs / name
+        node_dir.mkdir(exist_ok=True)
+        platform = inv.devices[name].platform if name in inv.devices else "frr"
+        if vendor and platform in KINDS:
+            vk = KINDS[platform]
+            (node_dir / vk.startup_name).write_text(startup_config(device_intent(intent, name)))
+            node: dict[str, Any] = {"kind": vk.kind, "image": (images or {}).get(platform, vk.image),
+                                    "startup-config": f"configs/{name}/{vk.startup_name}"}
+        else:
+            conf = (render_device(intent, name, "frr") if name in inv.devices
+                    else lab_external_config(inv, inv.peers[name], keys))
+            (node_dir / "frr.conf").write_text(conf)
+            (node_dir / "daemons").write_text(DAEMONS)
+            node = {"kind": "linux", "image": FRR_IMAGE,
+                    "binds": [f"configs/{name}/frr.conf:/etc/frr/frr.conf",
+                              f"configs/{name}/daemons:/etc/frr/daemons"]}
         if name in inv.devices:
             node["mgmt-ipv4"] = str(inv.devices[name].mgmt_ip)
             node["labels"] = {"site": inv.devices[name].site, "role": inv.devices[name].role,
@@ -67,7 +86,7 @@ def export_containerlab(inv: Inventory, out_dir: Path, md5_keys: dict[str, str] 
     }
     path = out_dir / f"{inv.lab.name}.clab.yml"
     header = ("# containerlab topology generated by `tonle lab export` from the inventory; do not edit, "
-              "regenerate.\n# DIX fabrics are kind: bridge nodes: create the Linux bridges on the host "
-              "first (ip link add NAME type bridge).\n")
+              "regenerate.\n" + (VENDOR_NOTE if vendor else "") + "# DIX fabrics are kind: bridge nodes: "
+              "create the Linux bridges on the host first (ip link add NAME type bridge).\n")
     path.write_text(header + yaml.safe_dump(topo, sort_keys=False))
     return path

@@ -60,12 +60,16 @@ def _alnum(length: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
+def lab_md5_keys_for(inv: Inventory, environ: Mapping[str, str]) -> dict[str, str]:
+    """Each peer's TCP-MD5 key from `environ`, else generated for this lab (`lab up`, `lab export`)."""
+    return {p.md5_key_env: environ.get(p.md5_key_env) or secrets.token_hex(12)
+            for p in inv.peers.values() if p.md5_key_env}
+
+
 def new_secrets(inv: Inventory, environ: Mapping[str, str]) -> Secrets:
     """A fresh password; each peer's TCP-MD5 key from the environment, else generated for this lab."""
-    keys = {p.md5_key_env: environ.get(p.md5_key_env) or secrets.token_hex(12)
-            for p in inv.peers.values() if p.md5_key_env}
     # Letters and digits only: a password starting with '-' reads as an option on a command line (napalm's CLI).
-    return Secrets(_alnum(24), keys)
+    return Secrets(_alnum(24), lab_md5_keys_for(inv, environ))
 
 
 @dataclass(frozen=True)
