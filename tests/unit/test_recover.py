@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tonle.change.recover import Item, RecoveryReport, interrupted, needs_recovery
+from tonle.change.recover import Item, RecoveryReport, _names, interrupted, needs_recovery
 from tonle.emergency.disconnect import OutcomeStatus, _failed
 from tonle.emergency.guard import BlastRadius
 from tonle.state.audit import AuditLog
@@ -90,3 +90,13 @@ def test_exit_codes() -> None:
     stuck = Item("commit", "r2", "needs a person", {"r2": "ROLLBACK FAILED: refused"})
     assert RecoveryReport([done, stuck]).exit_code == 1
     assert RecoveryReport([done], unreachable=["r3"]).exit_code == 2
+
+
+def test_a_device_changed_since_is_named_by_a_later_entry(tmp_path: Path) -> None:
+    db = StateDB(tmp_path)
+    log = AuditLog(db, actor="alice")
+    commit = log.append("commit", "r1", {"plan": "P1"})
+    dis = log.append("disconnect", "D9", {"devices": ["r1", "r2"]})
+    other = log.append("confirm", "P2", {"devices": ["r3"]})
+    assert _names(commit, "r1") and _names(dis, "r1") and _names(dis, "r2")
+    assert not _names(other, "r1") and not _names(dis, "r3")

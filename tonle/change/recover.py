@@ -88,6 +88,13 @@ def _unfinished_runs(db: StateDB) -> list[tuple[int, str, str]]:
     return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
+def _names(entry: AuditEntry, device: str) -> bool:
+    """Whether an audit entry records a change of `device` (its object, or one of its devices)."""
+    details = entry.details or {}
+    return entry.object == device or device in (details.get("devices") or []) or device in (details.get("touched")
+                                                                                           or [])
+
+
 class _Recovery:
     def __init__(self, config_file: Path, state_dir: Path, lab: bool, actor: str) -> None:
         self.state_dir = state_dir
@@ -146,10 +153,15 @@ class _Recovery:
                     item = Item("apply", plan_id, "confirmed")
                     self._close_run(run_id, plan_id, "confirmed", "applied", item)
                     continue
-                committed = sorted({e.object for e in mine if e.action == "commit"
-                                    and (e.details or {}).get("plan") == plan_id})
+                commits = {e.object: e.seq for e in mine if e.action == "commit"
+                           and (e.details or {}).get("plan") == plan_id}
                 item = Item("apply", plan_id, "rolled back")
-                ours, busy = self._free(committed)
+                # A device another action changed since (a later entry names it) is not rolled back to a point
+                # that is no longer its last: what it runs now was confirmed after this run died.
+                later = {d: e for d, seq in commits.items() for e in mine if e.seq > seq and _names(e, d)}
+                for d, e in later.items():
+                    item.devices[d] = f"changed since ({e.action} {e.object}): left as it is"
+                ours, busy = self._free(sorted(d for d in commits if d not in later))
                 for d, who in busy.items():
                     item.devices[d] = f"held by {who}: left to it"
                 self._roll_back(item, ours)
