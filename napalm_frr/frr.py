@@ -649,32 +649,74 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
 
         Raises:
             CommitError: No candidate, a commit is already pending, or a command was refused
-                (the pre-commit configuration has then been restored).
+                (the pre-commit configuration has then been restored), or ``write memory`` failed
+                (with ``revert_in`` the change then stays pending with its timer armed: roll back).
         """
         if self._candidate is None:
             raise CommitError("No candidate configuration loaded")
         if self.has_pending_commit():
+            if self._pending_orphaned():
+                raise CommitError("A commit is pending but no revert timer runs for it (its controller died): "
+                                  "roll back (or confirm) first")
             raise CommitError("Pending commit confirm in progress; confirm or roll back first")
         if revert_in is not None and int(revert_in) <= 0:
             raise CommitError("revert_in must be a positive number of seconds")
         before = self._running_full()
         touched: set[str] = set()
+        previous, previous_scope = self.state.load_rollback(), self.state.load_rollback_scope()
+        # Junos-style order: the rollback point and the revert timer exist before the device changes, so a
+        # failure (or this process killed) at any later step leaves either the old config or a timer armed.
+        self.state.save_rollback(before)
+        if revert_in is not None:
+            try:
+                self._arm_revert(int(revert_in), message)
+            except BaseException:
+                self._disarm()
+                self._put_back_rollback(previous, previous_scope)
+                raise
         try:
             touched = self._apply(self._candidate, self._replace, running=before)
         except _ApplyError as exc:
             restore_errors = self._restore(before)
-            note = f"; restore also refused {restore_errors}" if restore_errors else ""
+            if restore_errors:  # the device is neither old nor new: leave the timer armed, say so
+                raise CommitError(_redact(
+                    f"Commit aborted, restore refused {restore_errors}; the change is pending"
+                    + (" (revert timer armed): roll back" if revert_in is not None else ": roll back"))) from exc
+            self._disarm()
+            self._put_back_rollback(previous, previous_scope)  # nothing was committed: the last commit's point stays
             raise CommitError(
-                _redact(f"Commit aborted, configuration restored: {exc.command!r} -> {exc.message}{note}")
+                _redact(f"Commit aborted, configuration restored: {exc.command!r} -> {exc.message}")
             ) from exc
-        # Only a successful commit moves the rollback point. A rollback restores only what this commit
-        # changed (its scope): a line changed by hand meanwhile in a context the commit did not touch
-        # stays as it is now.
+        # The rollback point now carries this commit's scope: a rollback restores only what this commit
+        # changed; a line changed by hand meanwhile in a context the commit did not touch stays as it is now.
         self.state.save_rollback(before, touched)
-        self._write_memory()
-        if revert_in is not None:
-            self._arm_revert(int(revert_in), message)
+        try:
+            self._write_memory()
+        except CommitError:
+            if revert_in is None:  # no timer to fall back on: put the running config back now
+                errors = self._restore(before)
+                if not errors:
+                    self._put_back_rollback(previous, previous_scope)
+                raise CommitError("'write memory' failed; " + (
+                    "the configuration was restored" if not errors else
+                    _redact(f"restoring refused {errors}: the change is live, roll back"))) from None
+            raise CommitError("Configuration applied but 'write memory' failed; the change is pending with its "
+                              "revert timer armed: roll back (or confirm)") from None
         self.discard_config()
+
+    def _disarm(self) -> None:
+        """Cancel a pending record and its watchdog (nothing of the change is live)."""
+        record = self.state.claim_pending()
+        if record is not None:
+            self._stop_watchdog(record.get("watchdog_pid"))
+            self.state.release_claim()
+
+    def _put_back_rollback(self, previous: str | None, scope: set[str] | None = None) -> None:
+        if previous is None:
+            self.state.rollback_file.unlink(missing_ok=True)
+            self.state.scope_file.unlink(missing_ok=True)
+        else:
+            self.state.save_rollback(previous, scope)
 
     def _arm_revert(self, revert_in: int, message: str) -> None:
         deadline = time.time() + revert_in
@@ -708,16 +750,33 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         """Whether a ``commit_config(revert_in=...)`` awaits confirmation for this device."""
         return self.state.has_pending()
 
+    def _pending_orphaned(self) -> bool:
+        """Whether a commit is pending (or a confirm/revert of it was cut short) with no watchdog alive to
+        revert it: its controller died between the record and the watchdog, or mid-confirm."""
+        if not self.has_pending_commit():
+            return False
+        record = self.state.read_pending()
+        if record is None:  # claimed by a confirm or revert: read the claimed record
+            try:
+                record = json.loads(self.state.claimed_file.read_text())
+            except (OSError, ValueError):
+                record = {}
+        return not self._is_watchdog(record.get("watchdog_pid") if isinstance(record, dict) else None)
+
     @staticmethod
-    def _stop_watchdog(pid: Any) -> None:
+    def _is_watchdog(pid: Any) -> bool:
         if not isinstance(pid, int) or pid <= 1:
-            return
-        # Only signal the PID if it still is our watchdog (PIDs get reused).
+            return False
+        # Only a PID that still is our watchdog counts (PIDs get reused).
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
-            return
-        if b"napalm_frr/watchdog.py" in cmdline or b"napalm_frr.watchdog" in cmdline:
+            return False
+        return b"napalm_frr/watchdog.py" in cmdline or b"napalm_frr.watchdog" in cmdline
+
+    @classmethod
+    def _stop_watchdog(cls, pid: Any) -> None:
+        if cls._is_watchdog(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
@@ -742,17 +801,21 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         config = self.state.load_rollback()
         if config is None:
             raise CommitError(f"No rollback point stored for {self.hostname} in {self.state.directory}")
-        record = self.state.claim_pending()
-        if record is not None:
-            self._stop_watchdog(record.get("watchdog_pid"))
+        record = self.state.claim_pending()  # the watchdog, if it wakes meanwhile, finds nothing to revert
+        if record is None and self.state.claimed_file.exists() and self._pending_orphaned():
+            record = {}  # a confirm or revert that died midway: this rollback finishes it
         try:
             errors = self._restore(config, self.state.load_rollback_scope())
             if errors:
                 raise CommitError(f"Rollback incomplete, refused: {errors}")
             self._write_memory()
-        finally:
-            if record is not None:
-                self.state.release_claim()
+        except BaseException:
+            if record is not None:  # still pending, its timer still armed (or orphaned: recovery finds it)
+                self.state.unclaim()
+            raise
+        if record is not None:
+            self._stop_watchdog(record.get("watchdog_pid"))
+            self.state.release_claim()
 
     def _revert_pending(self) -> bool:
         """Revert an unconfirmed commit now (used by the watchdog at its deadline).

@@ -35,8 +35,12 @@ def _revert(params: dict[str, Any], state: DeviceState) -> None:
     from napalm_frr.frr import FRRDriver  # noqa: PLC0415
 
     for attempt in range(1, ATTEMPTS + 1):
-        if not state.pending_file.exists():
+        record = state.read_pending()
+        if record is None:
             state.log("commit confirmed before revert; nothing to do")
+            return
+        if record.get("deadline", params["deadline"]) != params["deadline"]:  # a later commit's: not ours
+            state.log("the pending commit is a later one; nothing to do")
             return
         driver = FRRDriver(
             params["hostname"],

@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
+from nornir.core import Nornir
 from nornir.core.task import Result, Task
 from tonle.tasks.render import render_config
 
@@ -25,6 +26,7 @@ from tonle.compile import owned
 from tonle.compile.intent import Intent, Override
 from tonle.errors import Refused
 from tonle.redact import redact
+from tonle.targets.nornir import run_on
 
 
 def sha256(text: str) -> str:
@@ -178,3 +180,19 @@ def compliance(task: Task, configs: dict[str, str]) -> Result:
         return Result(host=task.host, result=str(conn.compare_config()))
     finally:
         conn.discard_config()
+
+
+def pending(task: Task) -> Result:
+    """Whether the device holds an unconfirmed commit (a failed commit may leave one, its timer armed)."""
+    return Result(host=task.host, result=bool(_napalm(task).has_pending_commit()))
+
+
+def left_pending(nr: Nornir, hosts: list[str]) -> set[str]:
+    """Of hosts whose commit failed, those that say they hold a pending change (to roll back with the rest).
+
+    One that cannot be asked (unreachable) is not counted: its commit armed a revert timer before
+    changing anything, and `tonle recover` finds it once it answers again."""
+    if not hosts:
+        return set()
+    ok, _ = run_on(nr, hosts, pending)
+    return {h for h in hosts if ok.get(h)}

@@ -212,3 +212,47 @@ def test_napalm_command_line(small_lab: LabHandle) -> None:
     expected = {str(s.peer_ip) for s in small_lab.inv.device_sessions("r1")}
     assert set(data["global"]["peers"]) == expected
     assert all(p["is_up"] for p in data["global"]["peers"].values())
+
+
+def test_failed_write_memory_leaves_the_revert_timer_armed(small_lab: LabHandle, r2: FRRDriver) -> None:
+    """A `write memory` that fails after the change went live: the change is pending with its timer armed
+    (never live with no timer), and a rollback undoes it."""
+    before = _running(small_lab, "r2")
+    node_dir = small_lab.lab.node_dir("r2")
+    saved = [(f, f.stat().st_mode) for f in (node_dir, node_dir / "frr.conf")]
+    r2.load_merge_candidate(config=TEST_PL + "\n")
+    for f, _ in saved:  # vtysh (the login user, not root) can no longer write the config file
+        f.chmod(0o555 if f.is_dir() else 0o444)
+    try:
+        with pytest.raises(CommitError, match="'write memory' failed; the change is pending"):
+            r2.commit_config(revert_in=60)
+    finally:
+        for f, mode in saved:
+            f.chmod(mode)
+    assert r2.has_pending_commit()
+    record = r2.state.read_pending()
+    assert record is not None and Path(f"/proc/{record['watchdog_pid']}").exists()  # its timer runs
+    assert TEST_PL in _running(small_lab, "r2")
+    r2.rollback()
+    assert not r2.has_pending_commit() and _running(small_lab, "r2") == before
+
+
+def test_a_pending_record_without_watchdog_is_found_and_rolled_back(small_lab: LabHandle, r2: FRRDriver) -> None:
+    """The controller killed between the pending record and its watchdog: the record is orphaned (nothing
+    will revert it), commits are refused naming the way out, and a rollback clears it."""
+    before = _running(small_lab, "r2")
+    r2.state.save_rollback(before)
+    r2.state.write_pending({"deadline": time.time() + 60, "message": "", "watchdog_pid": None})
+    assert r2._pending_orphaned()
+    r2.load_merge_candidate(config=TEST_PL + "\n")
+    with pytest.raises(CommitError, match="no revert timer runs for it"):
+        r2.commit_config(revert_in=60)
+    r2.discard_config()
+    r2.rollback()
+    assert not r2.has_pending_commit() and _running(small_lab, "r2") == before
+    # A claim left by a confirm or revert that died midway is cleared by a rollback too.
+    r2.state.write_pending({"deadline": time.time() + 60, "message": "", "watchdog_pid": None})
+    assert r2.state.claim_pending() is not None and r2.has_pending_commit()
+    assert r2._pending_orphaned()
+    r2.rollback()
+    assert not r2.has_pending_commit() and _running(small_lab, "r2") == before

@@ -30,8 +30,9 @@ from typing import Any
 
 from nornir.core import Nornir
 
-from tonle.change.gates import Snapshot, bfd_check, check, snapshot_diff, validation_source
+from tonle.change.gates import Snapshot, bfd_check, check, poll, snapshot_diff, validation_source
 from tonle.change.plan import DevicePlan, Plan, PlanError, load_plan, secret_values
+from tonle.change.recover import RUN_LEASE
 from tonle.compile.intent import (
     DeviceIntent,
     Intent,
@@ -60,6 +61,7 @@ from tonle.tasks.change import (
     compliance,
     confirm_device,
     fingerprint,
+    left_pending,
     plan_device,
     rollback_device,
     sha256,
@@ -239,7 +241,9 @@ class _Run:
     def run(self) -> None:
         plan, report, audit, say = self.plan, self.report, self.audit, self.say
         run_id = self.db.start_run(plan.id, now_iso(), self.operator)
-        with _Abort() as abort, Leases(self.state_dir, Holder("apply", plan.id)) as leases:
+        with _Abort() as abort, Leases(self.state_dir, Holder("apply", plan.id)) as leases, \
+                Leases(self.state_dir, Holder("apply", plan.id)) as life:
+            life.try_take(RUN_LEASE.format(run_id))  # for the run's life: `tonle recover` tells a dead run by it
             abort.leases = leases
             try:
                 report.stages = _stages(plan, self.intent, self.opts)
@@ -269,9 +273,11 @@ class _Run:
                 for h in self.touched:
                     report.devices[h] = f"confirm failed: {bad[h]}" if h in bad else "confirmed"
                 report.outcome = ApplyOutcome.CONFIRMED if not bad else ApplyOutcome.ROLLED_BACK
-                if bad:  # a device reverted by itself (run slower than revert_in): keep the fleet consistent
+                if bad:  # keep the fleet consistent: every touched device back, the unconfirmed ones too
                     report.reason = "confirmation failed on " + ", ".join(bad)
-                    _rollback(self.nr, [h for h in self.touched if h not in bad], report, audit, say)
+                    _rollback(self.nr, self.touched, report, audit, say)
+                    for h in bad:
+                        report.devices[h] = f"confirm failed: {bad[h]}; " + report.devices[h]
                 else:
                     # Before the leases go: an emergency waiting for them renders from this. One transaction:
                     # the confirm entry, what the devices now run and the plan's status.
@@ -323,9 +329,11 @@ class _Run:
         abort.check()
         say(f"{label}: committing {', '.join(stage)} (reverts in {self.opts.revert_in}s unless confirmed)")
         _, bad = _run(self.nr, stage, commit_device, configs=self.configs, revert_in=self.opts.revert_in)
-        self.touched += [h for h in stage if h not in bad]
+        left = left_pending(self.nr, list(bad))  # a failed commit that left a change pending: rolled back too
+        self.touched += [h for h in stage if h not in bad or h in left]
         for h in stage:
-            report.devices[h] = "commit refused, device restored" if h in bad else "committed"
+            report.devices[h] = ("committed" if h not in bad else "commit failed, change pending" if h in left
+                                 else "commit refused, device restored")
             if h not in bad:
                 details: dict[str, Any] = {"plan": self.plan.id, "revert_in": self.opts.revert_in}
                 if h in moved:
@@ -420,9 +428,7 @@ def _validate(nr: Nornir, stage: list[str], intents: dict[str, DeviceIntent], pr
               configs: dict[str, str], sources: dict[str, Any], opts: ApplyOptions,
               report: ApplyReport, abort: _Abort) -> dict[str, list[str]]:
     """Poll the gates until they hold for `opts.hold` seconds or `opts.settle` runs out; problems left by host."""
-    start = time.monotonic()
-    deadline, passing_since = start + max(opts.settle, opts.hold), None
-    while True:
+    def step() -> dict[str, list[str]]:
         problems: dict[str, list[str]] = {}
         post, bad = _run(nr, stage, bgp_snapshot)
         drift, bad2 = _run(nr, stage, compliance, configs=configs)
@@ -432,9 +438,9 @@ def _validate(nr: Nornir, stage: list[str], intents: dict[str, DeviceIntent], pr
             p = [f"cannot read state: {r}" for r in (bad.get(h), bad2.get(h), bad3.get(h), bad4.get(h)) if r]
             if h in post:
                 p += check(intents[h], pre[h], post[h])
+                report.state_changes[h] = snapshot_diff(pre[h], post[h])
             if bfd.get(h) is not None:
                 p += bfd_check(intents[h], bfd[h])
-                report.state_changes[h] = snapshot_diff(pre[h], post[h])
             if drift.get(h):
                 p.append("running config differs from the intended one: " + drift[h].strip().splitlines()[0])
             rep = napalm_report.get(h)
@@ -443,15 +449,10 @@ def _validate(nr: Nornir, stage: list[str], intents: dict[str, DeviceIntent], pr
                 p.append(f"NAPALM validate (role file + intent) does not comply: {', '.join(failing)}")
             if p:
                 problems[h] = p
-        now = time.monotonic()
-        if problems:
-            passing_since = None
-        elif passing_since is None:
-            passing_since = now
-        if (passing_since is not None and now - passing_since >= opts.hold) or now >= deadline:
-            return problems
-        abort.check()
-        time.sleep(1)
+        return problems
+
+    return poll(stage, step, settle=opts.settle, hold=opts.hold, clock=time.monotonic, sleep=time.sleep,
+                between=abort.check)
 
 
 def _rollback(nr: Nornir, touched: list[str], report: ApplyReport, audit: AuditLog, say: Progress) -> None:
@@ -470,14 +471,35 @@ def _window_closed(report: ApplyReport, nr: Nornir, touched: list[str], opts: Ap
     audit.append("window-closed", report.plan_id, {"touched": touched, "policy": opts.on_window_close})
     if opts.on_window_close == "confirm" and touched:
         _, bad = _run(nr, touched, confirm_device)
-        report.outcome = ApplyOutcome.PARTIAL if not bad else ApplyOutcome.ROLLED_BACK
-        report.reason = "the change window closed; the validated devices were confirmed, the rest not started"
-        for h in touched:
-            report.devices[h] = "confirmed" if h not in bad else f"confirm failed: {bad[h]}"
+        # A device whose confirm failed is rolled back now (never left to its timer unsaid).
+        failed = [h for h in touched if h in bad]
+        _, stuck = _run(nr, failed, rollback_device) if failed else ({}, {})
+        if failed:
+            audit.append("rollback", report.plan_id, {"devices": failed, "failed": stuck})
+        window_confirm_verdict(report, touched, bad, stuck)
     else:
         report.outcome = ApplyOutcome.ROLLED_BACK
         report.reason = "the change window closed before the run finished; every touched device rolled back"
         _rollback(nr, touched, report, audit, say)
+
+
+def window_confirm_verdict(report: ApplyReport, touched: list[str], confirm_bad: dict[str, str],
+                           rollback_bad: dict[str, str]) -> None:
+    """What `on_window_close=confirm` did, as it is: confirmed devices stay (partial), a device whose confirm
+    failed was rolled back (or its rollback failed too: a person must look)."""
+    kept = [h for h in touched if h not in confirm_bad]
+    for h in touched:
+        if h not in confirm_bad:
+            report.devices[h] = "confirmed"
+        elif h in rollback_bad:
+            report.devices[h] = f"confirm failed: {confirm_bad[h]}; ROLLBACK FAILED: {rollback_bad[h]}"
+        else:
+            report.devices[h] = f"confirm failed: {confirm_bad[h]}; rolled back"
+    report.outcome = ApplyOutcome.PARTIAL if kept else ApplyOutcome.ROLLED_BACK
+    report.reason = "the change window closed; " + (
+        "the validated devices were confirmed, the rest not started" if not confirm_bad else
+        f"confirmed {', '.join(kept) or 'none'}; confirm failed on {', '.join(confirm_bad)}, "
+        + ("rolled back" if not rollback_bad else f"rollback FAILED on {', '.join(rollback_bad)}: check them"))
 
 
 __all__ = ["ApplyOptions", "ApplyReport", "PlanError", "apply_plan"]

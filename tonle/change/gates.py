@@ -10,7 +10,7 @@ for its role (`inventory/validate/<role>.yaml`) plus the sessions the intent exp
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +103,35 @@ def snapshot_diff(pre: Snapshot, post: Snapshot) -> list[str]:
 
         lines.append(f"{ip}: {fmt(a)} -> {fmt(b)}")
     return lines
+
+
+Problems = dict[str, list[str]]  # host -> what fails; empty when every device is healthy
+
+
+def poll(hosts: list[str], step: Callable[[], Problems], *, settle: float, hold: float,
+         clock: Callable[[], float], sleep: Callable[[float], None],
+         between: Callable[[], None] = lambda: None) -> Problems:
+    """Poll the gates (`step`) until they pass `hold` seconds in a row, or `settle` runs out.
+
+    Healthy means held: a pass that began less than `hold` seconds before the deadline is not enough
+    (a policy takes effect seconds after a commit), so every host is then reported as not held.
+    `between` runs between polls (the caller's abort check).
+    """
+    start = clock()
+    deadline, passing_since = start + max(settle, hold), None
+    while True:
+        problems = step()
+        now = clock()
+        if problems:
+            passing_since = None
+        elif passing_since is None:
+            passing_since = now
+        if passing_since is not None and now - passing_since >= hold:
+            return {}
+        if now >= deadline:
+            if problems:
+                return problems
+            held = now - (passing_since if passing_since is not None else now)
+            return {h: [f"healthy for only {held:.1f}s at the deadline, not the {hold:.0f}s hold"] for h in hosts}
+        between()
+        sleep(1)

@@ -68,6 +68,7 @@ from tonle.state.disconnects import (
     get,
     open_db,
     records,
+    save,
     saving,
 )
 from tonle.state.leases import Holder, Leases
@@ -75,7 +76,7 @@ from tonle.targets.nornir import init_nornir
 from tonle.targets.nornir import run_on as _run
 from tonle.targets.pool import active as warm_sessions
 from tonle.targets.target import Target, md5_keys
-from tonle.tasks.change import changed_lines, commit_override, confirm_device, rollback_device
+from tonle.tasks.change import changed_lines, commit_override, confirm_device, left_pending, rollback_device
 from tonle.tasks.validate import bgp_snapshot
 
 Progress = Callable[[str], None]
@@ -92,6 +93,7 @@ class OutcomeStatus(StrEnum):
     RESTORED = "restored"
     EXPIRED = "expired"
     FAILED = "failed"  # every touched device rolled back
+    PARTIAL = "partial"  # failed, and a rollback failed too: kept active (TTL) where it may be in force
 
 
 @dataclass
@@ -115,6 +117,9 @@ class Outcome:
                            f"tonle approve {rec.id}")
         if self.status == OutcomeStatus.FAILED:
             return False, f"FAILED {rec.id}: rolled back, nothing changed on the devices"
+        if self.status == OutcomeStatus.PARTIAL:
+            return False, (f"FAILED {rec.id}, and a rollback failed: kept active where it may be in force; restores "
+                           f"itself at {rec.expires_at} (tonle restore {rec.id} earlier); check the devices")
         when = f" in {self.seconds_to_verified:.2f}s" if self.seconds_to_verified is not None else ""
         extra = (f"; restores itself at {rec.expires_at} (tonle restore {rec.id} earlier)"
                  if self.status == OutcomeStatus.ACTIVE else "")
@@ -180,11 +185,16 @@ def _rendered(intent: Intent, target: Target, device: str, overrides: list[Overr
 
 
 def _push(p: _Push, devices: list[str], before: list[Override], after: list[Override],
-          verify: Callable[[], list[str]], timeout: float, say: Progress) -> list[str]:
-    """Move the devices from the overrides `before` to `after`, verify, confirm; on any failure roll back.
+          verify: Callable[[], list[str]], timeout: float, say: Progress) -> tuple[list[str], list[str]]:
+    """Move the devices from the overrides `before` to `after`, verify, confirm; on any failure roll back
+    every touched device (confirmed ones too: one outcome for all).
 
     Each device is rendered from its own last applied intent; the commit is refused on a device whose
     candidate diff holds any line besides those the overrides change (see `tasks.change.commit_override`).
+
+    Returns:
+        (problems, stuck): no problem when every device was confirmed; else what failed, and the devices
+        whose rollback failed too (the change may be in force there: the caller records it).
     """
     def render(d: str, overrides: list[Override]) -> str:
         return _rendered(p.device_intents[d], p.target, d, overrides)
@@ -192,7 +202,8 @@ def _push(p: _Push, devices: list[str], before: list[Override], after: list[Over
     configs = {d: render(d, after) for d in devices}
     allowed = {d: changed_lines(render(d, before), configs[d]) for d in devices}
     _, bad = _run(p.nr, devices, commit_override, configs=configs, allowed=allowed, revert_in=120)
-    touched = [d for d in devices if d not in bad]
+    left = left_pending(p.nr, list(bad))  # a failed commit that left a change pending (e.g. write memory)
+    touched = [d for d in devices if d not in bad or d in left]
     problems = [f"{d}: commit failed: {r}" for d, r in bad.items()]
     if not problems:
         deadline = time.monotonic() + timeout
@@ -201,12 +212,14 @@ def _push(p: _Push, devices: list[str], before: list[Override], after: list[Over
             if not problems or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-    if problems:
-        say("verification failed: rolling back " + ", ".join(touched))
-        _run(p.nr, touched, rollback_device)
-        return problems
-    _, bad = _run(p.nr, touched, confirm_device)
-    return [f"{d}: confirm failed: {r}" for d, r in bad.items()]
+    if not problems:
+        _, bad = _run(p.nr, touched, confirm_device)
+        problems = [f"{d}: confirm failed: {r}" for d, r in bad.items()]
+        if not problems:
+            return [], []
+    say(f"{problems[0]}: rolling back " + (", ".join(touched) or "nothing"))
+    _, stuck = _run(p.nr, touched, rollback_device)
+    return problems + [f"{d}: ROLLBACK FAILED: {r}" for d, r in stuck.items()], sorted(stuck)
 
 
 def _verifier(p: _Push, res: Resolution, down: bool, peer_probe: PeerProbe | None) -> Callable[[], list[str]]:
@@ -334,20 +347,22 @@ def _activate_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, 
         mine = [override_from_dict(o) for o in rec.overrides]
         others = active_overrides(state_dir)
         now_on = others
+        rec.status = DisconnectStatus.PUSHING  # what a recovery finds if this process dies from here on
+        save(db, rec)
         if rec.graceful and res.sessions:  # RFC 8326: ask the peers to move traffic away first
             soft: list[Override] = [SessionOverride(o.device, o.peer_ip, graceful=True)
                                     for o in mine if isinstance(o, SessionOverride)]
             say(f"graceful shutdown: announcing GRACEFUL_SHUTDOWN, waiting {graceful_wait:.0f}s")
-            problems = _push(p, res.devices, others, others + soft, lambda: [], verify_timeout, say)
+            problems, stuck = _push(p, res.devices, others, others + soft, lambda: [], verify_timeout, say)
             if problems:
-                return _failed(db, audit, rec, blast, problems)
+                return _failed(db, audit, rec, blast, problems, stuck)
             now_on = others + soft
             time.sleep(graceful_wait)
         say(f"pushing to {', '.join(res.devices)}")
-        problems = _push(p, res.devices, now_on, others + mine, _verifier(p, res, True, peer_probe), verify_timeout,
-                         say)
+        problems, stuck = _push(p, res.devices, now_on, others + mine, _verifier(p, res, True, peer_probe),
+                                verify_timeout, say)
         if problems:
-            return _failed(db, audit, rec, blast, problems)
+            return _failed(db, audit, rec, blast, problems, stuck)
         elapsed = time.monotonic() - t0
         rec.status = DisconnectStatus.ACTIVE
         rec.expires_at = (datetime.now(UTC) + timedelta(seconds=rec.ttl_seconds)).isoformat(timespec="seconds")
@@ -388,9 +403,18 @@ def _take_leases(leases: Leases, devices: list[str], say: Progress, timeout: flo
 
 
 def _failed(db: StateDB, audit: AuditLog, rec: DisconnectRecord, blast: BlastRadius,
-            problems: list[str]) -> Outcome:
+            problems: list[str], stuck: list[str] | None = None) -> Outcome:
+    """A push that failed, recorded as it ended: every device rolled back, or (a rollback failed too) the
+    disconnect kept ACTIVE with its TTL, so the timer or `tonle restore` undoes it where it stays in force."""
+    if stuck:
+        rec.status = DisconnectStatus.ACTIVE
+        rec.expires_at = (datetime.now(UTC) + timedelta(seconds=rec.ttl_seconds)).isoformat(timespec="seconds")
+        audit.append("disconnect-partial", rec.id, {
+            "problems": problems, "rolled_back": [d for d in rec.devices if d not in stuck], "in_force": stuck,
+            "expires_at": rec.expires_at}, change=saving(rec))
+        return Outcome(rec, OutcomeStatus.PARTIAL, blast, detail=problems)
     rec.status = DisconnectStatus.FAILED
-    audit.append("disconnect-failed", rec.id, {"problems": problems, "rolled_back": True}, change=saving(rec))
+    audit.append("disconnect-failed", rec.id, {"problems": problems, "rolled_back": rec.devices}, change=saving(rec))
     return Outcome(rec, OutcomeStatus.FAILED, blast, detail=problems)
 
 
@@ -559,9 +583,15 @@ def _restore_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, e
         res.sessions = [s for s in res.sessions if f"{s.node}:{s.peer_ip}" not in still_dark]
         say(f"restoring {', '.join(rec.devices)}")
         mine = [override_from_dict(o) for o in rec.overrides]
-        problems = _push(p, rec.devices, rest + mine, rest, _verifier(p, res, False, peer_probe), verify_timeout, say)
+        rec.status = DisconnectStatus.RESTORING  # what a recovery finds if this process dies from here on
+        save(db, rec)
+        problems, stuck = _push(p, rec.devices, rest + mine, rest, _verifier(p, res, False, peer_probe),
+                                verify_timeout, say)
         if problems:
-            audit.append("restore-failed", rec.id, {"problems": problems, "expired": expired})
+            rec.status = DisconnectStatus.ACTIVE  # rolled back: still in force (restored where `stuck`)
+            audit.append("restore-failed", rec.id, {"problems": problems, "expired": expired,
+                                                    "rolled_back": [d for d in rec.devices if d not in stuck],
+                                                    "restored_unconfirmed": stuck}, change=saving(rec))
             return Outcome(rec, OutcomeStatus.FAILED, detail=problems)
         rec.status = DisconnectStatus.EXPIRED if expired else DisconnectStatus.RESTORED
         rec.restored_at = datetime.now(UTC).isoformat(timespec="seconds")

@@ -85,7 +85,7 @@ def disconnect(ctx: Context, p: DisconnectParams) -> Answer:
                      reason=p.reason, ticket=p.ticket, ttl_seconds=p.ttl_seconds, graceful=p.graceful,
                      graceful_wait=p.graceful_wait, dry_run=p.dry_run, lab=p.target == "lab",
                      peer_probe=None if p.dry_run else _probe(ctx, p.target), progress=lambda m: ctx.say(f"  .. {m}"))
-    if out.status == OutcomeStatus.ACTIVE:
+    if out.status in (OutcomeStatus.ACTIVE, OutcomeStatus.PARTIAL):  # partial: kept active, its TTL runs
         ctx.on_active()
     return _outcome(out)
 
@@ -102,7 +102,7 @@ def approve(ctx: Context, p: ApproveParams) -> Answer:
     target = get(ctx.state_dir, p.id).target
     out = approve(ctx.config, ctx.state_dir, p.id, approver=ctx.actor, confirm=p.confirm,
                   peer_probe=_probe(ctx, target), progress=lambda m: ctx.say(f"  .. {m}"))
-    if out.status == OutcomeStatus.ACTIVE:
+    if out.status in (OutcomeStatus.ACTIVE, OutcomeStatus.PARTIAL):  # partial: kept active, its TTL runs
         ctx.on_active()
     return _outcome(out)
 

@@ -544,6 +544,18 @@ def _read_password(name: str) -> str:
     return line.rstrip("\r\n")
 
 
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Finish every interrupted apply, disconnect, restore and commit (root: it writes the state directly)."""
+    from tonle.change.recover import recover  # noqa: PLC0415
+    from tonle.interfaces import client  # noqa: PLC0415
+
+    actor = client.local_actor(args.socket)
+    report = recover(args.config, args.state_dir, lab=args.target == "lab", actor=actor.name)
+    for line in report.lines():
+        print(line)
+    return report.exit_code
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from tonle.interfaces.service import main_serve  # noqa: PLC0415
 
@@ -677,6 +689,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="the service, its scheduler and every timer (exit 1: something to look at)")
     st.set_defaults(func=cmd_status)
+    rec = sub.add_parser("recover", help="finish interrupted applies, disconnects, restores and commits (exit 1: "
+                                         "a device needs a person, 2: one cannot be reached)")
+    rec.add_argument("--target", choices=("lab", "production"), default="lab")
+    rec.set_defaults(func=cmd_recover)
     users = sub.add_parser("users", help="accounts of `tonle serve` (admin role or root)").add_subparsers(
         dest="sub", required=True)
     uadd = users.add_parser("add", help="give an OS user an account with one role")

@@ -34,6 +34,7 @@ from tonle.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, Failed, TonleErr
 from tonle.interfaces import actions
 from tonle.interfaces.client import service_answers
 from tonle.interfaces.protocol import MAX_REQUEST, Answer, ProtocolError, bad_request, decode_request, progress_line
+from tonle.interfaces.recovery import recover_at_start
 from tonle.interfaces.scheduler import RETRY, Scheduler, lab_is_up, overdue
 from tonle.state.accounts import NotPermitted, authenticate
 from tonle.state.audit import AuditLog, now_iso
@@ -112,6 +113,7 @@ class Service:
             AuditLog(StateDB(self.state_dir)).append("service-start", str(self.socket_path), {
                 "pid": os.getpid(), "overdue": late})
             _log.info("tonle serve: pid %d on %s; %d timer(s) overdue", os.getpid(), self.socket_path, len(late))
+            recover_at_start(self.config_file, self.state_dir)  # before any timer or request acts on a device
             self.scheduler.start()
             self.sessions = SessionPool(self.config_file, self.state_dir, lab=lab_is_up(self.config_file,
                                                                                          self.state_dir))

@@ -275,8 +275,7 @@ class StateDB:
 
     def finish_run(self, run_id: int, finished_at: str, outcome: str, data: dict[str, Any]) -> None:
         with self.connect() as db:
-            db.execute("UPDATE runs SET finished_at = ?, outcome = ?, data = ? WHERE id = ?",
-                       (finished_at, outcome, json.dumps(data), run_id))
+            run_finished(run_id, finished_at, outcome, data)(db)
 
 
 # ---- the same writes as StateChanges (committed together with their audit entry) ---------------------
@@ -291,6 +290,13 @@ def plan_saved(plan_id: str, created_at: str, operator: str, target: str, data: 
 def plan_status(plan_id: str, status: str) -> StateChange:
     def write(db: sqlite3.Connection) -> None:
         db.execute("UPDATE plans SET status = ? WHERE id = ?", (status, plan_id))
+    return write
+
+
+def run_finished(run_id: int, finished_at: str, outcome: str, data: dict[str, Any]) -> StateChange:
+    def write(db: sqlite3.Connection) -> None:
+        db.execute("UPDATE runs SET finished_at = ?, outcome = ?, data = ? WHERE id = ?",
+                   (finished_at, outcome, json.dumps(data), run_id))
     return write
 
 

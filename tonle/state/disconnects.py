@@ -27,6 +27,10 @@ class DisconnectStatus(StrEnum):
     EXPIRED = "expired"  # undone by its TTL
     FAILED = "failed"  # could not be pushed or verified; every touched device rolled back
     ENDED = "ended"  # the lab it was on was taken down: nothing left to restore
+    # Mid-transition: a push (or a restore's push) is under way. Left so by a process that died, it is what
+    # `tonle recover` (and the service at start) finds and finishes: every device of it rolled back.
+    PUSHING = "pushing"
+    RESTORING = "restoring"  # still in force until the restore is confirmed
 
 
 class UnknownDisconnect(BadInput):
@@ -122,7 +126,7 @@ def active_overrides(state_dir: Path, *, still_at: datetime | None = None) -> li
     Args:
         still_at: only those still in force at this time (a due one is about to be restored).
     """
-    recs = records(state_dir, DisconnectStatus.ACTIVE)
+    recs = [r for r in records(state_dir) if r.status in (DisconnectStatus.ACTIVE, DisconnectStatus.RESTORING)]
     if still_at is not None:
         recs = [r for r in recs if not (r.expires_at and datetime.fromisoformat(r.expires_at) <= still_at)]
     return [override_from_dict(o) for r in recs for o in r.overrides]

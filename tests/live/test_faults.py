@@ -1,0 +1,397 @@
+"""Fault injection on one small lab (3 devices): things break halfway through apply, disconnect and restore,
+then recovery runs, and every case ends with the same checks (`FaultLab.consistent`): no device holds a
+pending commit, nothing is left interrupted, every touched device is as its record says (sessions up
+unless an active disconnect shuts them), `tonle drift` is clean, the audit log verifies and says what
+happened. `benchmarks/fault_bench.py` runs the same cases and prints the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import SMALL, lab_copy, require_root, unique_lab_name, wait_until, write_window
+from tonle.change.apply import ApplyOptions, ApplyReport, apply_plan
+from tonle.change.plan import Plan, Selection, make_plan
+from tonle.change.recover import RecoveryReport, interrupted, recover
+from tonle.emergency.disconnect import Outcome, Scope, disconnect
+from tonle.emergency.guard import Resolution
+from tonle.interfaces.cli import main
+from tonle.lab.builder import Lab
+from tonle.lab.node import SSHD
+from tonle.lab.probe import lab_peer_probe
+from tonle.source.inventory import load_from_nornir_config
+from tonle.state.accounts import Actor, Role
+from tonle.state.audit import AuditLog
+from tonle.state.db import StateDB
+from tonle.state.disconnects import DisconnectStatus, get, records
+
+NOC = Actor("noc-alice", 1_000_020, Role.OPERATOR)
+# (device, our session address, the peer's node, the peer's address of that session)
+ISP1 = ("rs1", "203.0.113.71", "isp1", "203.0.113.65")
+UP1 = ("r2", "198.51.100.1", "up1", "198.51.100.0")
+BOTH = f"{ISP1[0]}:{ISP1[1]},{UP1[0]}:{UP1[1]}"
+BOGON = "198.51.100.128/25"  # the change the applies make: one more bogon, on every device
+CLI = [sys.executable, "-c", "import sys; from tonle.interfaces.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
+@dataclass
+class Figures:
+    """What one fault point gave (printed by benchmarks/fault_bench.py)."""
+
+    fault: str
+    touched: int = 0
+    consistent: int = 0
+    recover_seconds: float = 0.0
+    problems: tuple[str, ...] = ()
+
+
+class FaultLab:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config = root / "nornir.yaml"
+        self.state = root / "state"
+        self.inv_dir = root / "inventory"
+        self.lab = Lab(load_from_nornir_config(self.config), self.state)
+
+    # ---- acting ---------------------------------------------------------------------------------------
+
+    def cli(self, *args: str) -> list[str]:
+        return [*CLI, "--config", str(self.config), "--state-dir", str(self.state), *args]
+
+    def kill_at(self, argv: list[str], marker: str, delay: float = 0.0, pid: Callable[[], int] | None = None) -> str:
+        """Run a command, SIGKILL it (or `pid()`, e.g. the service) `delay` s after it prints `marker`."""
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        seen = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if marker in line:
+                time.sleep(delay)
+                os.kill(pid() if pid else proc.pid, signal.SIGKILL)
+                break
+        proc.kill()
+        proc.wait(timeout=30)
+        assert any(marker in ln for ln in seen), "".join(seen)
+        return "".join(seen)
+
+    def bogon(self, add: bool) -> None:
+        path = self.inv_dir / "policy.yaml"
+        data = yaml.safe_load(path.read_text())
+        v4 = data["bogons"]["ipv4"]
+        if add and BOGON not in v4:
+            v4.append(BOGON)
+        if not add and BOGON in v4:
+            v4.remove(BOGON)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def plan(self) -> Plan:
+        return make_plan(self.config, self.state, Selection(), lab=True, operator=NOC.name)
+
+    def apply(self, plan: Plan, progress: Callable[[str], None] = lambda _m: None, **opts: Any) -> ApplyReport:
+        opts.setdefault("settle", 30)
+        opts.setdefault("revert_in", 180)
+        return apply_plan(self.config, self.state, plan.id, ApplyOptions(**opts), progress=progress,
+                          operator=NOC.name)
+
+    def disconnect(self, scope: str, probe: Callable[[Resolution, bool], list[str]] | None = None) -> Outcome:
+        return disconnect(self.config, self.state, Scope("session", scope), operator=NOC, reason="fault drill",
+                          ticket="F-1", ttl_seconds=900, peer_probe=probe or lab_peer_probe(self.config, self.state))
+
+    def recover(self) -> tuple[RecoveryReport, float]:
+        t0 = time.monotonic()
+        report = recover(self.config, self.state, lab=True, actor="root")
+        return report, time.monotonic() - t0
+
+    # ---- reading ----------------------------------------------------------------------------------------
+
+    def peer_state(self, peer: str, ip: str) -> str:
+        summary = json.loads(self.lab.vtysh(peer, "show bgp vrf default summary json"))
+        return str(summary["ipv4Unicast"]["peers"].get(ip, {}).get("state", "Missing"))
+
+    def pending(self) -> list[Path]:
+        return sorted((self.state / "napalm_frr").glob("*/pending.*"))
+
+    def pending_file(self, device: str) -> Path:
+        host = str(self.lab.inv.devices[device].mgmt_ip)
+        return self.state / "napalm_frr" / f"{host}_22" / "pending.json"
+
+    def actions(self) -> list[str]:
+        return [e.action for e in AuditLog(StateDB(self.state)).entries()]
+
+    def consistent(self, fault: str, touched: list[str]) -> Figures:
+        """The checks every case ends with; the figures of this fault point."""
+        problems = [f"pending commit left: {p.parent.name}" for p in self.pending()]
+        problems += [f"left interrupted: {w}" for w in interrupted(self.state)]
+        shut = {(o["device"], o["peer_ip"]) for r in records(self.state, DisconnectStatus.ACTIVE)
+                for o in r.overrides if o.get("kind") == "session"}
+        for dev, ip, peer, peer_ip in (ISP1, UP1):
+            want_up = (dev, ip) not in shut
+
+            def as_recorded(p: str = peer, a: str = peer_ip, w: bool = want_up) -> bool:
+                return (self.peer_state(p, a) == "Established") == w
+
+            try:
+                wait_until(as_recorded, timeout=40, what=f"{peer}'s session {'up' if want_up else 'down'}")
+            except AssertionError as exc:
+                problems.append(str(exc))
+        if main(["--config", str(self.config), "--state-dir", str(self.state), "drift"]) != 0:
+            problems.append("tonle drift is not clean")
+        problems += [f"audit: {p}" for p in AuditLog(StateDB(self.state)).verify()]
+        # A problem naming no device counts against every touched one (fail closed).
+        bad = {d for p in problems for d in touched if d in p} or (set(touched) if problems else set())
+        return Figures(fault, len(touched), len(touched) - len(bad), problems=tuple(problems))
+
+
+def make_lab(root: Path) -> FaultLab:
+    lab_copy(SMALL, root, unique_lab_name("f"))
+    policy = root / "inventory" / "policy.yaml"  # the guard is tested elsewhere: two sessions may go down here
+    data = yaml.safe_load(policy.read_text())
+    data["guard"].update({"max_site_share": 1.0, "protect_last_site_upstream": False,
+                          "protect_last_international_path": False})
+    policy.write_text(yaml.safe_dump(data, sort_keys=False))
+    write_window(root / "inventory", open_now=True)
+    return FaultLab(root)
+
+
+@pytest.fixture(scope="module")
+def flab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultLab]:
+    require_root()
+    lab = make_lab(tmp_path_factory.mktemp("faults"))
+    lab.lab.up(timeout=90)
+    try:
+        yield lab
+    finally:
+        lab.lab.down()
+
+
+# ---- the fault points (each returns its figures; the tests assert on them) -----------------------------
+
+def confirm_fails_on_one_device_of_a_disconnect(lab: FaultLab) -> Figures:
+    """Issue 14 (a): r2's confirm fails (its pending record lost) after both devices verified."""
+    real = lab_peer_probe(lab.config, lab.state)
+
+    def probe(res: Resolution, down: bool) -> list[str]:
+        problems = real(res, down)
+        if not problems:
+            lab.pending_file("r2").unlink(missing_ok=True)  # r2's confirm will find nothing to confirm
+        return problems
+
+    out = lab.disconnect(BOTH, probe)
+    assert out.status == "failed", out.detail
+    assert any("r2: confirm failed" in p for p in out.detail), out.detail
+    rec = get(lab.state, out.record.id)  # type: ignore[union-attr]
+    assert rec.status == "failed"
+    entry = [e for e in AuditLog(StateDB(lab.state)).entries() if e.object == rec.id][-1]
+    assert entry.action == "disconnect-failed" and sorted(entry.details["rolled_back"]) == ["r2", "rs1"]
+    return lab.consistent("confirm fails on 1 of 2 devices (disconnect)", ["r2", "rs1"])
+
+
+def client_killed_while_the_canary_validates(lab: FaultLab) -> Figures:
+    lab.bogon(add=True)
+    plan = lab.plan()
+    lab.kill_at(lab.cli("apply", plan.id, "--canary", "r2", "--batch-size", "1", "--settle", "30"),
+                "canary: validating")
+    assert any("apply of plan" in w for w in interrupted(lab.state))
+    report, seconds = lab.recover()
+    assert report.exit_code == 0, report.lines()
+    assert [(i.kind, i.ref, i.outcome, i.devices) for i in report.items] == [
+        ("apply", plan.id, "rolled back", {"r2": "rolled back"})]
+    assert StateDB(lab.state).plan(plan.id)["status"] == "rolled back"  # type: ignore[index]
+    lab.bogon(add=False)
+    figures = lab.consistent("SIGKILL of the client: apply, canary validating", ["r2"])
+    figures.recover_seconds = seconds
+    return figures
+
+
+def client_killed_mid_disconnect_push(lab: FaultLab) -> Figures:
+    out = lab.kill_at(lab.cli("disconnect", "--session", BOTH, "--reason", "drill", "--ticket", "F-2",
+                              "--ttl", "15m"), "pushing to", delay=1.0)
+    assert "pushing to" in out
+    assert any(r.status == "pushing" for r in records(lab.state))
+    report, seconds = lab.recover()
+    assert report.exit_code == 0, report.lines()
+    (item,) = report.items
+    assert (item.kind, item.outcome) == ("disconnect", "rolled back")
+    assert get(lab.state, item.ref).status == "failed"
+    figures = lab.consistent("SIGKILL of the client: disconnect, mid-push", ["r2", "rs1"])
+    figures.recover_seconds = seconds
+    return figures
+
+
+def write_memory_fails_during_an_apply(lab: FaultLab) -> Figures:
+    """Issue 14 (b): r2 cannot save its config; its change is pending with the timer armed, and rolled back."""
+    lab.bogon(add=True)
+    plan = lab.plan()
+    node_dir = lab.lab.node_dir("r2")
+    saved = [(f, f.stat().st_mode) for f in (node_dir, node_dir / "frr.conf")]
+    def writable(message: str = "rolling back") -> None:
+        if message.startswith("rolling back"):  # the fault lasts until the rollback
+            for f, mode in saved:
+                f.chmod(mode)
+
+    for f, _ in saved:
+        f.chmod(0o555 if f.is_dir() else 0o444)
+    try:
+        report = lab.apply(plan, writable, canary=["r2"])
+    finally:
+        writable()
+    assert report.outcome == "rolled back", report.lines()
+    assert report.devices == {"r2": "rolled back"}, report.lines()
+    assert "write memory" in report.problems["r2"][0]
+    lab.bogon(add=False)
+    return lab.consistent("failed write memory (apply canary)", ["r2"])
+
+
+def window_closes_after_the_canary(lab: FaultLab) -> Figures:
+    lab.bogon(add=True)
+    plan = lab.plan()
+    calls = [0]
+
+    def clock() -> Any:
+        from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+        calls[0] += 1  # the first stage starts inside the window; the second finds it closed
+        return datetime.now(UTC) + (timedelta(days=2) if calls[0] > 2 else timedelta())
+
+    report = lab.apply(plan, canary=["r2"], batch_size=2, now=clock)
+    assert report.outcome == "rolled back", report.lines()
+    assert report.devices == {"r2": "rolled back"}
+    lab.bogon(add=False)
+    return lab.consistent("window closes mid-run (rollback policy)", ["r2"])
+
+
+def sshd_pids(lab: FaultLab, device: str) -> list[int]:
+    """The device's sshd: its listener and every session (the lab's namespace, by PID)."""
+    out = subprocess.run(["ip", "netns", "pids", lab.lab.layout.ns(device)], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return [int(p) for p in out if Path(f"/proc/{p}/comm").exists()
+            and Path(f"/proc/{p}/comm").read_text().strip() == "sshd"]
+
+
+def ssh_dropped_mid_validation(lab: FaultLab) -> Figures:
+    """r2's sshd (listener and sessions) stopped while its commit validates: the gates cannot read it, the
+    rollback cannot reach it (reported), its revert timer stays armed; sshd back, `tonle recover` rolls it back."""
+    lab.bogon(add=True)
+    plan = lab.plan()
+
+    def drop(message: str) -> None:
+        if message.startswith("canary: validating"):
+            for pid in sshd_pids(lab, "r2"):
+                os.kill(pid, signal.SIGKILL)
+
+    report = lab.apply(plan, drop, canary=["r2"], settle=5, hold=2)
+    assert report.outcome == "rolled back", report.lines()
+    assert report.devices["r2"].startswith("ROLLBACK FAILED"), report.lines()
+    d = lab.lab.node_dir("r2")
+    subprocess.run(lab.lab.in_node("r2", [str(SSHD), "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")]),
+                   check=True)
+    wait_until(lambda: bool(sshd_pids(lab, "r2")), what="r2's sshd back")
+    assert lab.pending(), "the commit is still pending"
+    recovered, seconds = lab.recover()
+    assert recovered.exit_code == 0, recovered.lines()
+    assert [(i.kind, i.ref, i.outcome) for i in recovered.items] == [("commit", "r2", "rolled back")]
+    lab.bogon(add=False)
+    figures = lab.consistent("SSH to the device dropped mid-validation (sshd killed)", ["r2"])
+    figures.recover_seconds = seconds
+    return figures
+
+
+def serve(lab: FaultLab) -> subprocess.Popen[bytes]:
+    """`tonle serve` on the lab's state dir (it recovers what is interrupted, then serves)."""
+    sock = lab.state / "tonle.sock"
+    sock.unlink(missing_ok=True)  # a killed service leaves its socket file
+    proc = subprocess.Popen(lab.cli("serve", "--socket", str(sock)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_until(sock.exists, timeout=60, what="the service's socket")
+    return proc
+
+
+def stop(service: subprocess.Popen[bytes]) -> None:
+    service.send_signal(signal.SIGTERM)
+    service.wait(timeout=30)
+
+
+def service_killed_while_the_canary_validates(lab: FaultLab) -> Figures:
+    """The service dies during an apply it runs for a client; started again, it rolls the canary back."""
+    sock = lab.state / "tonle.sock"
+    lab.bogon(add=True)
+    plan = lab.plan()
+    service = serve(lab)
+    try:
+        lab.kill_at(lab.cli("--socket", str(sock), "apply", plan.id, "--canary", "r2", "--batch-size", "1",
+                            "--settle", "30"), "canary: validating", pid=lambda: service.pid)
+        service.wait(timeout=10)
+        t0 = time.monotonic()
+        service = serve(lab)
+        wait_until(lambda: not interrupted(lab.state), timeout=60, what="the service to recover")
+        seconds = time.monotonic() - t0
+    finally:
+        stop(service)
+    assert StateDB(lab.state).plan(plan.id)["status"] == "rolled back"  # type: ignore[index]
+    lab.bogon(add=False)
+    figures = lab.consistent("SIGKILL of the service: apply, canary validating", ["r2"])
+    figures.recover_seconds = seconds
+    return figures
+
+
+def service_killed_mid_restore(lab: FaultLab) -> Figures:
+    """The service dies while it restores a disconnect; started again, it recovers by itself."""
+    sock = lab.state / "tonle.sock"
+    start = partial(serve, lab)
+    service = start()
+    try:
+        out = subprocess.run(lab.cli("--socket", str(sock), "disconnect", "--session", BOTH, "--reason", "drill",
+                                     "--ticket", "F-3", "--ttl", "15m"),
+                             capture_output=True, text=True, timeout=120, check=False)
+        assert out.returncode == 0, out.stdout + out.stderr
+        (rec,) = records(lab.state, DisconnectStatus.ACTIVE)
+        lab.kill_at(lab.cli("--socket", str(sock), "restore", rec.id), "restoring", delay=1.0,
+                    pid=lambda: service.pid)
+        service.wait(timeout=10)
+        assert get(lab.state, rec.id).status == "restoring"
+        t0 = time.monotonic()
+        service = start()  # it recovers before it serves: a request meanwhile waits
+        wait_until(lambda: get(lab.state, rec.id).status != "restoring", timeout=60, what="the service to recover")
+        seconds = time.monotonic() - t0
+        assert get(lab.state, rec.id).status == "active"
+        assert "recovered" in lab.actions()
+        figures = lab.consistent("SIGKILL of the service: restore, mid-push", ["r2", "rs1"])
+        figures.recover_seconds = seconds
+        done = subprocess.run(lab.cli("--socket", str(sock), "restore", rec.id), capture_output=True, text=True,
+                              check=False, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return figures
+    finally:
+        stop(service)
+
+
+CASES: list[Callable[[FaultLab], Figures]] = [
+    confirm_fails_on_one_device_of_a_disconnect,
+    client_killed_while_the_canary_validates,
+    client_killed_mid_disconnect_push,
+    write_memory_fails_during_an_apply,
+    window_closes_after_the_canary,
+    ssh_dropped_mid_validation,
+    service_killed_while_the_canary_validates,
+    service_killed_mid_restore,
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
+def test_fault_point_ends_consistent(flab: FaultLab, case: Callable[[FaultLab], Figures]) -> None:
+    figures = case(flab)
+    assert figures.problems == (), figures.problems
+    assert figures.consistent == figures.touched
