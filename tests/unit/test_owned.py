@@ -497,3 +497,25 @@ def test_frr_ownership_is_by_name_and_form() -> None:
     assert "interface eth1 > bandwidth 10" in parts.unmanaged and "interface eth9 > description x" in parts.unmanaged
     assert "access-list PL-X seq 5 permit any" in parts.unmanaged
     assert "router bgp 64500 vrf MGMT > neighbor 192.0.2.2 remote-as 2" in parts.unmanaged
+
+
+def test_frr_empty_rpki_context_printed_by_bgpd_is_not_owned(frr_tool: FRRConfigTool) -> None:
+    """bgpd loaded with `-M rpki` prints `rpki` / `exit` by itself: a rendering without RPKI must neither remove
+    it nor see drift in it; a rendering with caches gets them into that same context."""
+    intended = render_intent(case("frr", "pnh-iig-1").intent, "frr")
+    managed = owned.managed_interfaces("frr", intended)
+    head, sep, tail = intended.partition("\nrpki\n")
+    assert sep, "the golden device validates origins"
+    without = head + "\n" + tail.partition("\nexit\n")[2]
+    running = without.rstrip("\n") + "\nrpki\nexit\n!\n"
+    assert "rpki" in owned.split("frr", running, managed).unmanaged
+    assert not [o for o in owned.split("frr", running, managed).owned if o.startswith("rpki")]
+    assert _frr_changes(frr_tool, owned.candidate("frr", without, running), running) == []
+    assert compare(without, running, "frr", frr_tool) == ([], [])
+    # The intent's caches go into that same context.
+    cand = owned.candidate("frr", intended, running)
+    assert sorted(c for c in _frr_changes(frr_tool, cand, running) if c.startswith("+rpki")) == [
+        "+rpki\n rpki cache 198.19.254.240 3323 preference 1", "+rpki\n rpki cache 198.19.254.241 3323 preference 2"]
+    # With a cache under it, the context is Tonlé's: one the intent lacks is removed.
+    stale = without.rstrip("\n") + "\nrpki\n rpki cache 198.19.254.250 3323 preference 1\nexit\n!\n"
+    assert "rpki > rpki cache 198.19.254.250 3323 preference 1" in owned.split("frr", stale, managed).owned

@@ -357,6 +357,12 @@ def set_lines(root: Stmt) -> list[str]:
     return sets + deact
 
 
+# Top-level contexts a daemon prints by itself, empty: FRR's bgpd loaded with `-M rpki` shows `rpki` / `exit`
+# with no cache configured. Empty, such a context configures nothing and is not Tonlé's (a rendering without
+# RPKI must not remove it); with statements under it, it is owned as its rule says.
+_EMPTY_BY_ITSELF = frozenset({"rpki"})
+
+
 def _split_stmt(root: Stmt, rules: list[_Compiled]) -> tuple[Stmt, Stmt]:
     """(owned, unmanaged) of a statement tree (Junos or FRR)."""
     owned, unmanaged = Stmt("", leaf=False), Stmt("", leaf=False)
@@ -367,7 +373,7 @@ def _split_stmt(root: Stmt, rules: list[_Compiled]) -> tuple[Stmt, Stmt]:
     def walk(st: Stmt, o: Stmt, u: Stmt, lineage: list[str]) -> None:
         lineage = [*lineage, st.text]
         rule, on_path = _match(rules, lineage)
-        if rule is not None:
+        if rule is not None and not (len(lineage) == 1 and st.text in _EMPTY_BY_ITSELF and not st.children):
             o.children.append(copy(st))
         elif on_path and not st.leaf:
             o_new = Stmt(st.text, leaf=False, inactive=st.inactive)
