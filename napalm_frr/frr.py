@@ -591,8 +591,11 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
                 self._run_block(block, errors)
         finally:
             self._leave_config(_renames(additions + deletions))
-        if not replace or not deletions:
-            return touched  # only a deletion takes other lines along (a whole neighbor with its settings)
+        if not replace:
+            return touched
+        # Always a second look, deletions or not: a first pass of additions alone can leave the device short of
+        # the candidate (seen live: an entry appended to a prefix-list was missing after it, and the compliance
+        # gate rolled the change back; tests/live/test_apply_disconnect.py). One more read beats a false rollback.
         # Lines a deletion took along belong to a context the first pass changed (so in scope already).
         second = _within(self._changes(target, self._running(), replace)[0], only)
         if second:
