@@ -71,8 +71,8 @@ def _hijack(lab: LabHandle) -> None:
     d = lab.lab.node_dir("up1")
     subprocess.run(lab.lab.in_node("up1", [
         "vtysh", "--vty_socket", str(d), "--config_dir", str(d), "-c", "configure terminal",
-        "-c", f"ip route {ISP_PREFIX} blackhole", "-c", f"ip route {MORE_SPECIFIC} blackhole",
-        "-c", "router bgp 65538", "-c", "address-family ipv4 unicast",
+        # Originated without a route in its RIB (a simulated network runs no staticd): import-check off.
+        "-c", "router bgp 65538", "-c", "no bgp network import-check", "-c", "address-family ipv4 unicast",
         "-c", f"network {ISP_PREFIX}", "-c", f"network {MORE_SPECIFIC}"]), check=True, capture_output=True)
 
 

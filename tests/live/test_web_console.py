@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service as DriverService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -131,8 +132,14 @@ def _login(b: WebDriver, c: Console, who: str) -> None:
 
 
 def _text(b: WebDriver, element_id: str) -> str:
-    found = b.find_elements(By.ID, element_id)
-    return found[0].text if found else ""
+    # The overview's live updates replace elements: one found a moment ago may be gone; look it up again.
+    for _ in range(5):
+        try:
+            found = b.find_elements(By.ID, element_id)
+            return found[0].text if found else ""
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError(f"#{element_id} kept being replaced")
 
 
 def test_two_people_disconnect_and_restore_in_the_console(console: Console, browsers: list[WebDriver]) -> None:
