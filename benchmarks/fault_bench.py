@@ -2,7 +2,7 @@
 recovery and the consistency checks; prints per fault point the devices touched, how many ended consistent,
 the time recovery took, and whether any audit entry was lost or changed.
 
-    flock /work/live.lock .venv/bin/python benchmarks/fault_bench.py   (as root; builds and removes its lab)
+    .venv/bin/python benchmarks/fault_bench.py   (as root; builds and removes its lab)
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ Then the ratios against the goals, how each figure grows from N=50 to N=200, and
 where the CLI's time goes (interpreter and imports, inventory, intent, rendering, the devices).
 With --json: one JSON object per N (wall medians in seconds, CPU medians, memory).
 
-    flock /work/live.lock .venv/bin/python benchmarks/scale_bench.py [--devices 10 50 100 200] [--repeat 3]
+    .venv/bin/python benchmarks/scale_bench.py [--devices 10 50 100 200] [--repeat 3]
 """
 
 from __future__ import annotations
