@@ -195,9 +195,24 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
                 self.device.disconnect()
         self.device = None
 
+    def __del__(self) -> None:
+        """Drop the transport quietly. NAPALM's own finaliser probes the session: on a dead one Netmiko logs a
+        traceback from inside the garbage collector, and formatting it calls ast.parse, which on Python 3.11
+        breaks an ast.parse that the collection interrupted (CPython gh-106905: "AST constructor recursion
+        depth mismatch")."""
+        device = self.__dict__.get("device")
+        channel = getattr(device, "remote_conn", None) if device is not None else None
+        if channel is not None:
+            with contextlib.suppress(Exception):
+                channel.close()
+
     def is_alive(self) -> models.AliveDict:
         """Report whether the SSH session is usable."""
         if self.device is None:
+            return {"is_alive": False}
+        channel = getattr(self.device, "remote_conn", None)
+        if channel is None or getattr(channel, "closed", False):
+            # Netmiko would write to the closed socket and log a traceback: answered here without a write.
             return {"is_alive": False}
         try:
             alive = bool(self.device.is_alive())

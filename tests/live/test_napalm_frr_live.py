@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import gc
 import json
 import subprocess
 import sys
@@ -256,3 +258,21 @@ def test_a_pending_record_without_watchdog_is_found_and_rolled_back(small_lab: L
     assert r2._pending_orphaned()
     r2.rollback()
     assert not r2.has_pending_commit() and _running(small_lab, "r2") == before
+
+
+def test_a_dead_session_is_dropped_quietly_by_the_garbage_collector(
+        small_lab: LabHandle, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """NAPALM's finaliser probed the session; on a dead transport Netmiko logged a traceback from inside the
+    collector, which broke an ast.parse running at that moment on Python 3.11 (seen as a failed CI run)."""
+    driver = _driver(small_lab, "r2", tmp_path)
+    driver.open()
+    assert driver.device is not None
+    driver.device.remote_conn.get_transport().close()  # the SSH connection dies under the driver
+    assert driver.is_alive() == {"is_alive": False}
+    cycle: list[object] = [driver]
+    cycle.append(cycle)  # only the collector frees it, as a Nornir host's connections are freed
+    del driver, cycle
+    with caplog.at_level("DEBUG"):
+        gc.collect()
+        ast.parse("x = 1")
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "WARNING")] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.unit.source_ast import parse
 from tonle.lab.builder import DAEMONS, FRR_BIN
 from tonle.targets import hostdeps
 
@@ -30,7 +31,7 @@ def called_programs() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for top in ("tonle", "tasks", "napalm_frr", "benchmarks", "tests", "playbooks"):
         for path in (REPO / top).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            for node in ast.walk(parse(path)):
                 names: list[str] = []
                 if isinstance(node, ast.List):  # a command built for later, e.g. Lab.in_node's prefix
                     names = _program(node)[1:]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.unit.source_ast import parse
+
 TASKS = Path(__file__).resolve().parents[2] / "tasks"
 ALLOWED = ("tonle.tasks", "tonle.source", "tonle.compile", "tonle.state", "tonle.targets", "tonle.errors",
            "tonle.redact", "tonle.resources")
@@ -13,7 +15,7 @@ ALLOWED = ("tonle.tasks", "tonle.source", "tonle.compile", "tonle.state", "tonle
 
 def imported(path: Path) -> list[str]:
     mods = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(parse(path)):
         if isinstance(node, ast.ImportFrom) and node.module:
             mods.append(node.module)
         elif isinstance(node, ast.Import):
