@@ -211,7 +211,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         if self.device is None:
             return {"is_alive": False}
         channel = getattr(self.device, "remote_conn", None)
-        if channel is None or getattr(channel, "closed", False):
+        if channel is not None and getattr(channel, "closed", False):
             # Netmiko would write to the closed socket and log a traceback: answered here without a write.
             return {"is_alive": False}
         try:
