@@ -209,15 +209,23 @@ class Lab:
 
         A node seen with all its processes and sessions up is not asked again (a poll of every node costs a
         vtysh run each: seconds of CPU at a few hundred nodes, taken from the daemons still converging).
+        Every session has a device at one end, so the simulated networks are asked only once every device
+        sees all its sessions Established (then theirs are too, or within a keepalive): half the polls.
         """
         deadline = time.monotonic() + timeout
         known: dict[str, NodeStatus] = {}
         up = read_record(self.state_file).get("status") == "up"
+        unasked = {n: NodeStatus(n, "external", self.ns(n), None, {}) for n in self.inv.peers}  # no sessions yet
         while True:
-            status = lab_status(self.layout, self.inv, up, known)
-            if not status.down_sessions() or time.monotonic() > deadline:
+            status = lab_status(self.layout, self.inv, up, unasked | known)
+            down = status.down_sessions()
+            late = time.monotonic() > deadline
+            if unasked and (late or not any(s.node in self.inv.devices for s in down)):
+                unasked = {}  # the devices are settled (or time is up): ask the simulated networks now
+                continue
+            if not down or late:
                 return status
-            known = {n.name: n for n in status.nodes if settled(n)}
+            known = {n.name: n for n in status.nodes if settled(n) and n.name not in unasked}
             time.sleep(0.5)
 
     # ---- down ---------------------------------------------------------------------------------
