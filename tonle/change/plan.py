@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nornir.plugins.runners import ThreadedRunner
+
 from tonle.compile.intent import Intent, Override, load_intent, override_to_dict, with_md5_keys
 from tonle.errors import BadInput, Failed
 from tonle.redact import exception_text, redact, redact_data
@@ -20,6 +22,10 @@ from tonle.state.disconnects import active_overrides
 from tonle.targets.nornir import init_nornir
 from tonle.targets.target import Target, md5_keys
 from tonle.tasks.change import plan_device
+
+# A plan only reads (one login per device, as the drift audit): it reads as many devices at once as the audit
+# does, not the configured runner's count, which paces changes. At 200 devices it was the plan's whole lag.
+READ_WORKERS = 32
 
 
 class PlanError(BadInput):
@@ -149,7 +155,9 @@ def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
     overrides = list(overrides)
     platform = Target.of(lab).platform_override()
     secrets = secret_values(intent)
-    results = nr.filter(filter_func=lambda h: h.name in hosts).run(
+    chosen = set(hosts)
+    runner = ThreadedRunner(num_workers=max(1, min(READ_WORKERS, len(hosts))))
+    results = nr.filter(filter_func=lambda h: h.name in chosen).with_runner(runner).run(
         task=plan_device, intent=intent, platform=platform, overrides=overrides)
     failed = [f"{h}: {exception_text(r[0].exception, secrets)}" for h, r in sorted(results.items()) if r.failed]
     nr.close_connections()
