@@ -225,11 +225,15 @@ def test_each_node_starts_its_daemons_in_order_then_loads_its_config(node: str) 
             or (isinstance(s, WaitFor) and s.path.parent == d)]
     programs = [s.argv[len(prefix)] if isinstance(s, Command) else f"wait {s.path.name}" for s in mine]
     daemons = DAEMONS if node in small().devices else ("zebra", "bgpd")  # no static route, no BFD in the lab's own
-    expected = [x for dm in daemons for x in (str(FRR_BIN / dm), f"wait {dm}.vty")] + ["vtysh"]
-    assert programs == expected + ([str(SSHD)] if node in small().devices else [])
-    zebra = list(mine[0].argv[len(prefix):]) if isinstance(mine[0], Command) else []
+    expected = [x for dm in daemons for x in (str(FRR_BIN / dm), f"wait {dm}.vty")]
+    # a device's config is loaded by vtysh; a simulated network's (bgpd's lines only) by bgpd as it starts
+    assert programs == expected + (["vtysh", str(SSHD)] if node in small().devices else [])
+    argv = {Path(s.argv[len(prefix)]).name: list(s.argv[len(prefix):]) for s in mine if isinstance(s, Command)}
+    zebra = argv["zebra"]
     assert zebra[-4:] == ["-i", f"{d}/zebra.pid", "--log", f"file:{d}/zebra.log"]
     assert zebra[2:6] == ["-u", "frr", "-g", "frr"] and f"{d}/empty.conf" in zebra
+    bgpd_conf = argv["bgpd"][argv["bgpd"].index("-f") + 1]
+    assert bgpd_conf == (f"{d}/empty.conf" if node in small().devices else f"{d}/frr.conf")
 
 
 def test_a_simulated_network_with_bfd_runs_bfdd_too() -> None:

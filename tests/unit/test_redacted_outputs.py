@@ -78,12 +78,15 @@ def test_plan_json(name: str) -> None:
 
 
 class _FakeNornir:
-    """Nornir as make_plan uses it: filter, run (results by host), close_connections."""
+    """Nornir as make_plan uses it: filter, with_runner, run (results by host), close_connections."""
 
     def __init__(self, results: dict[str, Any]) -> None:
         self.results = results
 
     def filter(self, **_: Any) -> _FakeNornir:
+        return self
+
+    def with_runner(self, _runner: Any) -> _FakeNornir:
         return self
 
     def run(self, **_: Any) -> dict[str, Any]:

@@ -60,10 +60,15 @@ def plan_node(lay: Layout, inv: Inventory, node: str, conf: str, md5_keys: Mappi
         # the boot config, for the record (without its keys: the node's own copy above has them)
         WriteFile(lay.state_dir / "configs" / f"{node}.conf", redact(conf, md5_keys.values(), "frr")),
     ]
+    # A simulated network's configuration is the lab's own template, bgpd's lines alone: bgpd reads it as it
+    # starts (one program less per node than `vtysh -b`, the most costly step of a lab's build).
+    own = node in inv.peers
     for daemon in node_daemons(inv, node):
-        steps += [run(lay.in_node(node, daemon_argv(lay, node, daemon))),
+        config = d / "frr.conf" if own and daemon == "bgpd" else None
+        steps += [run(lay.in_node(node, daemon_argv(lay, node, daemon, config))),
                   WaitFor(d / f"{daemon}.vty", 10, f"{node}: {daemon} did not start")]
-    steps.append(run(lay.in_node(node, ["vtysh", "--vty_socket", str(d), "--config_dir", str(d), "-b"])))
+    if not own:
+        steps.append(run(lay.in_node(node, ["vtysh", "--vty_socket", str(d), "--config_dir", str(d), "-b"])))
     if qos:  # QoS lines are comments to vtysh; the device boots with them applied, as after a commit
         steps.append(run(["ip", "netns", "exec", lay.ns(node), "tc", "-batch", "-"], stdin="\n".join(qos) + "\n"))
     if node in inv.devices:
@@ -71,14 +76,15 @@ def plan_node(lay: Layout, inv: Inventory, node: str, conf: str, md5_keys: Mappi
     return tuple(steps)
 
 
-def daemon_argv(lay: Layout, node: str, daemon: str) -> list[str]:
-    """An FRR daemon of `node`: its sockets, pid file and log in the node's directory, no config of its own."""
+def daemon_argv(lay: Layout, node: str, daemon: str, config: Path | None = None) -> list[str]:
+    """An FRR daemon of `node`: its sockets, pid file and log in the node's directory; the configuration it
+    reads as it starts is `config`, else none (vtysh loads the node's)."""
     d = lay.node_dir(node)
     extra = ["--bfdctl", str(d / "bfdd.sock")] if daemon == "bfdd" else []
     if daemon == "bgpd":  # RPKI origin validation (frr-rpki-rtrlib): `rpki` lines need the module loaded
         extra = ["-M", "rpki"]
     return [str(FRR_BIN / daemon), "-d", "-u", "frr", "-g", "frr", "-z", str(d / "zserv.api"),
-            "--vty_socket", str(d), "-A", "127.0.0.1", "-P", "0", "-f", str(d / "empty.conf"), *extra,
+            "--vty_socket", str(d), "-A", "127.0.0.1", "-P", "0", "-f", str(config or d / "empty.conf"), *extra,
             "-i", str(d / f"{daemon}.pid"), "--log", f"file:{d / daemon}.log"]
 
 
