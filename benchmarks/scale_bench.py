@@ -310,9 +310,11 @@ def goals(results: list[Result]) -> list[str]:
     cores = os.cpu_count() or 1
     if r.lab_up.wall > 90:
         lines.append(f"  lab up: {1000 * r.lab_up.own / (2 * r.n):.0f} ms CPU per node; {r.lab_up.own:.0f} s CPU is "
-                     f"{r.lab_up.own / cores:.0f} s on {cores} idle cores at best. What would close it: fewer "
-                     "programs per node (one namespace entry for all of a node's daemons instead of `ip netns exec` + "
-                     "`unshare` + `sh` each; daemons reading their config with -f instead of `vtysh -b`), or cores.")
+                     f"{r.lab_up.own / cores:.0f} s on {cores} idle cores at best: FRR's own start-up (~50-90 ms "
+                     "CPU per daemon; a device runs four, a simulated network two) and `vtysh -b` loading each "
+                     "device's config (~100 ms). What would close it: cores, or a device's daemons reading their "
+                     "config as they start, as a simulated network's bgpd does (an integrated config is vtysh's to "
+                     "split: given the whole file, staticd dropped its routes when tried).")
     if cli_floor > 1.2:
         fixed = sum(r.breakdown.values())
         lines.append(f"  drift CLI: {fixed:.1f} s of its {r.wall('drift_cli'):.1f} s are paid before any device is "
