@@ -220,12 +220,12 @@ class Lab:
             status = lab_status(self.layout, self.inv, up, unasked | known)
             down = status.down_sessions()
             late = time.monotonic() > deadline
+            known = {n.name: n for n in status.nodes if settled(n) and n.name not in unasked}
             if unasked and (late or not any(s.node in self.inv.devices for s in down)):
                 unasked = {}  # the devices are settled (or time is up): ask the simulated networks now
                 continue
             if not down or late:
                 return status
-            known = {n.name: n for n in status.nodes if settled(n) and n.name not in unasked}
             time.sleep(0.5)
 
     # ---- down ---------------------------------------------------------------------------------
