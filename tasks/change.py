@@ -13,6 +13,7 @@ touched. The candidate is built from the running configuration read just before 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -59,7 +60,17 @@ def unchanged_frr(intended: str, running: str) -> bool:
     already accepted: no need to validate it, fetch the running config again and diff (three local vtysh runs)."""
     want_cfg, want_tc = tc.split(intended)
     have_cfg, have_tc = tc.split(running)
-    return frr_lines(want_cfg) == frr_lines(have_cfg) and tc.by_interface(want_tc) == tc.by_interface(have_tc)
+    return _lines(want_cfg) == _lines(have_cfg) and tc.by_interface(want_tc) == tc.by_interface(have_tc)
+
+
+def _lines(text: str) -> Counter[tuple[tuple[str, ...], str]]:
+    """`frr_lines` less an empty `rpki` section: bgpd shows one whenever its RPKI module is loaded (the lab loads
+    it on every bgpd), and frr-reload.py sees no change in it. Without this, every device without RPKI in its
+    intent missed the fast path: a plan of 200 unchanged devices took twice a drift audit."""
+    lines = frr_lines(text)
+    if not any(ctx[:1] == ("rpki",) for ctx, _ in lines):
+        lines.pop(((), "rpki"), None)
+    return lines
 
 
 def _load(task: Task, intended: str, running: str) -> bool:

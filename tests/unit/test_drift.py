@@ -255,3 +255,10 @@ def test_plan_skips_the_diff_only_when_nothing_would_change() -> None:
     assert unchanged_frr(intended, "Building configuration...\n\n" + reordered)
     assert not unchanged_frr(intended, intended.replace("ip route 198.18.0.0/22 blackhole\n", ""))
     assert not unchanged_frr(intended, intended + "! tc: qdisc replace dev eth9 root handle 1: htb default 10\n")
+
+
+def test_plan_fast_path_holds_with_bgpds_empty_rpki_section() -> None:
+    intended = golden("frr")
+    assert not [ln for ln in intended.splitlines() if ln.startswith("rpki")]
+    assert unchanged_frr(intended, intended + "rpki\nexit\n!\n")  # the module loaded, nothing configured in it
+    assert not unchanged_frr(intended, intended + "rpki\n rpki cache 192.0.2.1 3323 preference 1\nexit\n!\n")
