@@ -258,7 +258,6 @@ def test_plan_skips_the_diff_only_when_nothing_would_change() -> None:
 
 
 def test_plan_fast_path_holds_with_bgpds_empty_rpki_section() -> None:
-    intended = golden("frr")
-    assert not [ln for ln in intended.splitlines() if ln.startswith("rpki")]
+    intended = "hostname r1\n!\nrouter bgp 64500\n bgp router-id 198.18.0.1\nexit\n!\n"  # no RPKI in the intent
     assert unchanged_frr(intended, intended + "rpki\nexit\n!\n")  # the module loaded, nothing configured in it
     assert not unchanged_frr(intended, intended + "rpki\n rpki cache 192.0.2.1 3323 preference 1\nexit\n!\n")
