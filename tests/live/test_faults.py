@@ -456,16 +456,31 @@ def commit_refused_on_one_device_of_a_batch(lab: FaultLab) -> Figures:
 
 
 def peer_flaps_during_the_gates(lab: FaultLab) -> Figures:
-    """up1 resets its session with r2 every second while r2's change validates: the gates never hold, the
-    change is rolled back and the report says which session failed."""
+    """up1 flaps its session with r2 while r2's change validates (shut 2 s, up 1 s, again): the session is
+    seen up now and then, never for the hold time; the change is rolled back and the report names the session."""
     lab.bogon(add=True)
     plan = lab.plan()
+    peer, ip = UP1[2], UP1[3]  # up1 and its neighbour r2
+    asn = json.loads(lab.lab.vtysh(peer, "show bgp vrf default summary json"))["ipv4Unicast"]["as"]
     stop = threading.Event()
+    flaps: list[str] = []
+
+    def neighbor(shut: bool) -> None:
+        lab.lab.vtysh(peer, f"configure terminal\nrouter bgp {asn}\n{'' if shut else 'no '}neighbor {ip} shutdown")
 
     def flap() -> None:
-        while not stop.is_set():
-            lab.lab.vtysh(UP1[2], f"clear ip bgp {UP1[1]}")
-            stop.wait(1.0)
+        try:
+            while not stop.is_set():
+                neighbor(shut=True)
+                flaps.append("down")
+                stop.wait(2.0)
+                neighbor(shut=False)
+                flaps.append("up")
+                stop.wait(1.0)
+        except Exception as exc:  # shown by the assertion below
+            flaps.append(repr(exc))
+        finally:
+            neighbor(shut=False)
 
     flapper = threading.Thread(target=flap, daemon=True)
 
@@ -476,11 +491,12 @@ def peer_flaps_during_the_gates(lab: FaultLab) -> Figures:
             stop.set()
 
     try:
-        report = lab.apply(plan, fault, canary=["r2"], settle=8, hold=3)
+        report = lab.apply(plan, fault, canary=["r2"], settle=8, hold=4)
     finally:
         stop.set()
         if flapper.is_alive():
             flapper.join(timeout=10)
+    assert flaps.count("down") >= 2, flaps
     assert report.outcome == "rolled back", report.lines()
     assert report.devices == {"r2": "rolled back"}, report.lines()
     assert any(UP1[1] in p or "healthy for only" in p for p in report.problems["r2"]), report.problems
