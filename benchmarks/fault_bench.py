@@ -1,6 +1,8 @@
-"""Fault injection figures: the fault points of tests/live/test_faults.py on one small lab, each followed by
-recovery and the consistency checks; prints per fault point the devices touched, how many ended consistent,
-the time recovery took, and whether any audit entry was lost or changed.
+"""Fault injection figures: the fault points of tests/live/test_faults.py (its CASES, in order: SIGKILL of the
+client, the service and the TTL timer at apply, disconnect, restore and expiry steps; sshd or bgpd killed; a
+refused commit, a failed write memory or confirm on one device of several; a flapping peer; a window closing)
+on one small lab, each followed by recovery and the consistency checks; prints per fault point the devices
+touched, how many ended consistent, the time recovery took, and whether any audit entry was lost or changed.
 
     .venv/bin/python benchmarks/fault_bench.py   (as root; builds and removes its lab)
 """
@@ -39,10 +41,10 @@ def main() -> int:
                 rows.append((figures, kept, time.monotonic() - t0))
         finally:
             lab.lab.down()
-    print(f"{'fault point':<52} {'touched':>7} {'consistent':>10} {'recover':>8} {'audit kept':>10} {'case':>6}")
+    print(f"{'fault point':<54} {'touched':>7} {'consistent':>10} {'recover':>8} {'audit kept':>10} {'case':>6}")
     for f, kept, seconds in rows:
         rec = f"{f.recover_seconds:.2f}s" if f.recover_seconds else "-"
-        print(f"{f.fault:<52} {f.touched:>7} {f.consistent:>10} {rec:>8} {'yes' if kept else 'NO':>10} "
+        print(f"{f.fault:<54} {f.touched:>7} {f.consistent:>10} {rec:>8} {'yes' if kept else 'NO':>10} "
               f"{seconds:5.1f}s")
         for p in f.problems:
             print(f"    ! {p}")

@@ -233,7 +233,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             raise CommandTimeoutException(_redact(f"Timed out running {command!r}: {exc}")) from None
         except (OSError, EOFError) as exc:
             raise ConnectionClosedException(_redact(f"Connection lost running {command!r}: {exc}")) from None
-        return str(output)
+        return parsers.strip_reconnect_notice(str(output))  # a daemon restarted (watchfrr): vtysh says so first
 
     def _show(self, command: str) -> str:
         """Run a ``show`` command, raising CommandErrorException on a vtysh error."""

@@ -64,6 +64,17 @@ def load_json(text: str, command: str = "") -> dict[str, Any]:
     return data
 
 
+# vtysh's notice, printed before a command's output, that it reconnected to a restarted daemon. The output
+# after it is complete; a failed reconnect ("...failed!") is left in: that output lacks the daemon's part.
+_RECONNECTED = re.compile(r"^Warning: connecting to [a-z0-9]+\.\.\.success!\r?\n", re.MULTILINE)
+
+
+def strip_reconnect_notice(text: str) -> str:
+    """Remove vtysh's ``Warning: connecting to bgpd...success!`` lines (a daemon restarted since the last
+    command); a ``...failed!`` notice is kept, so that a parser refuses the incomplete output."""
+    return _RECONNECTED.sub("", text)
+
+
 def strip_config_header(text: str) -> str:
     """Remove the ``Building configuration...`` banner FRR prints before a running config.
 

@@ -1,5 +1,7 @@
-"""Fault injection on one small lab (3 devices): things break halfway through apply, disconnect and restore,
-then recovery runs, and every case ends with the same checks (`FaultLab.consistent`): no device holds a
+"""Fault injection on one small lab (3 devices): things break halfway through apply, disconnect, restore and
+TTL expiry (SIGKILL of the client, the service or the timer; sshd or bgpd killed on a device; a refused
+commit, a failed write memory or confirm on one device of several; a flapping peer; a window closing), then
+recovery runs, and every case ends with the same checks (`FaultLab.consistent`): no device holds a
 pending commit, nothing is left interrupted, every touched device is as its record says (sessions up
 unless an active disconnect shuts them), `tonle drift` is clean, the audit log verifies and says what
 happened. `benchmarks/fault_bench.py` runs the same cases and prints the figures.
@@ -12,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,14 +29,16 @@ from tests.conftest import SMALL, lab_copy, require_root, unique_lab_name, wait_
 from tonle.change.apply import ApplyOptions, ApplyReport, apply_plan
 from tonle.change.plan import Plan, Selection, make_plan
 from tonle.change.recover import RecoveryReport, interrupted, recover
-from tonle.emergency.disconnect import Outcome, Scope, disconnect
+from tonle.emergency.disconnect import Outcome, Scope, disconnect, restore
 from tonle.emergency.guard import Resolution
 from tonle.interfaces.cli import main
+from tonle.interfaces.scheduler import run_due
 from tonle.lab.builder import Lab
-from tonle.lab.node import SSHD
+from tonle.lab.node import SSHD, daemon_argv
 from tonle.lab.probe import lab_peer_probe
 from tonle.source.inventory import load_from_nornir_config
 from tonle.state.accounts import Actor, Role
+from tonle.state.applied import applied
 from tonle.state.audit import AuditLog
 from tonle.state.db import StateDB
 from tonle.state.disconnects import DisconnectStatus, get, records
@@ -106,9 +111,10 @@ class FaultLab:
         return apply_plan(self.config, self.state, plan.id, ApplyOptions(**opts), progress=progress,
                           operator=NOC.name)
 
-    def disconnect(self, scope: str, probe: Callable[[Resolution, bool], list[str]] | None = None) -> Outcome:
+    def disconnect(self, scope: str, probe: Callable[[Resolution, bool], list[str]] | None = None,
+                   ttl: int = 900) -> Outcome:
         return disconnect(self.config, self.state, Scope("session", scope), operator=NOC, reason="fault drill",
-                          ticket="F-1", ttl_seconds=900, peer_probe=probe or lab_peer_probe(self.config, self.state))
+                          ticket="F-1", ttl_seconds=ttl, peer_probe=probe or lab_peer_probe(self.config, self.state))
 
     def recover(self) -> tuple[RecoveryReport, float]:
         t0 = time.monotonic()
@@ -378,6 +384,211 @@ def service_killed_mid_restore(lab: FaultLab) -> Figures:
         stop(service)
 
 
+def bgpd_pid(lab: FaultLab, device: str) -> int:
+    return int((lab.lab.node_dir(device) / "bgpd.pid").read_text().strip())
+
+
+def kill_bgpd(lab: FaultLab, device: str) -> None:
+    pid = bgpd_pid(lab, device)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(),
+               timeout=10, what=f"{device}'s bgpd gone")
+
+
+def start_bgpd(lab: FaultLab, device: str) -> None:
+    """What watchfrr does for a dead bgpd: start it again and boot it from the saved config (frr.conf)."""
+    d = lab.lab.node_dir(device)
+    (d / "bgpd.vty").unlink(missing_ok=True)  # the dead daemon's socket
+    subprocess.run(lab.lab.in_node(device, daemon_argv(lab.lab.layout, device, "bgpd")), check=True)
+    wait_until((d / "bgpd.vty").exists, timeout=10, what=f"{device}'s bgpd back")
+    subprocess.run(lab.lab.in_node(device, ["vtysh", "--vty_socket", str(d), "--config_dir", str(d), "-b", "-d",
+                                            "bgpd"]), capture_output=True, check=True)
+
+
+def bgpd_killed_mid_apply(lab: FaultLab) -> Figures:
+    """r2's bgpd dies as its commit validates and stays down through the gates; restarted as watchfrr would
+    (booting the saved config: the change, pending), the rollback puts the old config back, saved too."""
+    lab.bogon(add=True)
+    plan = lab.plan()
+    conf = lab.lab.node_dir("r2") / "frr.conf"
+    booted: list[bool] = []
+
+    def fault(message: str) -> None:
+        if message.startswith("canary: validating"):
+            kill_bgpd(lab, "r2")
+        elif message.startswith("rolling back") and not booted:
+            booted.append(BOGON in conf.read_text())
+            start_bgpd(lab, "r2")
+
+    try:
+        report = lab.apply(plan, fault, canary=["r2"], settle=5, hold=2)
+    finally:
+        if not booted:
+            booted.append(False)
+            start_bgpd(lab, "r2")
+    assert report.outcome == "rolled back", report.lines()
+    assert report.devices == {"r2": "rolled back"}, report.lines()
+    assert any("cannot read state" in p for p in report.problems["r2"]), report.problems
+    assert booted == [True], "the restarted bgpd booted the pending change (saved before the timer ran out)"
+    assert BOGON not in conf.read_text(), "the rollback is saved: a later restart boots the old config"
+    lab.bogon(add=False)
+    return lab.consistent("bgpd killed mid-apply (canary validating), restarted", ["r2"])
+
+
+def commit_refused_on_one_device_of_a_batch(lab: FaultLab) -> Figures:
+    """A two-device disconnect: rs1 refuses its commit (a hand change there: the emergency path commits
+    nothing but the override's lines), r2 had committed: r2 is rolled back, the record says so."""
+    route = "ip route 192.0.2.128/25 Null0"
+    lab.lab.vtysh("rs1", f"configure terminal\n{route}")
+    try:
+        out = lab.disconnect(BOTH)
+    finally:
+        lab.lab.vtysh("rs1", f"configure terminal\nno {route}")
+    assert out.status == "failed", out.detail
+    assert any(p.startswith("rs1: commit failed") and "differs from its last applied config" in p
+               for p in out.detail), out.detail
+    rec = get(lab.state, out.record.id)  # type: ignore[union-attr]
+    assert rec.status == "failed"
+    entry = [e for e in AuditLog(StateDB(lab.state)).entries() if e.object == rec.id][-1]
+    assert entry.action == "disconnect-failed" and sorted(entry.details["rolled_back"]) == ["r2", "rs1"]
+    assert any("rs1: commit failed" in p for p in entry.details["problems"])
+    return lab.consistent("commit refused on 1 of 2 devices (disconnect)", ["r2", "rs1"])
+
+
+def peer_flaps_during_the_gates(lab: FaultLab) -> Figures:
+    """up1 flaps its session with r2 while r2's change validates (shut 2 s, up 1 s, again): the session is
+    seen up now and then, never for the hold time; the change is rolled back and the report names the session."""
+    lab.bogon(add=True)
+    plan = lab.plan()
+    peer, ip = UP1[2], UP1[3]  # up1 and its neighbour r2
+    asn = json.loads(lab.lab.vtysh(peer, "show bgp vrf default summary json"))["ipv4Unicast"]["as"]
+    stop = threading.Event()
+    flaps: list[str] = []
+
+    def neighbor(shut: bool) -> None:
+        lab.lab.vtysh(peer, f"configure terminal\nrouter bgp {asn}\n{'' if shut else 'no '}neighbor {ip} shutdown")
+
+    def flap() -> None:
+        try:
+            while not stop.is_set():
+                neighbor(shut=True)
+                flaps.append("down")
+                stop.wait(2.0)
+                neighbor(shut=False)
+                flaps.append("up")
+                stop.wait(1.0)
+        except Exception as exc:  # shown by the assertion below
+            flaps.append(repr(exc))
+        finally:
+            neighbor(shut=False)
+
+    flapper = threading.Thread(target=flap, daemon=True)
+
+    def fault(message: str) -> None:
+        if message.startswith("canary: validating"):
+            flapper.start()
+        elif message.startswith("rolling back"):
+            stop.set()
+
+    try:
+        report = lab.apply(plan, fault, canary=["r2"], settle=8, hold=4)
+    finally:
+        stop.set()
+        if flapper.is_alive():
+            flapper.join(timeout=10)
+    assert flaps.count("down") >= 2, flaps
+    assert report.outcome == "rolled back", report.lines()
+    assert report.devices == {"r2": "rolled back"}, report.lines()
+    assert any(UP1[1] in p or "healthy for only" in p for p in report.problems["r2"]), report.problems
+    lab.bogon(add=False)
+    return lab.consistent("peer flapping during the gates (apply canary)", ["r2"])
+
+
+def wait_status(lab: FaultLab, rec_id: str, status: str, timeout: float = 60) -> None:
+    wait_until(lambda: get(lab.state, rec_id).status == status, timeout=timeout, what=f"{rec_id} {status}")
+
+
+def timer_killed_mid_expiry(lab: FaultLab) -> Figures:
+    """The TTL timer (the fallback process when no service runs) dies while it restores an expired
+    disconnect: recovery rolls the restore back (the disconnect active again, its TTL run out), and the next
+    timer pass restores it."""
+    out = lab.disconnect(BOTH, ttl=3)
+    assert out.status == "active", out.detail
+    rec_id = out.record.id  # type: ignore[union-attr]
+    timer = subprocess.Popen([sys.executable, "-m", "tonle.interfaces.expiry", "--config", str(lab.config),
+                              "--state-dir", str(lab.state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_status(lab, rec_id, "restoring")
+        time.sleep(1.0)  # mid-push: the devices committed, the sessions coming back
+        timer.send_signal(signal.SIGKILL)
+    finally:
+        timer.kill()
+        timer.wait(timeout=10)
+    assert get(lab.state, rec_id).status == "restoring"
+    report, seconds = lab.recover()
+    assert report.exit_code == 0, report.lines()
+    assert [(i.kind, i.ref, i.outcome) for i in report.items] == [("restore", rec_id, "rolled back")]
+    assert get(lab.state, rec_id).status == "active"
+    figures = lab.consistent("SIGKILL of the TTL timer: expiry, mid-restore", ["r2", "rs1"])
+    figures.recover_seconds = seconds
+    run = run_due(lab.config, lab.state)  # the timer's next pass: the TTL has run out, it restores
+    assert run.done == [f"{rec_id}: expired"], (run.done, run.failed)
+    assert get(lab.state, rec_id).status == "expired"
+    return figures
+
+
+def client_killed_mid_restore(lab: FaultLab) -> Figures:
+    """`tonle restore` (root, no service: it acts itself) killed mid-push: recovery rolls the restore back,
+    the disconnect is active again; a restore afterwards succeeds."""
+    out = lab.disconnect(BOTH)
+    assert out.status == "active", out.detail
+    rec_id = out.record.id  # type: ignore[union-attr]
+    lab.kill_at(lab.cli("restore", rec_id), "restoring", delay=1.0)
+    assert get(lab.state, rec_id).status == "restoring"
+    report, seconds = lab.recover()
+    assert report.exit_code == 0, report.lines()
+    assert [(i.kind, i.ref, i.outcome) for i in report.items] == [("restore", rec_id, "rolled back")]
+    assert get(lab.state, rec_id).status == "active"
+    figures = lab.consistent("SIGKILL of the client: restore, mid-push", ["r2", "rs1"])
+    figures.recover_seconds = seconds
+    done = restore(lab.config, lab.state, rec_id, operator=NOC, peer_probe=lab_peer_probe(lab.config, lab.state))
+    assert done.status == "restored", done.detail
+    return figures
+
+
+# An apply whose process dies right after every device confirmed, before the run records it (the confirm
+# entry, the plan's status and the intent the devices run are one transaction that never happens).
+DIES_AFTER_CONFIRM = ("import os, signal, sys; import tonle.change.apply as a; "
+                      "a.applied_change = lambda *_a, **_k: os.kill(os.getpid(), signal.SIGKILL); "
+                      "from tonle.interfaces.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def client_killed_after_the_devices_confirmed(lab: FaultLab) -> Figures:
+    """Recovery finds the devices confirmed with the plan's config and records that truth (the plan applied,
+    the intent they run), never rolling back a confirmed change. Leaves the change applied: the last case."""
+    lab.bogon(add=True)
+    plan = lab.plan()
+    changed = sorted(d.host for d in plan.changed)
+    argv = [sys.executable, "-c", DIES_AFTER_CONFIRM, *lab.cli("apply", plan.id, "--canary", "r2", "--batch-size",
+                                                              "5", "--settle", "30", "--hold", "2")[3:]]
+    died = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
+    assert died.returncode == -signal.SIGKILL, died.stdout + died.stderr
+    assert not lab.pending(), "every device confirmed before the kill"
+    assert StateDB(lab.state).plan(plan.id)["status"] == "applying"  # type: ignore[index]
+    report, seconds = lab.recover()
+    assert report.exit_code == 0, report.lines()
+    (item,) = report.items
+    assert (item.kind, item.ref, item.outcome, sorted(item.devices)) == ("apply", plan.id, "confirmed", changed)
+    assert StateDB(lab.state).plan(plan.id)["status"] == "applied"  # type: ignore[index]
+    db = StateDB(lab.state)
+    assert all((applied(db, d) or ("", None))[0] == plan.id for d in changed)
+    entry = [e for e in AuditLog(db).entries() if e.action == "recovered"][-1]
+    assert (entry.object, entry.details["outcome"]) == (plan.id, "confirmed")
+    figures = lab.consistent("SIGKILL of the client: apply, after the confirm", changed)
+    figures.recover_seconds = seconds
+    return figures
+
+
 CASES: list[Callable[[FaultLab], Figures]] = [
     confirm_fails_on_one_device_of_a_disconnect,
     client_killed_while_the_canary_validates,
@@ -387,6 +598,12 @@ CASES: list[Callable[[FaultLab], Figures]] = [
     ssh_dropped_mid_validation,
     service_killed_while_the_canary_validates,
     service_killed_mid_restore,
+    bgpd_killed_mid_apply,
+    commit_refused_on_one_device_of_a_batch,
+    peer_flaps_during_the_gates,
+    timer_killed_mid_expiry,
+    client_killed_mid_restore,
+    client_killed_after_the_devices_confirmed,  # last: it leaves its change applied
 ]
 
 

@@ -139,3 +139,15 @@ def test_address_family_names() -> None:
     assert parsers.address_family_name("ipv6Unicast") == "ipv6"
     assert parsers.address_family_name("ipv4Multicast") == "ipv4 multicast"
     assert parsers.address_family_name("l2VpnEvpn") == "l2vpn evpn"
+
+
+def test_a_reconnect_notice_is_dropped_only_when_the_reconnect_succeeded() -> None:
+    # Seen live after bgpd was killed and restarted: the kept vtysh session prints this before the next output.
+    config = "Building configuration...\n\nfrr version 8.4.4\nhostname r2\n"
+    ok = "Warning: connecting to bgpd...success!\n" + config
+    assert parsers.strip_reconnect_notice(ok) == config
+    assert parsers.strip_config_header(parsers.strip_reconnect_notice(ok)) == "frr version 8.4.4\nhostname r2\n"
+    failed = "Warning: connecting to bgpd...failed!\n" + config  # bgpd's part is missing: kept, so parsing fails
+    assert parsers.strip_reconnect_notice(failed) == failed
+    assert parsers.strip_reconnect_notice("description Warning: connecting to bgpd...success!\n") == (
+        "description Warning: connecting to bgpd...success!\n")

@@ -6,7 +6,10 @@ whose revert timer may be gone. Recovery finds each and brings every device it t
 state, as commit-confirm does when nobody confirms in time: an unconfirmed change is rolled back.
 
 * an apply run with no end: every device it committed (its `commit` audit entries, and any device
-  still holding a pending commit) is rolled back, unless the run was confirmed (its `confirm` entry);
+  still holding a pending commit) is rolled back, unless the run was confirmed: its `confirm` entry, or
+  (killed between the devices' confirm and that entry) no device it committed holds a pending commit
+  and each runs the plan's config (the intent unchanged since the plan, the device compliant with it).
+  Then the run, the plan (`applied`) and the intent the devices run are recorded as confirmed; else
   the run and its plan are closed as `rolled back (recovered)`;
 * a disconnect left `pushing`: every device on which it is in force (its id in the running config) or
   pending is rolled back; the record becomes `failed`;
@@ -26,16 +29,22 @@ from pathlib import Path
 
 from nornir.core import Nornir
 
+from tonle.change.plan import load_plan
+from tonle.compile.intent import device_intent, load_intent, override_from_dict, with_md5_keys
+from tonle.compile.render import render_intent
 from tonle.redact import redact
+from tonle.source.inventory import Inventory
+from tonle.source.snapshot import IntentSnapshot, capture
+from tonle.state.applied import applied_change
 from tonle.state.audit import AuditLog, now_iso
 from tonle.state.audit_checks import AuditEntry
-from tonle.state.db import StateDB, plan_status, run_finished, together
-from tonle.state.disconnects import DisconnectRecord, DisconnectStatus, records, saving
+from tonle.state.db import StateChange, StateDB, plan_status, run_finished, together
+from tonle.state.disconnects import DisconnectRecord, DisconnectStatus, active_overrides, records, saving
 from tonle.state.leases import Holder, Leases
 from tonle.targets.nornir import init_nornir
 from tonle.targets.nornir import run_on as _run
-from tonle.targets.target import Target
-from tonle.tasks.change import pending, rollback_device, running_config
+from tonle.targets.target import Target, md5_keys
+from tonle.tasks.change import compliance, pending, rollback_device, running_config, sha256
 
 RECOVERER = "tonle-recover"
 RUN_LEASE = "apply-run.{}"  # held by an apply for its whole life: a run whose lease is free has died
@@ -102,7 +111,8 @@ class _Recovery:
         self.audit = AuditLog(self.db, actor=actor)
         self.lab = lab
         self.nr: Nornir
-        self.nr, _ = init_nornir(config_file, state_dir, lab=lab)
+        self.inv: Inventory
+        self.nr, self.inv = init_nornir(config_file, state_dir, lab=lab)
         self.leases = Leases(state_dir, Holder("recover", RECOVERER))
         self.report = RecoveryReport()
         self.done: set[str] = set()  # devices already brought to a recorded state
@@ -159,6 +169,8 @@ class _Recovery:
                 # A device another action changed since (a later entry names it) is not rolled back to a point
                 # that is no longer its last: what it runs now was confirmed after this run died.
                 later = {d: e for d, seq in commits.items() for e in mine if e.seq > seq and _names(e, d)}
+                if commits and not later and self._confirmed_already(run_id, plan_id, sorted(commits)):
+                    continue
                 for d, e in later.items():
                     item.devices[d] = f"changed since ({e.action} {e.object}): left as it is"
                 ours, busy = self._free(sorted(d for d in commits if d not in later))
@@ -169,11 +181,52 @@ class _Recovery:
         finally:
             life.release()
 
-    def _close_run(self, run_id: int, plan_id: str, outcome: str, plan_status_value: str, item: Item) -> None:
-        # The run's end, the plan's status and the audit entry: one transaction.
+    def _confirmed_already(self, run_id: int, plan_id: str, devices: list[str]) -> bool:
+        """The run died after its devices confirmed but before it recorded so: record the truth (confirmed,
+        the plan applied, the devices running its intent) and say so. False (nothing recorded) unless every
+        device it committed is free, holds no pending commit and runs the plan's config."""
+        ours, busy = self._free(devices)
+        if busy:
+            return False
+        waiting, bad = self._pending(ours)
+        if waiting or bad:
+            return False
+        snap = self._runs_the_plan(plan_id, ours)
+        if snap is None:
+            return False
+        item = Item("apply", plan_id, "confirmed", {d: "confirmed (by the interrupted run): runs the plan's config"
+                                                    for d in ours})
+        self._close_run(run_id, plan_id, "confirmed (recovered)", "applied", item,
+                        applied_change(ours, plan_id, snap))
+        self.done.update(ours)
+        return True
+
+    def _runs_the_plan(self, plan_id: str, devices: list[str]) -> IntentSnapshot | None:
+        """The intent snapshot the devices now run, if each runs its plan's config (the working tree's intent
+        still renders the planned config, and the device complies with it and the disconnects in force)."""
+        plan = load_plan(self.state_dir, plan_id)
+        by_host = {d.host: d for d in plan.devices}
+        intent = with_md5_keys(load_intent(self.inv), md5_keys(self.inv, self.state_dir, Target.of(self.lab)))
+        planned = [override_from_dict(o) for o in plan.overrides]
+        now = active_overrides(self.state_dir)
+        configs = {}
+        for d in devices:
+            dp = by_host.get(d)
+            if dp is None or sha256(render_intent(device_intent(intent, d, planned), dp.platform)) \
+                    != dp.intended_sha256:
+                return None  # the intent changed since the plan: what the plan pushed cannot be told
+            configs[d] = render_intent(device_intent(intent, d, now), dp.platform)
+        drift, bad = _run(self.nr, devices, compliance, configs=configs)
+        if bad or any(drift.get(d) for d in devices):
+            return None
+        return capture(self.inv)
+
+    def _close_run(self, run_id: int, plan_id: str, outcome: str, plan_status_value: str, item: Item,
+                   applied: StateChange | None = None) -> None:
+        # The run's end, the plan's status, what the devices run and the audit entry: one transaction.
         closing = together(run_finished(run_id, now_iso(), outcome, {"reason": "interrupted; closed by recovery",
                                                                      "devices": item.devices}),
-                           plan_status(plan_id, plan_status_value))
+                           plan_status(plan_id, plan_status_value), *([applied] if applied else []))
         self.audit.append("recovered", plan_id, {"kind": "apply", "outcome": item.outcome, "devices": item.devices},
                           change=closing)
         self.report.items.append(item)
