@@ -31,7 +31,7 @@ from tonle.state.audit import AuditLog, now_iso
 from tonle.state.db import StateDB
 from tonle.state.irr import irr_saved, latest_irr
 
-BGPQ4 = "bgpq4"
+BGPQ4 = "bgpq4"  # the Debian package of the same name (tonle/targets/host-requirements.txt)
 _LIST = "NN"  # the name bgpq4 gives the one list of its answer (-l); never shown to a device
 TIMEOUT = 120  # seconds for one bgpq4 query (a big AS-SET on a slow server takes a while)
 
@@ -76,7 +76,7 @@ class SyncResult:
 def run_bgpq4(args: list[str]) -> str:
     """Run bgpq4 (no shell; every argument checked by its grammar before) and return its output."""
     try:
-        proc = subprocess.run([BGPQ4, *args], capture_output=True, text=True, timeout=TIMEOUT, check=False)
+        proc = subprocess.run(["bgpq4", *args], capture_output=True, text=True, timeout=TIMEOUT, check=False)
     except FileNotFoundError:
         raise Unavailable(f"{BGPQ4} is not installed (Debian package bgpq4; ./dev setup installs it)") from None
     except subprocess.TimeoutExpired:
@@ -94,7 +94,8 @@ def server_of(intent: Intent, host: str | None, port: int | None, sources: list[
         raise IrrSyncError("no IRR server: set policy.yaml irr {host, port, sources} or give --server HOST:PORT")
     raw = {"host": host if host is not None else (pol.host if pol else None),
            "port": port if port is not None else (pol.port if pol else 43),
-           "sources": sources if sources is not None else (list(pol.sources) if pol else None)}
+           "sources": sources if sources is not None else (list(pol.sources) if pol else None),
+           "private_asns": pol.private_asns if pol else False}
     if raw["sources"] is None:
         raise IrrSyncError("no IRR sources: set policy.yaml irr.sources or give --sources RIPE,RADB")
     try:
@@ -102,7 +103,7 @@ def server_of(intent: Intent, host: str | None, port: int | None, sources: list[
     except ValueError as e:
         first = str(e).splitlines()
         raise IrrSyncError(f"IRR server: {' '.join(ln.strip() for ln in first[1:3])}") from None
-    return IrrServer(irr.host, irr.port, tuple(irr.sources))
+    return IrrServer(irr.host, irr.port, tuple(irr.sources), irr.private_asns)
 
 
 def build_filter(intent: Intent, peer_name: str, server: IrrServer, run: Runner = run_bgpq4) -> IrrFilter:
@@ -112,6 +113,8 @@ def build_filter(intent: Intent, peer_name: str, server: IrrServer, run: Runner 
     if as_set is None:
         raise IrrSyncError(f"peers.yaml {peer_name}: no as_set")
     common = ["-h", f"{server.host}:{server.port}", "-S", ",".join(server.sources), "-j", "-l", _LIST]
+    if server.private_asns:
+        common.append("-p")  # bgpq4 drops private and documentation ASNs otherwise
     pol = intent.policy
     what = f"{peer_name} {as_set}"
     entries: list[IrrEntry] = []
@@ -120,7 +123,8 @@ def build_filter(intent: Intent, peer_name: str, server: IrrServer, run: Runner 
         nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = list(bogons)
         out = run([*common, f"-{afi}", "-A", "-m", str(max_len), as_set])
         entries += parse_prefixes(out, _LIST, afi, max_len=max_len, bogons=nets, what=f"{what} IPv{afi}")
-    origins = parse_asns(run([*common, "-t", as_set]), _LIST, what=f"{what} ASNs")
+    origins = parse_asns(run([*common, "-t", as_set]), _LIST, what=f"{what} ASNs",
+                         allow_private=server.private_asns)
     if not origins:
         raise IrrDataError(f"{what}: the IRR has no member ASN for this AS-SET (unknown or empty); nothing stored")
     return IrrFilter(peer_name, as_set, tuple(sorted(set(origins))), aggregate(entries))

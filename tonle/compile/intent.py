@@ -212,6 +212,8 @@ class Irr(_Model):
     host: Annotated[str, AfterValidator(_check_irr_host)]
     port: Annotated[int, Field(ge=1, le=65535)] = 43
     sources: list[Annotated[str, AfterValidator(_check_irr_source)]] = Field(min_length=1, max_length=16)
+    # Accept private and documentation ASNs (RFC 6996, RFC 5398) in AS-SETs: a lab numbered in them only.
+    private_asns: Flag = False
 
 
 class PolicyFile(_Model):

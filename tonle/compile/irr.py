@@ -20,7 +20,7 @@ from tonle.errors import BadInput
 from tonle.source.grammar import shown
 
 __all__ = ["SNAPSHOT_FILE", "IrrData", "IrrEntry", "IrrFilter", "IrrServer", "aggregate", "as_path_regexes",
-           "parse_asns", "parse_prefixes"]
+           "parse_asns", "parse_prefixes", "private_asn"]
 
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -63,6 +63,7 @@ class IrrServer:
     host: str
     port: int
     sources: tuple[str, ...]
+    private_asns: bool = False  # AS-SETs may hold private/documentation ASNs (a lab)
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port} {','.join(self.sources)}"
@@ -194,7 +195,12 @@ def parse_prefixes(text: str, name: str, afi: int, *, max_len: int, bogons: Sequ
     return out
 
 
-def parse_asns(text: str, name: str, *, what: str) -> list[int]:
+def private_asn(asn: int) -> bool:
+    """Documentation (RFC 5398) or private (RFC 6996) AS number."""
+    return 64496 <= asn <= 65534 or 65536 <= asn <= 65551 or 4200000000 <= asn <= 4294967294
+
+
+def parse_asns(text: str, name: str, *, what: str, allow_private: bool = False) -> list[int]:
     """bgpq4 `-j -t -l NAME` output (the AS-SET's ASNs) -> ASNs; any other value fails the whole answer.
 
     Raises:
@@ -205,6 +211,9 @@ def parse_asns(text: str, name: str, *, what: str) -> list[int]:
         if type(item) is not int or not 0 < item < 2**32 or item in _RESERVED_ASNS:
             raise IrrDataError(f"{what} entry {i}: {shown(item)} is not a usable AS number "
                                "(1-4294967294, not 23456 or 65535)")
+        if private_asn(item) and not allow_private:
+            raise IrrDataError(f"{what} entry {i}: AS{item} is a private or documentation AS number "
+                               "(policy.yaml irr.private_asns: false)")
         out.append(item)
     return out
 
