@@ -24,7 +24,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 IRRD_VENV = REPO / ".venv-irrd"  # ./dev makes it: irrd pins its own dependencies
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SOURCE = "TONLE-LAB"
 START_TIMEOUT = 30.0
 
@@ -55,7 +54,7 @@ class IrrdServer:
 
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="tonle-irrd-"))
-        os.chmod(self.tmp, 0o755)  # noqa: PTH101 (the unprivileged daemons reach their own folders below)
+        self.tmp.chmod(0o755)  # the unprivileged daemons reach their own folders below
         self.procs: list[subprocess.Popen[bytes]] = []
         self.pg_started = False
         self.whois_port = free_port()
@@ -75,8 +74,8 @@ class IrrdServer:
 
     def stop(self) -> None:
         if self.pg_started:
-            subprocess.run([str(PG_BIN / "pg_ctl"), "-D", str(self.tmp / "pg" / "data"), "-m", "immediate", "-w",
-                            "stop"], user="postgres", capture_output=True, check=False, timeout=60)
+            subprocess.run(["/usr/lib/postgresql/15/bin/pg_ctl", "-D", str(self.tmp / "pg" / "data"), "-m",
+                            "immediate", "-w", "stop"], user="postgres", capture_output=True, check=False, timeout=60)
         for p in reversed(self.procs):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGTERM)  # its own session: the daemon and the workers it forked
@@ -110,16 +109,17 @@ class IrrdServer:
         base = self._dir("pg", "postgres")
         self.pg_sock = base  # Unix socket only: no TCP listener at all
         data = base / "data"
-        subprocess.run([str(PG_BIN / "initdb"), "-D", str(data), "-U", "irrd", "--auth=trust", "-E", "UTF8",
-                        "--no-sync"], user="postgres", capture_output=True, check=True, timeout=120)
-        subprocess.run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-t", "30", "-l", str(base / "pg.log"),
-                        "-o", f"-c listen_addresses='' -c unix_socket_directories={base} -c fsync=off "
-                        "-c full_page_writes=off -c synchronous_commit=off", "start"],
+        subprocess.run(["/usr/lib/postgresql/15/bin/initdb", "-D", str(data), "-U", "irrd", "--auth=trust", "-E",
+                        "UTF8", "--no-sync"], user="postgres", capture_output=True, check=True, timeout=120)
+        options = (f"-c listen_addresses='' -c unix_socket_directories={base} -c fsync=off "
+                   "-c full_page_writes=off -c synchronous_commit=off")
+        subprocess.run(["/usr/lib/postgresql/15/bin/pg_ctl", "-D", str(data), "-w", "-t", "30", "-l",
+                        str(base / "pg.log"), "-o", options, "start"],
                        user="postgres", capture_output=True, check=True, timeout=60)
         self.pg_started = True
         for db, sql in (("postgres", "CREATE DATABASE irrd"), ("irrd", "CREATE EXTENSION IF NOT EXISTS pgcrypto")):
-            subprocess.run([str(PG_BIN / "psql"), "-h", str(base), "-U", "irrd", "-d", db, "-v", "ON_ERROR_STOP=1",
-                            "-c", sql], user="postgres", capture_output=True, check=True, timeout=60)
+            subprocess.run(["/usr/lib/postgresql/15/bin/psql", "-h", str(base), "-U", "irrd", "-d", db, "-v",
+                            "ON_ERROR_STOP=1", "-c", sql], user="postgres", capture_output=True, check=True, timeout=60)
 
     def _redis(self) -> None:
         d = self._dir("redis", "nobody")
@@ -140,7 +140,9 @@ class IrrdServer:
             "user": "nobody", "group": "nogroup",
             "server": {"http": {"interface": "127.0.0.1", "port": http_port, "url": f"http://127.0.0.1:{http_port}/",
                                 "workers": 1},
-                       "whois": {"interface": "127.0.0.1", "port": self.whois_port, "max_connections": 4}},
+                       "whois": {"interface": "127.0.0.1", "port": self.whois_port,
+                                 # one worker: a query seen answered is what the next (bgpq4) sees too
+                                 "max_connections": 1}},
             "auth": {"gnupg_keyring": str(d / "gnupg")},
             "email": {"from": "irrd@example.net", "smtp": "localhost"},
             "rpki": {"roa_source": None},  # never fetch ROAs from the Internet

@@ -61,6 +61,7 @@ def irr_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IrrLab]:
     t0 = time.monotonic()
     with IrrdServer() as irrd:
         irrd.load(rpsl(REGISTERED))
+        wait_until(lambda: REGISTERED in irrd.whois("!gAS65001"), 30, "IRRd serving the route objects")
         print(f"IRRd (PostgreSQL, Redis, irrd) up and loaded in {time.monotonic() - t0:.1f} s")
         peers = yaml.safe_load((inv_dir / "peers.yaml").read_text())
         next(p for p in peers["peers"] if p["name"] == "isp1")["as_set"] = AS_SET
@@ -115,6 +116,8 @@ def test_route_object_added_synced_planned_applied_and_accepted(irr_lab: IrrLab,
     assert ADDED not in il.rs1_routes() and UNREGISTERED not in il.rs1_routes()
 
     il.irrd.load(rpsl(REGISTERED, ADDED))  # the ISP registers a new route object
+    # IRRd answers prefix queries from its Redis preload store, refreshed shortly after a load
+    wait_until(lambda: ADDED in il.irrd.whois("!gAS65001"), 30, "IRRd serving the new route object")
     assert il.tonle("irr", "sync") == 0
     out = capfd.readouterr().out
     assert f"+{ADDED}" in out, out
