@@ -239,3 +239,22 @@ def test_policy_irr_section_is_validated(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["--config", str(config), "inventory", "check"]) == 2
     err = capsys.readouterr().err
     assert "irr" in err and "port" in err
+
+
+def test_emergencies_render_from_the_irr_filters_the_devices_run(tmp_path: Path) -> None:
+    """apply stores the sync it rendered with in the applied snapshot; the emergency path renders from that."""
+    from tonle.compile.irr import SNAPSHOT_FILE  # noqa: PLC0415
+    from tonle.emergency.applied import applied_device_intents  # noqa: PLC0415
+    from tonle.source.snapshot import capture  # noqa: PLC0415
+    from tonle.state.applied import record_applied  # noqa: PLC0415
+
+    inv = load_from_nornir_config(_inventory(tmp_path))
+    data = IrrData("2026-11-29T19:00:00+00:00", "127.0.0.1:43 TONLE-LAB", (ANGKOR,))
+    state = tmp_path / "state"
+    record_applied(StateDB(state), ["pnh-dix-rs1"], "p1", capture(inv).with_file(SNAPSHOT_FILE, data.to_json()))
+    record_applied(StateDB(state), ["kos-dix-rs1"], "lab-up", capture(inv))
+    got = applied_device_intents(state, ["pnh-dix-rs1", "kos-dix-rs1"])
+    assert got["pnh-dix-rs1"].irr == {"isp-angkor": ANGKOR}
+    assert got["kos-dix-rs1"].irr == {}  # built before any sync: peers.yaml's lists
+    text = render_intent(device_intent(got["pnh-dix-rs1"], "pnh-dix-rs1"), "frr")
+    assert "permit 198.18.24.0/23 ge 24 le 24" in text
