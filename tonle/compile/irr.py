@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from tonle.errors import BadInput
@@ -46,7 +47,7 @@ class IrrEntry:
     ge: int | None = None
     le: int | None = None
 
-    @property
+    @cached_property
     def network(self) -> Net:
         return ipaddress.ip_network(self.prefix)
 
@@ -233,8 +234,20 @@ def aggregate(entries: Iterable[IrrEntry]) -> tuple[IrrEntry, ...]:
     answers and repeated registrations meet, so the rendered list is minimal and stable (a plan diff
     shows real changes only).
     """
-    uniq = sorted(set(entries), key=lambda e: (e.afi, e.network, e.lengths))
-    return tuple(e for e in uniq if not any(o != e and _covers(o, e) for o in uniq))
+    uniq = sorted(set(entries), key=lambda e: (e.afi, int(e.network.network_address), e.network.prefixlen, e.lengths))
+    by_net: dict[tuple[int, int, int], list[IrrEntry]] = {}
+    for e in uniq:
+        by_net.setdefault((e.afi, e.network.prefixlen, int(e.network.network_address)), []).append(e)
+
+    def covered(e: IrrEntry) -> bool:  # only entries on e's own supernets can cover it: n * 32 (128) lookups
+        net, bits = e.network, 32 if e.afi == 4 else 128
+        addr = int(net.network_address)
+        for plen in range(net.prefixlen + 1):
+            key = (e.afi, plen, addr & (((1 << plen) - 1) << (bits - plen)))
+            if any(o != e and _covers(o, e) for o in by_net.get(key, ())):
+                return True
+        return False
+    return tuple(e for e in uniq if not covered(e))
 
 
 def as_path_regexes(peer_asn: int, origins: Iterable[int]) -> list[str]:
