@@ -112,7 +112,11 @@ def test_route_object_added_synced_planned_applied_and_accepted(irr_lab: IrrLab,
     # The first sync: the AS-SET holds what peers.yaml said; only the list's spelling (exact) changes.
     _announce(il.lab, ADDED, UNREGISTERED)
     wait_until(lambda: REGISTERED in il.rs1_routes(), 30, "isp1's registered prefix at rs1")
-    time.sleep(3)  # isp1's two new announcements have reached rs1's import filter by now
+    def advertised() -> set[str]:  # what isp1 sends rs1 (203.0.113.65, its side of the DIX)
+        out = json.loads(il.lab.vtysh("isp1", "show bgp ipv4 unicast neighbors 203.0.113.65 advertised-routes json"))
+        return set(out.get("advertisedRoutes", {}))
+    wait_until(lambda: {ADDED, UNREGISTERED} <= advertised(), 30, "isp1 announcing both to rs1")
+    time.sleep(2)  # rs1 has had them through its import filter
     assert ADDED not in il.rs1_routes() and UNREGISTERED not in il.rs1_routes()
 
     il.irrd.load(rpsl(REGISTERED, ADDED))  # the ISP registers a new route object
