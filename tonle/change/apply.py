@@ -42,8 +42,10 @@ from tonle.compile.intent import (
     override_from_dict,
     override_to_dict,
     windows_open,
+    with_irr,
     with_md5_keys,
 )
+from tonle.compile.irr import SNAPSHOT_FILE as IRR_SNAPSHOT_FILE
 from tonle.compile.render import render_intent
 from tonle.redact import redact
 from tonle.source.snapshot import capture
@@ -51,6 +53,7 @@ from tonle.state.applied import applied_change, record_applied
 from tonle.state.audit import AuditLog, now_iso
 from tonle.state.db import StateDB, plan_status, together
 from tonle.state.disconnects import active_overrides
+from tonle.state.irr import latest_irr
 from tonle.state.leases import Holder, Leases
 from tonle.targets.nornir import init_nornir
 from tonle.targets.nornir import run_on as _run
@@ -227,6 +230,8 @@ class _Run:
         self.nr, self.inv = init_nornir(config_file, state_dir, lab=plan.target == "lab")
         target = Target.of(plan.target == "lab")
         self.intent = with_md5_keys(load_intent(self.inv), md5_keys(self.inv, state_dir, target))
+        self.irr = latest_irr(self.db)  # what the plan rendered with, unless a sync came since (then: stale)
+        self.intent = with_irr(self.intent, self.irr)
         self.secrets = secret_values(self.intent)
         self.audit.secrets = self.secrets
         self.by_host: dict[str, DevicePlan] = {d.host: d for d in plan.devices}
@@ -256,6 +261,8 @@ class _Run:
                 self._check_devices(hosts, active_overrides(self.state_dir))
                 leases.release()
                 applied_snapshot = capture(self.inv)  # what the devices run once confirmed (emergencies start here)
+                if self.irr is not None:
+                    applied_snapshot = applied_snapshot.with_file(IRR_SNAPSHOT_FILE, self.irr.to_json())
                 audit.append("apply-start", plan.id, {"stages": report.stages, "emergency": self.opts.emergency,
                                                       "revert_in": self.opts.revert_in})
                 for n, stage in enumerate(report.stages):

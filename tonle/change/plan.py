@@ -12,13 +12,14 @@ from typing import Any
 
 from nornir.plugins.runners import ThreadedRunner
 
-from tonle.compile.intent import Intent, Override, load_intent, override_to_dict, with_md5_keys
+from tonle.compile.intent import Intent, Override, load_intent, override_to_dict, with_irr, with_md5_keys
 from tonle.errors import BadInput, Failed
 from tonle.redact import exception_text, redact, redact_data
 from tonle.source.inventory import Inventory
 from tonle.state.audit import AuditLog, now_iso
 from tonle.state.db import StateDB, plan_saved
 from tonle.state.disconnects import active_overrides
+from tonle.state.irr import latest_irr
 from tonle.targets.nornir import init_nornir
 from tonle.targets.target import Target, md5_keys
 from tonle.tasks.change import plan_device
@@ -149,6 +150,7 @@ def make_plan(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
     """
     nr, inv = init_nornir(config_file, state_dir, lab=lab)
     intent = with_md5_keys(load_intent(inv), md5_keys(inv, state_dir, Target.of(lab)))
+    intent = with_irr(intent, latest_irr(StateDB(state_dir)))  # the IRR-built filters of the last sync
     hosts = selection.apply(inv)
     if overrides is None:
         overrides = active_overrides(state_dir)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, PlainValidator, PositiveFloat, model_validator
 
+from tonle.compile.irr import IrrData, IrrEntry, IrrFilter, as_path_regexes
 from tonle.source.grammar import identifier, shown
 from tonle.source.inventory import (
     ROLES,
@@ -190,6 +191,31 @@ class Rpki(_Model):
         return self
 
 
+def _check_irr_host(v: str) -> str:
+    try:
+        ipaddress.ip_address(v)
+    except ValueError:
+        if not re.fullmatch(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}", v):
+            raise ValueError(f"{shown(v)} is neither an IP address nor a host name") from None
+    return v
+
+
+def _check_irr_source(v: str) -> str:
+    if not re.fullmatch(r"[A-Z][A-Z0-9-]{0,31}", v):
+        raise ValueError(f"{shown(v)} is not an IRR source name (upper-case letters, digits, '-'; e.g. RIPE, RADB)")
+    return v
+
+
+class Irr(_Model):
+    """The IRR server `tonle irr sync` asks (through bgpq4) for each domestic ISP's AS-SET, and its sources."""
+
+    host: Annotated[str, AfterValidator(_check_irr_host)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 43
+    sources: list[Annotated[str, AfterValidator(_check_irr_source)]] = Field(min_length=1, max_length=16)
+    # Accept private and documentation ASNs (RFC 6996, RFC 5398) in AS-SETs: a lab numbered in them only.
+    private_asns: Flag = False
+
+
 class PolicyFile(_Model):
     communities: PerKind
     local_preference: PerKind
@@ -197,6 +223,7 @@ class PolicyFile(_Model):
     bogons: Bogons = Bogons()
     guard: Guard = Guard()
     rpki: Rpki | None = None  # no origin validation rendered without it
+    irr: Irr | None = None  # no `tonle irr sync` without it (or the CLI's --server/--sources)
 
     @model_validator(mode="after")
     def _distinct_communities(self) -> PolicyFile:
@@ -489,6 +516,9 @@ class Intent:
     # TCP-MD5 keys by the variable name peers.yaml gives (`md5_key_env`), handed in by the target
     # (tonle.targets.target.md5_keys); never read from os.environ here.
     md5_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Import filters of domestic ISPs built from their AS-SETs by the last `tonle irr sync` (by peer name),
+    # handed in from the state (tonle.state.irr) by whoever plans, applies or audits; {} before a sync.
+    irr: Mapping[str, IrrFilter] = field(default_factory=dict)
 
     @cached_property
     def attachments(self) -> dict[tuple[str, str], Attachment]:
@@ -872,6 +902,16 @@ class _PolicyBuilder:
             for i, n in enumerate(nets)))
         return name
 
+    def irr_prefixes(self, tag: str, entries: tuple[IrrEntry, ...], afi: int) -> str | None:
+        """The IRR-built list: exactly the registered prefixes (and the ranges bgpq4 aggregated them into)."""
+        mine = [e for e in entries if e.afi == afi]
+        if not mine:
+            return None
+        name = f"PL-{tag}-IN-V{afi}"
+        self.prefix_lists[name] = PrefixList(name, afi, tuple(
+            PrefixEntry(5 * (i + 1), "permit", e.prefix, e.ge, e.le) for i, e in enumerate(mine)))
+        return name
+
     def as_path(self, tag: str, regexes: list[str]) -> str:
         name = f"AP-{tag}-IN"
         self.as_paths[name] = AsPathList(name, tuple(regexes))
@@ -916,8 +956,10 @@ class _PolicyBuilder:
 
     # -- per session kind ---------------------------------------------------------------------------
     def external_import(self, s: Session, tag: str, *, kind: str, accept: str | None, as_path: str | None,
-                        extra_communities: tuple[str, ...], local_pref: int | None, gshut: bool) -> str:
-        """Default-deny import (RFC 8212): bogons and our own space out, then what the peer may send."""
+                        extra_communities: tuple[str, ...], local_pref: int | None, gshut: bool,
+                        nothing: bool = False) -> str:
+        """Default-deny import (RFC 8212): bogons and our own space out, then what the peer may send
+        (`nothing`: the peer has no registered prefix in this family, so none is accepted)."""
         afi, asn = s.afi, self.intent.inv.operator.asn
         terms = [Term(10, "deny", "bogons and too-specific prefixes", match_prefix_list=self.bogons(afi))]
         own = self.operator(afi, orlonger=True)
@@ -926,7 +968,8 @@ class _PolicyBuilder:
         terms += self.rpki_terms(kind)
         comm = getattr(self.pol.communities, kind, None)
         sets = ((f"{asn}:{comm}",) if comm is not None else ()) + extra_communities
-        if accept is not None or kind != "rs-isp":  # an ISP with no registered prefix in this family: nothing
+        # An ISP with no registered prefix in this family (peers.yaml or its AS-SET): nothing.
+        if (accept is not None or kind != "rs-isp") and not nothing:
             if gshut:  # RFC 8326: what the peer marks GRACEFUL_SHUTDOWN is accepted but least preferred
                 terms.append(Term(25, "permit", "graceful shutdown from the peer: least preferred",
                                   match_prefix_list=accept, match_as_path=as_path,
@@ -982,6 +1025,11 @@ class _PolicyBuilder:
                               set_communities=sets, prepend=pp))
         terms.append(Term(100, "deny", "default deny (RFC 8212)"))
         return self.add(RouteMap(f"RM-{tag}-OUT-V{afi}", afi, tuple(terms)))
+
+
+def with_irr(intent: Intent, data: IrrData | None) -> Intent:
+    """The intent with the IRR-built filters of a sync (None: none synced, the peers.yaml lists apply)."""
+    return dataclasses.replace(intent, irr=data.by_peer() if data is not None else {})
 
 
 def with_md5_keys(intent: Intent, keys: Mapping[str, str]) -> Intent:
@@ -1043,9 +1091,22 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[Override] = (
             imp, exp = peer.import_policy, peer.export_policy
             mp = peer.max_prefixes.ipv4 if s.afi == 4 else peer.max_prefixes.ipv6
             regex = imp.as_path or [f"^{peer.asn}(_[0-9]+)*$"]
-            if s.kind == "rs-client":  # our route server, an ISP client: registered prefixes only
+            # A domestic ISP's AS-SET, as the last IRR sync found it, replaces what peers.yaml lists by default
+            # (an explicit import.prefixes / import.as_path still wins: the operator's override).
+            irr = intent.irr.get(peer.name) if peer.type == "isp" else None
+            if irr is not None and not imp.as_path:
+                regex = as_path_regexes(peer.asn, irr.origins)
+            irr_list = pb.irr_prefixes(tag, irr.entries, s.afi) if irr is not None and imp.prefixes is None \
+                else None
+            no_irr_prefix = irr is not None and imp.prefixes is None and irr_list is None
+            if irr is not None and imp.prefixes is None:
+                accept: str | None = irr_list
+            elif s.kind == "rs-client":  # our route server, an ISP client: registered prefixes only
                 accept = pb.peer_prefixes(tag, imp.prefixes if imp.prefixes is not None else list(peer.announces),
                                           s.afi)
+            else:
+                accept = pb.peer_prefixes(tag, imp.prefixes, s.afi) if imp.prefixes is not None else None
+            if s.kind == "rs-client":
                 imap = pb.external_import(s, tag, kind="rs-isp", accept=accept, as_path=pb.as_path(tag, regex),
                                           extra_communities=tuple(imp.communities), local_pref=imp.local_pref,
                                           gshut=False)
@@ -1053,12 +1114,11 @@ def device_intent(intent: Intent, device: str, overrides: Iterable[Override] = (
                                  graceful=graceful, rs_client_asn=peer.asn)
             else:
                 kind = {"upstream": "upstream", "isp": "domestic", "private": "private"}[peer.type]
-                accept = pb.peer_prefixes(tag, imp.prefixes, s.afi) if imp.prefixes is not None else None
                 imap = pb.external_import(
                     s, tag, kind=kind, accept=accept, as_path=pb.as_path(tag, regex),
                     extra_communities=tuple(imp.communities),
                     local_pref=imp.local_pref if imp.local_pref is not None else getattr(lp, kind),
-                    gshut=peer.graceful_shutdown)
+                    gshut=peer.graceful_shutdown, nothing=no_irr_prefix)
                 emap = pb.export(s, tag, scope="all" if peer.type == "isp" else "own+domestic",
                                  prepend=exp.prepend, communities=tuple(exp.communities), graceful=graceful)
             neighbors.append(replace(
@@ -1132,4 +1192,4 @@ def windows_open(intent: Intent, devices: Iterable[str], now: datetime) -> tuple
 
 __all__ = ["BlackholeOverride", "DeviceIntent", "Intent", "InterfaceOverride", "Override", "Prefix",
            "SessionOverride", "device_intent", "load_intent", "override_from_dict", "override_to_dict",
-           "windows_open"]
+           "windows_open", "with_irr"]

@@ -51,12 +51,14 @@ from tonle.compile.intent import (
     load_intent,
     override_from_dict,
     override_to_dict,
+    with_irr,
     with_md5_keys,
 )
 from tonle.compile.render import render_intent
 from tonle.redact import exception_text, redact
 from tonle.state.audit import AuditLog, now_iso, process_identity
 from tonle.state.db import StateDB
+from tonle.state.irr import latest_irr
 from tonle.targets.nornir import init_nornir
 from tonle.targets.target import Target, md5_keys
 from tonle.tasks.drift import fetch_running_state
@@ -461,6 +463,7 @@ def run_drift(config_file: Path, state_dir: Path, selection: Selection, *, lab: 
     overrides = list(overrides)
     nr, inv = init_nornir(config_file, state_dir, lab=lab)
     intent = with_md5_keys(load_intent(inv), md5_keys(inv, state_dir, Target.of(lab)))
+    intent = with_irr(intent, latest_irr(StateDB(state_dir)))  # the IRR-built filters are intent too
     hosts = selection.apply(inv)
     intents = {h: device_intent(intent, h, overrides) for h in hosts}
     workers = max(1, min(workers, len(hosts)))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tonle.compile.intent import Intent, load_intent
+from tonle.compile.intent import Intent, load_intent, with_irr
+from tonle.compile.irr import SNAPSHOT_FILE, IrrData
 from tonle.errors import Refused
 from tonle.source.snapshot import IntentSnapshot, materialize
 from tonle.state import applied
@@ -20,7 +21,9 @@ _LOADED: dict[str, Intent] = {}
 
 def _intent(state_dir: Path, snap: IntentSnapshot) -> Intent:
     if snap.sha256 not in _LOADED:
-        _LOADED[snap.sha256] = load_intent(materialize(snap, state_dir / "snapshots"))
+        irr = snap.files.get(SNAPSHOT_FILE)  # the IRR filters the change was rendered with, if any
+        _LOADED[snap.sha256] = with_irr(load_intent(materialize(snap, state_dir / "snapshots")),
+                                        IrrData.from_json(irr) if irr is not None else None)
     return _LOADED[snap.sha256]
 
 

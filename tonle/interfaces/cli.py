@@ -104,17 +104,20 @@ def cmd_ixf_export(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     """The intended configuration of one device: only what Tonlé owns (active disconnects included)."""
-    from tonle.compile.intent import device_intent, load_intent, with_md5_keys  # noqa: PLC0415
+    from tonle.compile.intent import device_intent, load_intent, with_irr, with_md5_keys  # noqa: PLC0415
     from tonle.compile.render import render_intent  # noqa: PLC0415
     from tonle.errors import BadInput  # noqa: PLC0415
+    from tonle.state.db import StateDB  # noqa: PLC0415
     from tonle.state.disconnects import active_overrides  # noqa: PLC0415
+    from tonle.state.irr import latest_irr  # noqa: PLC0415
     from tonle.targets.target import Target, md5_keys  # noqa: PLC0415
 
     inv = _load(args)
     if args.host not in inv.devices:
         raise BadInput(f"--host {args.host}: unknown device")
     keys = md5_keys(inv, args.state_dir, Target.LAB if args.platform == "frr" else Target.PRODUCTION)
-    di = device_intent(with_md5_keys(load_intent(inv), keys), args.host, active_overrides(args.state_dir))
+    intent = with_irr(with_md5_keys(load_intent(inv), keys), latest_irr(StateDB(args.state_dir)))
+    di = device_intent(intent, args.host, active_overrides(args.state_dir))
     sys.stdout.write(render_intent(di, args.platform or di.device.platform))
     return EXIT_OK
 
@@ -556,6 +559,25 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_irr_sync(args: argparse.Namespace) -> int:
+    """Build the domestic ISPs' filters from their AS-SETs (bgpq4) and store them; a plan shows the change."""
+    from tonle.change.irr_sync import IrrSyncError, sync  # noqa: PLC0415
+    from tonle.interfaces import client  # noqa: PLC0415
+    from tonle.source.grammar import shown  # noqa: PLC0415
+
+    actor = client.local_actor(args.socket)  # root: it writes the state directly, like `recover`
+    host = port = None
+    if args.server is not None:
+        host, sep, port_text = args.server.rpartition(":")
+        if not sep or not host or not port_text.isdigit() or len(port_text) > 5:
+            raise IrrSyncError(f"--server {shown(args.server)}: must be HOST:PORT")
+        port = int(port_text)
+    sources = args.sources.split(",") if args.sources is not None else None
+    result = sync(args.config, args.state_dir, operator=actor.name, host=host, port=port, sources=sources)
+    print(result.text())
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from tonle.interfaces.service import main_serve  # noqa: PLC0415
 
@@ -633,6 +655,13 @@ def build_parser() -> argparse.ArgumentParser:
     ixf_export = ixf_sub.add_parser("export", help="the IX-F member list, JSON schema 1.0")
     ixf_export.add_argument("--output", help="write it to this file (default: stdout)")
     ixf_export.set_defaults(func=cmd_ixf_export)
+
+    irr = sub.add_parser("irr", help="IRR-built import filters of the domestic ISPs (bgpq4)")
+    irr_sync = irr.add_subparsers(dest="irr_cmd", required=True).add_parser(
+        "sync", help="build each ISP's filter from its AS-SET and store it (pushed only by plan and apply)")
+    irr_sync.add_argument("--server", help="the IRR server as HOST:PORT (default: policy.yaml irr)")
+    irr_sync.add_argument("--sources", help="IRR sources, comma-separated (default: policy.yaml irr.sources)")
+    irr_sync.set_defaults(func=cmd_irr_sync)
 
     render = sub.add_parser("render", help="print the intended (owned) configuration of a device")
     render.add_argument("--host", required=True, help="the device")

@@ -38,6 +38,10 @@ class IntentSnapshot:
     def sha256(self) -> str:
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
+    def with_file(self, name: str, text: str) -> IntentSnapshot:
+        """The snapshot with one more file: intent kept in the state rather than the inventory (IRR filters)."""
+        return IntentSnapshot(self.config, {**self.files, name: text})
+
     @classmethod
     def from_json(cls, text: str) -> IntentSnapshot:
         data = json.loads(text)

@@ -21,7 +21,7 @@ from tonle.errors import Failed
 # writes it: audit -> state.audit; plans, runs -> state.db; applied_intents, intent_snapshots ->
 # state.applied; disconnects ->
 # state.disconnects; drift_runs -> drift.audit; accounts -> state.accounts;
-# account_passwords, account_tokens, web_sessions -> state.credentials.
+# account_passwords, account_tokens, web_sessions -> state.credentials; irr_syncs -> state.irr.
 # (IF NOT EXISTS: databases made before versioning.)
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -156,6 +156,17 @@ CREATE TABLE IF NOT EXISTS web_sessions (
     csrf TEXT NOT NULL,
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL
+);
+""",
+    # Owner: state.irr. Each `tonle irr sync`: when, from which IRR server and sources, and the filters it
+    # built (JSON of compile.irr.IrrData); plans render from the newest row.
+    """
+CREATE TABLE IF NOT EXISTS irr_syncs (
+    id INTEGER PRIMARY KEY,
+    synced_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    data TEXT NOT NULL
 );
 """,
 )
