@@ -92,6 +92,22 @@ class _ApplyError(Exception):
         self.message = message
 
 
+# Emergency toggles: lines that stand alone in their context. Adding or removing one takes no other line along
+# and carries no sequence number to re-add, so one pass of them leaves the device at the candidate (see _apply).
+_TOGGLES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
+    (re.compile(r"router bgp \d+(?: vrf \S+)?"), re.compile(r"neighbor \S+ shutdown(?: message .+)?")),
+    (re.compile(r"interface \S+(?: vrf \S+)?"), re.compile(r"shutdown")),
+)
+
+
+def _toggles_only(changes: list[Change]) -> bool:
+    """Whether every change is one emergency toggle line (a session or interface shut down or back)."""
+    return bool(changes) and all(
+        ch.line is not None and len(ch.ctx_keys) == 1
+        and any(ctx.fullmatch(ch.ctx_keys[0].strip()) and line.fullmatch(ch.line.strip()) for ctx, line in _TOGGLES)
+        for ch in changes)
+
+
 def _renames(changes: list[Change]) -> bool:
     """Whether a change set touches the hostname (and so the prompt)."""
     return any(c.ctx_keys and c.ctx_keys[0].split()[:1] == ["hostname"] for c in changes)
@@ -142,6 +158,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         self._below_top = False  # in a config sub-node since the last block (see _to_top)
         self._candidate: str | None = None
         self._replace = False
+        self._base: str | None = None  # the full running config the candidate was built from (see _load_candidate)
 
     # ------------------------------------------------------------------ connection
 
@@ -410,7 +427,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
     # ------------------------------------------------------------------ candidate
 
     def _load_candidate(
-        self, filename: str | None, config: str | None, replace: bool
+        self, filename: str | None, config: str | None, replace: bool, running: str | None = None
     ) -> None:
         error = ReplaceConfigException if replace else MergeConfigException
         if config is None:
@@ -432,27 +449,38 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             raise error(str(exc)) from exc
         self._candidate = config
         self._replace = replace
+        self._base = running
 
-    def load_replace_candidate(self, filename: str | None = None, config: str | None = None) -> None:
+    def load_replace_candidate(self, filename: str | None = None, config: str | None = None,
+                               *, running: str | None = None) -> None:
         """Load a full configuration to replace the running one at commit.
+
+        Args:
+            running: The full running configuration (``get_config``'s, with its ``! tc:`` lines) that the
+                caller read on this session just before and built the candidate from. ``compare_config`` and
+                ``commit_config`` then use it instead of reading it again (two reads of the configuration and
+                the QoS state saved); the rollback point is that configuration, the one the candidate was
+                made from. Only for a caller that holds the device (no other writer in between).
 
         Raises:
             ReplaceConfigException: Unreadable file or a line vtysh rejects.
         """
-        self._load_candidate(filename, config, replace=True)
+        self._load_candidate(filename, config, replace=True, running=running)
 
-    def load_merge_candidate(self, filename: str | None = None, config: str | None = None) -> None:
-        """Load configuration lines to add to the running one at commit.
+    def load_merge_candidate(self, filename: str | None = None, config: str | None = None,
+                             *, running: str | None = None) -> None:
+        """Load configuration lines to add to the running one at commit (``running``: as for a replace).
 
         Raises:
             MergeConfigException: Unreadable file or a line vtysh rejects.
         """
-        self._load_candidate(filename, config, replace=False)
+        self._load_candidate(filename, config, replace=False, running=running)
 
     def discard_config(self) -> None:
-        """Forget the loaded candidate."""
+        """Forget the loaded candidate (and the running configuration it was built from)."""
         self._candidate = None
         self._replace = False
+        self._base = None
 
     def _running(self) -> str:
         return parsers.strip_config_header(self._show("show running-config"))
@@ -474,9 +502,16 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         if self._candidate is None:
             return ""
         frr_part, tc_lines = tc.split(self._candidate)
-        additions, deletions = self._changes(frr_part, self._running(), self._replace)
+        if self._base is not None:
+            run_frr, run_tc = tc.split(self._base)
+            have_tc = tc.by_interface(run_tc)
+            if not have_tc and tc_lines:
+                have_tc = self._tc_running(True)  # refused here as without a base: this device has no tc
+        else:
+            run_frr, have_tc = self._running(), self._tc_running(bool(tc_lines))
+        additions, deletions = self._changes(frr_part, run_frr, self._replace)
         text = format_diff(additions, deletions)
-        tc_diff = tc.diff(tc.by_interface(tc_lines), self._tc_running(bool(tc_lines)), self._replace)
+        tc_diff = tc.diff(tc.by_interface(tc_lines), have_tc, self._replace)
         if tc_diff:
             text = (text.rstrip("\n") + "\n" if text.strip() else "") + "\n".join(tc_diff) + "\n"
         return text
@@ -606,10 +641,12 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
                 self._run_block(block, errors)
         finally:
             self._leave_config(_renames(additions + deletions))
-        if not replace:
+        if not replace or _toggles_only(additions + deletions):
+            # A merge adds lines and nothing else. A change of emergency toggles alone has nothing for a second
+            # pass to find (nothing taken along, nothing re-sequenced); its effect is verified by the caller.
             return touched
-        # Always a second look, deletions or not: a first pass of additions alone can leave the device short of
-        # the candidate (seen live: an entry appended to a prefix-list was missing after it, and the compliance
+        # Otherwise always a second look, deletions or not: a first pass of additions alone can leave the device short
+        # of the candidate (seen live: an entry appended to a prefix-list was missing after it, and the compliance
         # gate rolled the change back; tests/live/test_apply_disconnect.py). One more read beats a false rollback.
         # Lines a deletion took along belong to a context the first pass changed (so in scope already).
         second = _within(self._changes(target, self._running(), replace)[0], only)
@@ -679,7 +716,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             raise CommitError("Pending commit confirm in progress; confirm or roll back first")
         if revert_in is not None and int(revert_in) <= 0:
             raise CommitError("revert_in must be a positive number of seconds")
-        before = self._running_full()
+        before = self._base if self._base is not None else self._running_full()
         touched: set[str] = set()
         previous, previous_scope = self.state.load_rollback(), self.state.load_rollback_scope()
         # Junos-style order: the rollback point and the revert timer exist before the device changes, so a
