@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -243,9 +244,15 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         return self.device
 
     def _send(self, command: str) -> str:
-        """Run one exec-mode command and return its output."""
+        """Run one exec-mode command and return its output.
+
+        Read up to this session's own exec prompt at the very end of the output (``host#``): Netmiko would
+        otherwise first send an empty line to find the prompt (a round trip and a pause per command).
+        """
+        conn = self._conn()
+        prompt = re.escape(str(conn.base_prompt)) + r"#\s*$"
         try:
-            output = self._conn().send_command(command, read_timeout=self.timeout)
+            output = conn.send_command(command, expect_string=prompt, read_timeout=self.timeout)
         except ReadTimeout as exc:
             raise CommandTimeoutException(_redact(f"Timed out running {command!r}: {exc}")) from None
         except (OSError, EOFError) as exc:
@@ -299,19 +306,28 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             return None
         state: dict[str, list[str]] = {}
         try:
-            for iface, default in tc.managed_interfaces(qdiscs).items():
-                _, classes, _ = self._exec(f"tc class show dev {iface}")
-                _, filters, _ = self._exec(f"tc -j filter show dev {iface} parent 1:")
+            managed = tc.managed_interfaces(qdiscs)
+            commands = [c for i in managed for c in (f"tc class show dev {i}", f"tc -j filter show dev {i} parent 1:")]
+            with ThreadPoolExecutor(max_workers=max(len(commands), 1), thread_name_prefix="napalm_frr-tc") as pool:
+                outs = dict(zip(commands, pool.map(self._exec, commands), strict=True))  # channels at once
+            for iface, default in managed.items():
+                classes = outs[f"tc class show dev {iface}"][1]
+                filters = outs[f"tc -j filter show dev {iface} parent 1:"][1]
                 state[iface] = tc.state_commands(iface, default, classes, filters)
         except (ValueError, KeyError, tc.TcSyntaxError) as exc:
             raise CommandErrorException(f"Unexpected tc output from {self.hostname}: {exc}") from exc
         return state
 
     def _running_full(self) -> str:
-        """Running configuration plus the QoS state as ``! tc:`` lines (what a rollback must restore)."""
-        running = self._running()
-        state = self._tc_state()
-        return running + (tc.block(state) if state else "")
+        """Running configuration plus the QoS state as ``! tc:`` lines (what a rollback must restore).
+
+        The QoS state is read on exec channels of the same SSH connection while vtysh prints the configuration
+        (each on its own channel: at once, not one after the other).
+        """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="napalm_frr-tc") as pool:
+            state = pool.submit(self._tc_state)
+            running = self._running()
+            return running + (tc.block(st) if (st := state.result()) else "")
 
     # ------------------------------------------------------------------ getters
 
