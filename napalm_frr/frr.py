@@ -454,15 +454,20 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             except OSError as exc:
                 raise error(f"Cannot read {filename}: {exc}") from exc
         frr_part, _ = tc.split(config)
-        try:
-            tc.by_interface(tc_grammar.commands(config))  # strict grammar; refusals name the line number only
-            self.tool.validate(frr_part)
-        except tc.TcSyntaxError as exc:
-            raise error(f"Invalid configuration: {exc}") from exc
-        except CandidateSyntaxError as exc:
-            raise error(f"Invalid configuration: {_redact(exc.reason)}") from None
-        except FRRReloadUnavailable as exc:
-            raise error(str(exc)) from exc
+        # The base is parsed (the tool keeps it) while the candidate is checked: the diff then needs neither
+        # again. Two local vtysh runs at once; an error in the base shows where it is diffed (compare, commit).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="napalm_frr-parse") as pool:
+            if running is not None:
+                pool.submit(self.tool.parse, tc.split(running)[0])
+            try:
+                tc.by_interface(tc_grammar.commands(config))  # strict grammar; refusals name the line number only
+                self.tool.validate(frr_part)
+            except tc.TcSyntaxError as exc:
+                raise error(f"Invalid configuration: {exc}") from exc
+            except CandidateSyntaxError as exc:
+                raise error(f"Invalid configuration: {_redact(exc.reason)}") from None
+            except FRRReloadUnavailable as exc:
+                raise error(str(exc)) from exc
         self._candidate = config
         self._replace = replace
         self._base = running
@@ -616,6 +621,36 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
                 self._fail(command, error, errors)
         self._to_top(output)
 
+    def _run_toggles(self, additions: list[Change], deletions: list[Change]) -> None:
+        """Emergency toggles (see _toggles_only) in one write: configure terminal, each context with its line
+        and ``exit``, then ``end``; one read up to the exec prompt. Any refusal raises _ApplyError (the commit
+        then restores the configuration it started from, step by step).
+
+        A toggle is removed by its short form (``no neighbor X shutdown``, ``no shutdown``): vtysh accepts it
+        whatever the message was, where frr-reload's full line may need words dropped one refusal at a time.
+        """
+        commands = ["configure terminal"]
+        for change in [*deletions, *additions]:
+            line = (change.line or "").strip()
+            if change.delete:
+                line = "no " + re.sub(r" message .+$", "", line)
+            commands += [change.ctx_keys[0].strip(), line, "exit"]
+        commands.append("end")
+        conn = self._conn()
+        prompt = re.escape(str(conn.base_prompt)) + r"#\s*$"
+        batch = _redact(" / ".join(commands[1:-1]))
+        try:
+            conn.write_channel("\n".join(commands) + "\n")
+            output = str(conn.read_until_pattern(pattern=prompt, read_timeout=self.timeout))
+        except ReadTimeout:
+            raise CommandTimeoutException(f"Timed out on config commands {batch!r}") from None
+        except (OSError, EOFError):
+            raise ConnectionClosedException(f"Connection lost on config commands {batch!r}") from None
+        self._below_top = False
+        error = command_failed(output)
+        if error:
+            raise _ApplyError(" / ".join(commands[1:-1]), error)
+
     @staticmethod
     def _fail(command: str, message: str, errors: list[str] | None) -> None:
         if errors is None:
@@ -649,6 +684,9 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         if not additions and not deletions:
             return touched
         touched |= {scope_key(ch) for ch in [*additions, *deletions]}
+        if errors is None and _toggles_only(additions + deletions):
+            self._run_toggles(additions, deletions)
+            return touched
         self._enter_config()
         try:
             for change in deletions:
