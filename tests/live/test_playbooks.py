@@ -134,7 +134,7 @@ def test_change_window_plans_applies_and_post_checks(noc: Noc, capsys: pytest.Ca
     assert order == sorted(order), out
     assert "set as-path prepend 64500 64500" in noc.running("r2")
     actions = [e.action for e in noc.audit()]
-    assert actions[-5:] == ["plan", "apply-start", "commit", "confirm", "playbook-run"]
+    assert actions[-6:] == ["plan", "apply-start", "commit", "confirm", "apply-end", "playbook-run"]
     rc, out = noc.run(capsys, "drift-audit")  # the device is its intent again
     assert rc == 0, out
 
