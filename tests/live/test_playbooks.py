@@ -113,7 +113,7 @@ def test_change_window_outside_a_window_is_refused(noc: Noc, capsys: pytest.Capt
     assert re.search(r"FAILED: r2: Apply .*: apply \S+: REFUSED - outside a change window for r2 "
                      r"\(windows: test-window\)", out), out
     assert noc.running("r2") == before
-    assert [e.action for e in noc.audit()][-2:] == ["apply-refused", "playbook-run"]
+    assert [e.action for e in noc.audit()][-3:] == ["apply-refused", "apply-end", "playbook-run"]
 
 
 def test_change_window_without_approval_applies_nothing(noc: Noc, capsys: pytest.CaptureFixture[str]) -> None:
