@@ -14,7 +14,8 @@ Ways:
     commit, close; no guard, no verification): the floor of the device work itself.
 "Verified" means our side shows the sessions administratively down (NAPALM) and the carriers' own
 namespaces show them down. Under the table, where the time of a warm single-session disconnect goes
-(driver calls timed in this process; the rest is the verb's own work).
+(driver calls timed in this process; the rest is the verb's own work), then every round trip on the
+devices' sessions during the last warm one (the toggle lines' single write is in "commit: apply lines").
 
 Run as root: .venv/bin/python benchmarks/disconnect_bench.py [--runs 5]
 """
