@@ -100,7 +100,7 @@ def test_apply_outside_the_window_is_refused(pipe: Pipe, capsys: pytest.CaptureF
     out = capsys.readouterr().out
     assert "REFUSED - outside a change window for r2 (windows: test-window)" in out
     assert pipe.running("r2") == before
-    assert AuditLog(StateDB(pipe.state)).entries()[-1].action == "apply-refused"
+    assert [e.action for e in AuditLog(StateDB(pipe.state)).entries()][-2:] == ["apply-refused", "apply-end"]
     pipe.edit("peers.yaml", lambda d: pipe.peer(d, "up1").pop("export"))
 
 
