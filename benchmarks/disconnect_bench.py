@@ -14,7 +14,8 @@ Ways:
     commit, close; no guard, no verification): the floor of the device work itself.
 "Verified" means our side shows the sessions administratively down (NAPALM) and the carriers' own
 namespaces show them down. Under the table, where the time of a warm single-session disconnect goes
-(driver calls timed in this process; the rest is the verb's own work).
+(driver calls timed in this process; the rest is the verb's own work), then every round trip on the
+devices' sessions during the last warm one (the toggle lines' single write is in "commit: apply lines").
 
 Run as root: .venv/bin/python benchmarks/disconnect_bench.py [--runs 5]
 """
@@ -104,17 +105,38 @@ def _instrument(probe: Callable[..., Any]) -> Callable[..., Any]:
     for name, label in (("_running_full", "commit: read running config + tc"), ("_apply", "commit: apply lines"),
                         ("_write_memory", "commit: write memory"), ("_arm_revert", "commit: start revert watchdog")):
         setattr(FRRDriver, name, _timed(label, getattr(FRRDriver, name)))
+    for name, kind in (("_send", "vtysh"), ("_config_command", "vtysh config"), ("_exec", "exec channel")):
+        setattr(FRRDriver, name, _trip(kind, getattr(FRRDriver, name)))
     frr_diff.FRRConfigTool.parse = _timed(  # type: ignore[method-assign]
         "  of which: frr-reload parses (local vtysh -m)", frr_diff.FRRConfigTool.parse, part=True)
     verbs.init_nornir = _timed("nornir + inventory start-up", verbs.init_nornir)  # type: ignore[attr-defined]
     return _timed("peer's side check (lab vtysh)", probe)
 
 
+# Every round trip on a device's session, in order: (device, kind, first words of the command, seconds).
+# Three words at most: a configuration line's value (a key) is never printed.
+_TRIPS: list[tuple[str, str, str, float]] = []
+_LAST_TRIPS: list[tuple[str, str, str, float]] = []
+
+
+def _trip(kind: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(self: FRRDriver, command: str, *a: Any, **kw: Any) -> Any:
+        t0 = time.monotonic()
+        try:
+            return fn(self, command, *a, **kw)
+        finally:
+            _TRIPS.append((self.hostname, kind, " ".join(command.split()[:3]), time.monotonic() - t0))
+    return wrapper
+
+
 @contextmanager
 def _phases(into: list[dict[str, float]]) -> Iterator[None]:
     _TIMED.clear()
+    _TRIPS.clear()
     yield
     into.append(dict(_TIMED))
+    _LAST_TRIPS[:] = _TRIPS
 
 
 # ---- the cases ------------------------------------------------------------------------------------------
@@ -226,6 +248,11 @@ def main() -> None:
             for k in names:
                 print(f"  {k:<48} {m([p.get(k, 0.0) for p in ph]):>6.3f} s")
             print(f"  {'total to verified':<48} {m(total):>6.3f} s")
+            if label == "warm":
+                print(f"round trips on the devices' sessions, the last warm run ({len(_LAST_TRIPS)}, "
+                      f"{sum(t[3] for t in _LAST_TRIPS):.3f} s in all; on Nornir's threads, so they may overlap):")
+                for host, kind, what, took in _LAST_TRIPS:
+                    print(f"  {host:<15} {kind:<13} {what:<36} {took:>6.3f} s")
     finally:
         lab.down()
         shutil.rmtree(work, ignore_errors=True)

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,22 @@ class _ApplyError(Exception):
         self.message = message
 
 
+# Emergency toggles: lines that stand alone in their context. Adding or removing one takes no other line along
+# and carries no sequence number to re-add, so one pass of them leaves the device at the candidate (see _apply).
+_TOGGLES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
+    (re.compile(r"router bgp \d+(?: vrf \S+)?"), re.compile(r"neighbor \S+ shutdown(?: message .+)?")),
+    (re.compile(r"interface \S+(?: vrf \S+)?"), re.compile(r"shutdown")),
+)
+
+
+def _toggles_only(changes: list[Change]) -> bool:
+    """Whether every change is one emergency toggle line (a session or interface shut down or back)."""
+    return bool(changes) and all(
+        ch.line is not None and len(ch.ctx_keys) == 1
+        and any(ctx.fullmatch(ch.ctx_keys[0].strip()) and line.fullmatch(ch.line.strip()) for ctx, line in _TOGGLES)
+        for ch in changes)
+
+
 def _renames(changes: list[Change]) -> bool:
     """Whether a change set touches the hostname (and so the prompt)."""
     return any(c.ctx_keys and c.ctx_keys[0].split()[:1] == ["hostname"] for c in changes)
@@ -142,6 +159,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         self._below_top = False  # in a config sub-node since the last block (see _to_top)
         self._candidate: str | None = None
         self._replace = False
+        self._base: str | None = None  # the full running config the candidate was built from (see _load_candidate)
 
     # ------------------------------------------------------------------ connection
 
@@ -226,9 +244,15 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         return self.device
 
     def _send(self, command: str) -> str:
-        """Run one exec-mode command and return its output."""
+        """Run one exec-mode command and return its output.
+
+        Read up to this session's own exec prompt at the very end of the output (``host#``): Netmiko would
+        otherwise first send an empty line to find the prompt (a round trip and a pause per command).
+        """
+        conn = self._conn()
+        prompt = re.escape(str(conn.base_prompt)) + r"#\s*$"
         try:
-            output = self._conn().send_command(command, read_timeout=self.timeout)
+            output = conn.send_command(command, expect_string=prompt, read_timeout=self.timeout)
         except ReadTimeout as exc:
             raise CommandTimeoutException(_redact(f"Timed out running {command!r}: {exc}")) from None
         except (OSError, EOFError) as exc:
@@ -282,19 +306,28 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             return None
         state: dict[str, list[str]] = {}
         try:
-            for iface, default in tc.managed_interfaces(qdiscs).items():
-                _, classes, _ = self._exec(f"tc class show dev {iface}")
-                _, filters, _ = self._exec(f"tc -j filter show dev {iface} parent 1:")
+            managed = tc.managed_interfaces(qdiscs)
+            commands = [c for i in managed for c in (f"tc class show dev {i}", f"tc -j filter show dev {i} parent 1:")]
+            with ThreadPoolExecutor(max_workers=max(len(commands), 1), thread_name_prefix="napalm_frr-tc") as pool:
+                outs = dict(zip(commands, pool.map(self._exec, commands), strict=True))  # channels at once
+            for iface, default in managed.items():
+                classes = outs[f"tc class show dev {iface}"][1]
+                filters = outs[f"tc -j filter show dev {iface} parent 1:"][1]
                 state[iface] = tc.state_commands(iface, default, classes, filters)
         except (ValueError, KeyError, tc.TcSyntaxError) as exc:
             raise CommandErrorException(f"Unexpected tc output from {self.hostname}: {exc}") from exc
         return state
 
     def _running_full(self) -> str:
-        """Running configuration plus the QoS state as ``! tc:`` lines (what a rollback must restore)."""
-        running = self._running()
-        state = self._tc_state()
-        return running + (tc.block(state) if state else "")
+        """Running configuration plus the QoS state as ``! tc:`` lines (what a rollback must restore).
+
+        The QoS state is read on exec channels of the same SSH connection while vtysh prints the configuration
+        (each on its own channel: at once, not one after the other).
+        """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="napalm_frr-tc") as pool:
+            state = pool.submit(self._tc_state)
+            running = self._running()
+            return running + (tc.block(st) if (st := state.result()) else "")
 
     # ------------------------------------------------------------------ getters
 
@@ -410,7 +443,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
     # ------------------------------------------------------------------ candidate
 
     def _load_candidate(
-        self, filename: str | None, config: str | None, replace: bool
+        self, filename: str | None, config: str | None, replace: bool, running: str | None = None
     ) -> None:
         error = ReplaceConfigException if replace else MergeConfigException
         if config is None:
@@ -421,38 +454,54 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             except OSError as exc:
                 raise error(f"Cannot read {filename}: {exc}") from exc
         frr_part, _ = tc.split(config)
-        try:
-            tc.by_interface(tc_grammar.commands(config))  # strict grammar; refusals name the line number only
-            self.tool.validate(frr_part)
-        except tc.TcSyntaxError as exc:
-            raise error(f"Invalid configuration: {exc}") from exc
-        except CandidateSyntaxError as exc:
-            raise error(f"Invalid configuration: {_redact(exc.reason)}") from None
-        except FRRReloadUnavailable as exc:
-            raise error(str(exc)) from exc
+        # The base is parsed (the tool keeps it) while the candidate is checked: the diff then needs neither
+        # again. Two local vtysh runs at once; an error in the base shows where it is diffed (compare, commit).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="napalm_frr-parse") as pool:
+            if running is not None:
+                pool.submit(self.tool.parse, tc.split(running)[0])
+            try:
+                tc.by_interface(tc_grammar.commands(config))  # strict grammar; refusals name the line number only
+                self.tool.validate(frr_part)
+            except tc.TcSyntaxError as exc:
+                raise error(f"Invalid configuration: {exc}") from exc
+            except CandidateSyntaxError as exc:
+                raise error(f"Invalid configuration: {_redact(exc.reason)}") from None
+            except FRRReloadUnavailable as exc:
+                raise error(str(exc)) from exc
         self._candidate = config
         self._replace = replace
+        self._base = running
 
-    def load_replace_candidate(self, filename: str | None = None, config: str | None = None) -> None:
+    def load_replace_candidate(self, filename: str | None = None, config: str | None = None,
+                               *, running: str | None = None) -> None:
         """Load a full configuration to replace the running one at commit.
+
+        Args:
+            running: The full running configuration (``get_config``'s, with its ``! tc:`` lines) that the
+                caller read on this session just before and built the candidate from. ``compare_config`` and
+                ``commit_config`` then use it instead of reading it again (two reads of the configuration and
+                the QoS state saved); the rollback point is that configuration, the one the candidate was
+                made from. Only for a caller that holds the device (no other writer in between).
 
         Raises:
             ReplaceConfigException: Unreadable file or a line vtysh rejects.
         """
-        self._load_candidate(filename, config, replace=True)
+        self._load_candidate(filename, config, replace=True, running=running)
 
-    def load_merge_candidate(self, filename: str | None = None, config: str | None = None) -> None:
-        """Load configuration lines to add to the running one at commit.
+    def load_merge_candidate(self, filename: str | None = None, config: str | None = None,
+                             *, running: str | None = None) -> None:
+        """Load configuration lines to add to the running one at commit (``running``: as for a replace).
 
         Raises:
             MergeConfigException: Unreadable file or a line vtysh rejects.
         """
-        self._load_candidate(filename, config, replace=False)
+        self._load_candidate(filename, config, replace=False, running=running)
 
     def discard_config(self) -> None:
-        """Forget the loaded candidate."""
+        """Forget the loaded candidate (and the running configuration it was built from)."""
         self._candidate = None
         self._replace = False
+        self._base = None
 
     def _running(self) -> str:
         return parsers.strip_config_header(self._show("show running-config"))
@@ -474,9 +523,16 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         if self._candidate is None:
             return ""
         frr_part, tc_lines = tc.split(self._candidate)
-        additions, deletions = self._changes(frr_part, self._running(), self._replace)
+        if self._base is not None:
+            run_frr, run_tc = tc.split(self._base)
+            have_tc = tc.by_interface(run_tc)
+            if not have_tc and tc_lines:
+                have_tc = self._tc_running(True)  # refused here as without a base: this device has no tc
+        else:
+            run_frr, have_tc = self._running(), self._tc_running(bool(tc_lines))
+        additions, deletions = self._changes(frr_part, run_frr, self._replace)
         text = format_diff(additions, deletions)
-        tc_diff = tc.diff(tc.by_interface(tc_lines), self._tc_running(bool(tc_lines)), self._replace)
+        tc_diff = tc.diff(tc.by_interface(tc_lines), have_tc, self._replace)
         if tc_diff:
             text = (text.rstrip("\n") + "\n" if text.strip() else "") + "\n".join(tc_diff) + "\n"
         return text
@@ -565,6 +621,36 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
                 self._fail(command, error, errors)
         self._to_top(output)
 
+    def _run_toggles(self, additions: list[Change], deletions: list[Change]) -> None:
+        """Emergency toggles (see _toggles_only) in one write: configure terminal, each context with its line
+        and ``exit``, then ``end``; one read up to the exec prompt. Any refusal raises _ApplyError (the commit
+        then restores the configuration it started from, step by step).
+
+        A toggle is removed by its short form (``no neighbor X shutdown``, ``no shutdown``): vtysh accepts it
+        whatever the message was, where frr-reload's full line may need words dropped one refusal at a time.
+        """
+        commands = ["configure terminal"]
+        for change in [*deletions, *additions]:
+            line = (change.line or "").strip()
+            if change.delete:
+                line = "no " + re.sub(r" message .+$", "", line)
+            commands += [change.ctx_keys[0].strip(), line, "exit"]
+        commands.append("end")
+        conn = self._conn()
+        prompt = re.escape(str(conn.base_prompt)) + r"#\s*$"
+        batch = _redact(" / ".join(commands[1:-1]))
+        try:
+            conn.write_channel("\n".join(commands) + "\n")
+            output = str(conn.read_until_pattern(pattern=prompt, read_timeout=self.timeout))
+        except ReadTimeout:
+            raise CommandTimeoutException(f"Timed out on config commands {batch!r}") from None
+        except (OSError, EOFError):
+            raise ConnectionClosedException(f"Connection lost on config commands {batch!r}") from None
+        self._below_top = False
+        error = command_failed(output)
+        if error:
+            raise _ApplyError(" / ".join(commands[1:-1]), error)
+
     @staticmethod
     def _fail(command: str, message: str, errors: list[str] | None) -> None:
         if errors is None:
@@ -598,6 +684,9 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         if not additions and not deletions:
             return touched
         touched |= {scope_key(ch) for ch in [*additions, *deletions]}
+        if errors is None and _toggles_only(additions + deletions):
+            self._run_toggles(additions, deletions)
+            return touched
         self._enter_config()
         try:
             for change in deletions:
@@ -606,10 +695,12 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
                 self._run_block(block, errors)
         finally:
             self._leave_config(_renames(additions + deletions))
-        if not replace:
+        if not replace or _toggles_only(additions + deletions):
+            # A merge adds lines and nothing else. A change of emergency toggles alone has nothing for a second
+            # pass to find (nothing taken along, nothing re-sequenced); its effect is verified by the caller.
             return touched
-        # Always a second look, deletions or not: a first pass of additions alone can leave the device short of
-        # the candidate (seen live: an entry appended to a prefix-list was missing after it, and the compliance
+        # Otherwise always a second look, deletions or not: a first pass of additions alone can leave the device short
+        # of the candidate (seen live: an entry appended to a prefix-list was missing after it, and the compliance
         # gate rolled the change back; tests/live/test_apply_disconnect.py). One more read beats a false rollback.
         # Lines a deletion took along belong to a context the first pass changed (so in scope already).
         second = _within(self._changes(target, self._running(), replace)[0], only)
@@ -679,7 +770,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             raise CommitError("Pending commit confirm in progress; confirm or roll back first")
         if revert_in is not None and int(revert_in) <= 0:
             raise CommitError("revert_in must be a positive number of seconds")
-        before = self._running_full()
+        before = self._base if self._base is not None else self._running_full()
         touched: set[str] = set()
         previous, previous_scope = self.state.load_rollback(), self.state.load_rollback_scope()
         # Junos-style order: the rollback point and the revert timer exist before the device changes, so a

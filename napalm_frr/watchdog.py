@@ -10,6 +10,7 @@ still pending (``pending.json`` exists), reconnects and restores the rollback co
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -64,11 +65,23 @@ def _revert(params: dict[str, Any], state: DeviceState) -> None:
     state.log("giving up; commit still pending, run rollback()")
 
 
-def _run(params: dict[str, Any]) -> None:
-    from napalm_frr.state import DeviceState  # noqa: PLC0415
+def _state_class() -> type[DeviceState]:
+    """napalm_frr.state's DeviceState, loaded from its file: importing it as ``napalm_frr.state`` runs the
+    package's __init__, which imports the driver, NAPALM and Netmiko (over a second of CPU per watchdog, spent
+    while the commit it guards is still running, once per device)."""
+    spec = importlib.util.spec_from_file_location("_napalm_frr_watchdog_state", Path(__file__).with_name("state.py"))
+    if spec is None or spec.loader is None:
+        raise ImportError("napalm_frr/state.py not found beside the watchdog")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cls: type[DeviceState] = module.DeviceState
+    return cls
 
+
+def _run(params: dict[str, Any]) -> None:
+    state_class = _state_class()
     port = int((params.get("optional_args") or {}).get("port", 22))
-    state = DeviceState(Path(params["state_dir"]), params["hostname"], port)
+    state = state_class(Path(params["state_dir"]), params["hostname"], port)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     delay = float(params["deadline"]) - time.time()
     state.log(f"watchdog {os.getpid()} armed, reverting in {max(delay, 0):.0f}s unless confirmed")

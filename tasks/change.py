@@ -79,7 +79,9 @@ def _load(task: Task, intended: str, running: str) -> bool:
     platform = reached_as(task)
     cand = owned.candidate(platform, intended, running)
     if owned.push_mode(platform) == "replace":
-        conn.load_replace_candidate(config=cand)
+        # The running config just read is the candidate's base: the driver neither reads it again to diff
+        # nor to keep as the rollback point (napalm_frr; the caller holds the device).
+        conn.load_replace_candidate(config=cand, running=running)
         return True
     if not cand.strip():
         return False
@@ -186,7 +188,7 @@ def compliance(task: Task, configs: dict[str, str]) -> Result:
     running = running_config(task)
     if owned.push_mode(platform) == "merge":
         return Result(host=task.host, result=owned.candidate(platform, configs[task.host.name], running))
-    conn.load_replace_candidate(config=owned.candidate(platform, configs[task.host.name], running))
+    conn.load_replace_candidate(config=owned.candidate(platform, configs[task.host.name], running), running=running)
     try:
         return Result(host=task.host, result=str(conn.compare_config()))
     finally:

@@ -199,7 +199,7 @@ def test_a_disconnect_on_a_leased_device_preempts_the_apply(lab3: Lab3) -> None:
     added = [ln.strip() for ln in during.splitlines() if ln not in before.splitlines()]
     assert added == [f"neighbor 198.51.100.1 shutdown message tonle {out.record.id} INC-13"]  # no prepend
     actions = [e.action for e in AuditLog(StateDB(lab3.state)).entries()]
-    assert actions[actions.index("apply-preempted"):] == ["apply-preempted", "rollback", "disconnect"]
+    assert actions[actions.index("apply-preempted"):] == ["apply-preempted", "rollback", "apply-end", "disconnect"]
     # The same plan applies afterwards: r2 moved since it was planned, but only by the disconnect's line.
     assert StateDB(lab3.state).plan(plan.id)["status"] == "pre-empted"  # type: ignore[index]
     report = lab3.apply(plan)

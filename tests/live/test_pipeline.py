@@ -100,7 +100,7 @@ def test_apply_outside_the_window_is_refused(pipe: Pipe, capsys: pytest.CaptureF
     out = capsys.readouterr().out
     assert "REFUSED - outside a change window for r2 (windows: test-window)" in out
     assert pipe.running("r2") == before
-    assert AuditLog(StateDB(pipe.state)).entries()[-1].action == "apply-refused"
+    assert [e.action for e in AuditLog(StateDB(pipe.state)).entries()][-2:] == ["apply-refused", "apply-end"]
     pipe.edit("peers.yaml", lambda d: pipe.peer(d, "up1").pop("export"))
 
 
@@ -127,7 +127,7 @@ def test_new_domestic_isp_is_planned_applied_and_validated(pipe: Pipe) -> None:
                what="the new ISP's prefix at the other ISP and at the upstream")
     assert pipe.routes("r1")["198.18.19.0/24"][0]["path"] == "65003"
     actions = [e.action for e in AuditLog(StateDB(pipe.state)).entries()]
-    assert actions[-3:] == ["apply-start", "commit", "confirm"]
+    assert actions[-4:] == ["apply-start", "commit", "confirm", "apply-end"]
     assert pipe.plan().changed == []
 
 

@@ -113,7 +113,7 @@ def test_change_window_outside_a_window_is_refused(noc: Noc, capsys: pytest.Capt
     assert re.search(r"FAILED: r2: Apply .*: apply \S+: REFUSED - outside a change window for r2 "
                      r"\(windows: test-window\)", out), out
     assert noc.running("r2") == before
-    assert [e.action for e in noc.audit()][-2:] == ["apply-refused", "playbook-run"]
+    assert [e.action for e in noc.audit()][-3:] == ["apply-refused", "apply-end", "playbook-run"]
 
 
 def test_change_window_without_approval_applies_nothing(noc: Noc, capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,7 +134,7 @@ def test_change_window_plans_applies_and_post_checks(noc: Noc, capsys: pytest.Ca
     assert order == sorted(order), out
     assert "set as-path prepend 64500 64500" in noc.running("r2")
     actions = [e.action for e in noc.audit()]
-    assert actions[-5:] == ["plan", "apply-start", "commit", "confirm", "playbook-run"]
+    assert actions[-6:] == ["plan", "apply-start", "commit", "confirm", "apply-end", "playbook-run"]
     rc, out = noc.run(capsys, "drift-audit")  # the device is its intent again
     assert rc == 0, out
 

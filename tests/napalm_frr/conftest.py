@@ -56,6 +56,7 @@ class FakeFRRDevice(BaseTestDouble):
         super().__init__()
         self.remote_conn_pre = _FakeSSHClient(self)
         self.connected = True
+        self.base_prompt = "frr"  # as Netmiko sets it at login: the prompt without its "#"
 
     def recorded(self, stem: str) -> str:
         for ext in (".txt", ".json"):

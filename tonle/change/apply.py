@@ -51,7 +51,7 @@ from tonle.redact import redact
 from tonle.source.snapshot import capture
 from tonle.state.applied import applied_change, record_applied
 from tonle.state.audit import AuditLog, now_iso
-from tonle.state.db import StateDB, plan_status, together
+from tonle.state.db import StateDB, plan_status, run_finished, together
 from tonle.state.disconnects import active_overrides
 from tonle.state.irr import latest_irr
 from tonle.state.leases import Holder, Leases
@@ -207,24 +207,34 @@ def apply_plan(config_file: Path, state_dir: Path, plan_id: str, opts: ApplyOpti
                          "new plan")
         AuditLog(db, actor=operator).append("apply-refused", plan.id, {"reason": report.reason})
         return report
+    run: _Run | None = None
     try:
         if not plan.changed:
             report.outcome = ApplyOutcome.NOTHING_TO_DO
         else:
-            _Run(config_file, state_dir, plan, opts, report, say, operator).run()
+            run = _Run(config_file, state_dir, plan, opts, report, say, operator, was)
+            run.run()
     finally:
-        db.set_plan_status(plan.id, _PLAN_STATUS.get(report.outcome, was))
         report.seconds = time.monotonic() - t0
+        if run is None or not run.ended:  # no run recorded its end (nothing to do, or it could not start)
+            AuditLog(db, actor=operator).append("apply-end", plan.id, _end_details(report), change=plan_status(
+                plan.id, _PLAN_STATUS.get(report.outcome, was)))
     return report
+
+
+def _end_details(report: ApplyReport) -> dict[str, Any]:
+    return {"outcome": str(report.outcome), "reason": report.reason, "devices": report.devices}
 
 
 class _Run:
     """One run of a plan: the orchestration of `apply_plan` and the state it shares between stages."""
 
     def __init__(self, config_file: Path, state_dir: Path, plan: Plan, opts: ApplyOptions, report: ApplyReport,
-                 say: Progress, operator: str) -> None:
+                 say: Progress, operator: str, was: str) -> None:
         self.state_dir, self.plan, self.opts, self.report, self.say = state_dir, plan, opts, report, say
         self.operator = operator
+        self.was = was  # the plan's status before this run claimed it (what a refusal gives back)
+        self.ended = False  # the run's end, the plan's status and their audit entry are written
         self.db = StateDB(state_dir)
         self.audit = AuditLog(self.db, actor=operator)
         self.nr, self.inv = init_nornir(config_file, state_dir, lab=plan.target == "lab")
@@ -317,8 +327,12 @@ class _Run:
                 raise
             finally:  # rolled back or confirmed before the leases are released (in this order)
                 self.nr.close_connections()
-                self.db.finish_run(run_id, now_iso(), report.outcome,
-                                   {"reason": report.reason, "devices": report.devices})
+                # One transaction: the run's end, the plan's final status and the entry that records them.
+                audit.append("apply-end", plan.id, {**_end_details(report), "run": run_id}, change=together(
+                    run_finished(run_id, now_iso(), report.outcome, {"reason": report.reason,
+                                                                     "devices": report.devices}),
+                    plan_status(plan.id, _PLAN_STATUS.get(report.outcome, self.was))))
+                self.ended = True
 
     def _stage(self, label: str, stage: list[str], abort: _Abort) -> None:
         """One leased stage: render with the disconnects in force, re-check, commit, validate."""

@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,8 +140,10 @@ class SessionPool:
             lock.acquire()
             locks.append(lock)
         try:
-            for d in sorted(set(devices)):
-                self._ensure(built, d)
+            wanted = sorted(set(devices))
+            # Checked at once (one round trip each, on their own sessions), not one device after the other.
+            with ThreadPoolExecutor(max_workers=max(len(wanted), 1), thread_name_prefix="tonle-pool-check") as ex:
+                list(ex.map(lambda d: self._ensure(built, d), wanted))
         except BaseException:
             for lock in locks:
                 lock.release()
