@@ -21,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from tonle.state.disconnects import records
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CARRIER = ("up1", "198.51.100.0")  # the carrier's side of r2's only upstream session (POI)
+UPSTREAM = "198.51.100.1"  # the same session seen from r2: the carrier's address
 PHONE, WALL, DESK = (390, 844), (2560, 1440), (1280, 1000)
 
 
@@ -155,11 +157,18 @@ def _no_sideways_scroll(b: WebDriver) -> None:
 
 def _on_screen(b: WebDriver, css: str) -> None:
     """The element is displayed and wholly inside the window's width (not off in a scrolled table)."""
-    el = b.find_element(By.CSS_SELECTOR, css)
-    b.execute_script("arguments[0].scrollIntoView({block: 'center'});", el)
-    box = b.execute_script("var r = arguments[0].getBoundingClientRect(); return [r.left, r.right, r.width];", el)
-    assert el.is_displayed() and box[2] > 0 and box[0] >= 0 and box[1] <= b.execute_script(
-        "return window.innerWidth;"), (css, box)
+    for _ in range(5):  # the live updates may replace it between two looks: look it up again
+        try:
+            el = b.find_element(By.CSS_SELECTOR, css)
+            b.execute_script("arguments[0].scrollIntoView({block: 'center'});", el)
+            box = b.execute_script("var r = arguments[0].getBoundingClientRect(); "
+                                   "return [r.left, r.right, r.width, window.innerWidth];", el)
+            shown = el.is_displayed()
+        except StaleElementReferenceException:
+            continue
+        assert shown and box[2] > 0 and box[0] >= 0 and box[1] <= box[3], (css, box)
+        return
+    raise AssertionError(f"{css} kept being replaced")
 
 
 def test_two_people_disconnect_and_restore_in_the_console(console: Console, browsers: list[WebDriver]) -> None:
@@ -244,17 +253,23 @@ def test_device_page_reads_the_device_and_apply_is_refused_outside_a_window(cons
 
     def summary() -> int:
         peers = json.loads(console.lab.vtysh("r2", "show bgp summary json"))["ipv4Unicast"]["peers"]
-        return int(peers[CARRIER[1]]["pfxRcd"]) if peers[CARRIER[1]]["state"] == "Established" else -1
+        return int(peers[UPSTREAM]["pfxRcd"]) if peers[UPSTREAM]["state"] == "Established" else -1
+
+    seen = [""]
 
     def page_matches(b: WebDriver) -> bool:
         b.get(f"{console.url}/devices/r2")
-        row = b.find_elements(By.ID, f"session-{CARRIER[1]}")
+        seen[0] = b.find_element(By.TAG_NAME, "main").text[:1500]
+        row = b.find_elements(By.ID, f"session-{UPSTREAM}")
         if not row or "Established" not in row[0].find_element(By.CLASS_NAME, "bgp-state").text:
             return False
         shown = row[0].find_element(By.CLASS_NAME, "accepted").text
         return shown == str(summary()) and int(shown) > 0
 
-    WebDriverWait(op, 60, poll_frequency=2).until(page_matches)  # the restore of the test before converges
+    deadline = time.monotonic() + 60  # the restore of the test before converges
+    while not page_matches(op):
+        assert time.monotonic() < deadline, f"r2's page never matched vtysh ({summary()} prefixes): {seen[0]}"
+        time.sleep(2)
     assert "Read from the device" in _text(op, "device-read") and "unreachable" not in _text(op, "device-read")
     assert _text(op, "device-diff") == "no difference"
     op.set_window_size(*PHONE)
