@@ -9,8 +9,9 @@ restores it from the overview (at phone width: the button is on screen, nothing 
 page shows who did what and a verified signed chain.
 
 Then the device page reads r2 itself: its upstream session Established with the prefix count vtysh gives on
-r2, and no difference between intended and running; a plan made from that page is refused at apply outside a
-change window, the reason on the job's page; and the overview fills a wall screen with every site in one row.
+r2, and no difference between intended and running; a hand edit on r2 then shows there (a session the intent
+lacks, a `-` line), and the plan made from that page to remove it is refused at apply outside a change window,
+the reason on the job's page; and the overview fills a wall screen with every site in one row.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from tonle.state.disconnects import records
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CARRIER = ("up1", "198.51.100.0")  # the carrier's side of r2's only upstream session (POI)
 UPSTREAM = "198.51.100.1"  # the same session seen from r2: the carrier's address
+HAND_PEER = "192.0.2.99"
+HAND_EDIT = f"neighbor {HAND_PEER} remote-as 65999"
 PHONE, WALL, DESK = (390, 844), (2560, 1440), (1280, 1000)
 
 
@@ -276,14 +279,23 @@ def test_device_page_reads_the_device_and_apply_is_refused_outside_a_window(cons
     _no_sideways_scroll(op)
     op.set_window_size(*DESK)
 
-    # a plan made from the device page; its apply is refused: no change window is open (the small lab has none)
-    op.find_element(By.CSS_SELECTOR, "form[action='/plans'] button").click()
-    WebDriverWait(op, 90).until(lambda d: d.find_elements(By.ID, "apply"))
-    op.find_element(By.ID, "apply").click()
-    WebDriverWait(op, 90).until(lambda d: _text(d, "job-state").startswith("done"))
-    assert _text(op, "job-state") != "done, exit 0"
-    assert "outside a change window" in _text(op, "job-progress")
-    assert console.carrier_state() == "Established"
+    # a hand edit on r2 (a session the intent lacks) shows on its page; a plan made there to remove it is
+    # refused at apply: no change window is open (the small lab defines none)
+    console.lab.vtysh("r2", f"configure terminal\nrouter bgp 64500\n{HAND_EDIT}")
+    try:
+        op.get(f"{console.url}/devices/r2")
+        assert "not in the intent" in _text(op, f"session-{HAND_PEER}")
+        diff = _text(op, "device-diff").splitlines()
+        assert any(ln.startswith("- ") and HAND_EDIT in ln for ln in diff), diff
+        op.find_element(By.CSS_SELECTOR, "form[action='/plans'] button").click()
+        WebDriverWait(op, 90).until(lambda d: d.find_elements(By.ID, "apply"))
+        op.find_element(By.ID, "apply").click()
+        WebDriverWait(op, 90).until(lambda d: _text(d, "job-state").startswith("done"))
+        assert _text(op, "job-state") != "done, exit 0"
+        assert "outside a change window" in _text(op, "job-progress")
+        assert HAND_EDIT in console.lab.vtysh("r2", "show running-config"), "nothing was applied"
+    finally:
+        console.lab.vtysh("r2", f"configure terminal\nrouter bgp 64500\nno neighbor {HAND_PEER}")
 
     # a wall screen: every site in one row, nothing scrolls sideways
     op.set_window_size(*WALL)
