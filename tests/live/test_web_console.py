@@ -158,6 +158,16 @@ def _no_sideways_scroll(b: WebDriver) -> None:
     assert width[0] <= width[1], f"{b.current_url}: page {width[0]} px wide in a {width[1]} px window"
 
 
+def _click(b: WebDriver, css: str) -> None:
+    for _ in range(5):  # a page just opened gets its first live update, which replaces the fragment
+        try:
+            b.find_element(By.CSS_SELECTOR, css).click()
+        except StaleElementReferenceException:
+            continue
+        return
+    raise AssertionError(f"{css} kept being replaced")
+
+
 def _on_screen(b: WebDriver, css: str) -> None:
     """The element is displayed and wholly inside the window's width (not off in a scrolled table)."""
     for _ in range(5):  # the live updates may replace it between two looks: look it up again
@@ -232,7 +242,7 @@ def test_two_people_disconnect_and_restore_in_the_console(console: Console, brow
     op.get(f"{console.url}/")
 
     # restore from the overview's button (still at phone width)
-    op.find_element(By.CSS_SELECTOR, f"#active-disconnects tr[data-id='{rec.id}'] button.restore").click()
+    _click(op, restore)
     WebDriverWait(op, 90).until(lambda d: _text(d, "outcome"))
     assert _text(op, "outcome") == "done", _text(op, "outcome-lines")
     wait_until(lambda: console.carrier_state() == "Established", 30, "the carrier's session back")
