@@ -310,6 +310,7 @@ def test_device_page_reads_the_device_and_apply_is_refused_outside_a_window(cons
     # a wall screen: every site in one row, nothing scrolls sideways
     op.set_window_size(*WALL)
     op.get(f"{console.url}/")
-    tops = {s.rect["y"] for s in op.find_elements(By.CSS_SELECTOR, ".sites .site")}
+    tops = set(op.execute_script(  # one look (the live update replaces the cards: no element held across calls)
+        "return Array.from(document.querySelectorAll('.sites .site'), e => e.getBoundingClientRect().top);"))
     assert len(tops) == 1, f"sites on {len(tops)} rows"
     _no_sideways_scroll(op)
