@@ -5,7 +5,13 @@ An operator asks for every upstream of Poipet: the guard refuses it into "pendin
 operator's own page offers no usable approve button. A second account (approver role) logs in, sees the blast
 radius and the lines pushed, and approves; the operator's overview, left open, shows the session go dark
 through server-sent events (the page is never reloaded), which the carrier's side confirms. The operator
-restores it from the overview, and the audit page shows who did what and a verified signed chain.
+restores it from the overview (at phone width: the button is on screen, nothing scrolls sideways), and the audit
+page shows who did what and a verified signed chain.
+
+Then the device page reads r2 itself: its upstream session Established with the prefix count vtysh gives on
+r2, and no difference between intended and running; a hand edit on r2 then shows there (a session the intent
+lacks, a `-` line), and the plan made from that page to remove it is refused at apply outside a change window,
+the reason on the job's page; and the overview fills a wall screen with every site in one row.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +42,10 @@ from tonle.state.disconnects import records
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CARRIER = ("up1", "198.51.100.0")  # the carrier's side of r2's only upstream session (POI)
+UPSTREAM = "198.51.100.1"  # the same session seen from r2: the carrier's address
+HAND_PEER = "192.0.2.99"
+HAND_EDIT = f"neighbor {HAND_PEER} remote-as 65999"
+PHONE, WALL, DESK = (390, 844), (2560, 1440), (1280, 1000)
 
 
 @dataclass
@@ -142,6 +153,37 @@ def _text(b: WebDriver, element_id: str) -> str:
     raise AssertionError(f"#{element_id} kept being replaced")
 
 
+def _no_sideways_scroll(b: WebDriver) -> None:
+    width = b.execute_script("return [document.documentElement.scrollWidth, window.innerWidth];")
+    assert width[0] <= width[1], f"{b.current_url}: page {width[0]} px wide in a {width[1]} px window"
+
+
+def _click(b: WebDriver, css: str) -> None:
+    for _ in range(5):  # a page just opened gets its first live update, which replaces the fragment
+        try:
+            b.find_element(By.CSS_SELECTOR, css).click()
+        except StaleElementReferenceException:
+            continue
+        return
+    raise AssertionError(f"{css} kept being replaced")
+
+
+def _on_screen(b: WebDriver, css: str) -> None:
+    """The element is displayed and wholly inside the window's width (not off in a scrolled table)."""
+    for _ in range(5):  # the live updates may replace it between two looks: look it up again
+        try:
+            el = b.find_element(By.CSS_SELECTOR, css)
+            b.execute_script("arguments[0].scrollIntoView({block: 'center'});", el)
+            box = b.execute_script("var r = arguments[0].getBoundingClientRect(); "
+                                   "return [r.left, r.right, r.width, window.innerWidth];", el)
+            shown = el.is_displayed()
+        except StaleElementReferenceException:
+            continue
+        assert shown and box[2] > 0 and box[0] >= 0 and box[1] <= box[3], (css, box)
+        return
+    raise AssertionError(f"{css} kept being replaced")
+
+
 def test_two_people_disconnect_and_restore_in_the_console(console: Console, browsers: list[WebDriver]) -> None:
     op, ap = browsers
     _login(op, console, "operator")
@@ -188,11 +230,23 @@ def test_two_people_disconnect_and_restore_in_the_console(console: Console, brow
     assert "r2 198.51.100.1" in dark and rec.id in dark and "INC-42" in dark
     assert "left" in _text(op, "active-disconnects"), "the TTL counts down"
 
-    # restore from the overview's button
-    op.find_element(By.CSS_SELECTOR, f"#active-disconnects tr[data-id='{rec.id}'] button.restore").click()
+    # on a phone: nothing scrolls sideways and the restore button is on screen, on the overview and the list
+    op.set_window_size(*PHONE)
+    restore = f"#active-disconnects tr[data-id='{rec.id}'] button.restore"
+    _no_sideways_scroll(op)
+    _on_screen(op, restore)
+    assert op.execute_script("return window.__tonleNotReloaded === true;")
+    op.get(f"{console.url}/disconnects")
+    _no_sideways_scroll(op)
+    _on_screen(op, restore)
+    op.get(f"{console.url}/")
+
+    # restore from the overview's button (still at phone width)
+    _click(op, restore)
     WebDriverWait(op, 90).until(lambda d: _text(d, "outcome"))
     assert _text(op, "outcome") == "done", _text(op, "outcome-lines")
     wait_until(lambda: console.carrier_state() == "Established", 30, "the carrier's session back")
+    op.set_window_size(*DESK)
     op.get(f"{console.url}/")
     assert _text(op, "up-POI").startswith("1/1") and _text(op, "no-dark")
 
@@ -203,3 +257,60 @@ def test_two_people_disconnect_and_restore_in_the_console(console: Console, brow
     assert any("approv" in r and console.users["approver"] in r for r in rows)
     assert any("restore" in r and console.users["operator"] in r for r in rows)
     assert "intact" in _text(op, "verify")
+
+
+def test_device_page_reads_the_device_and_apply_is_refused_outside_a_window(console: Console,
+                                                                           browsers: list[WebDriver]) -> None:
+    op = browsers[0]
+    _login(op, console, "operator")
+
+    def summary() -> int:
+        peers = json.loads(console.lab.vtysh("r2", "show bgp summary json"))["ipv4Unicast"]["peers"]
+        return int(peers[UPSTREAM]["pfxRcd"]) if peers[UPSTREAM]["state"] == "Established" else -1
+
+    seen = [""]
+
+    def page_matches(b: WebDriver) -> bool:
+        b.get(f"{console.url}/devices/r2")
+        seen[0] = b.find_element(By.TAG_NAME, "main").text[:1500]
+        row = b.find_elements(By.ID, f"session-{UPSTREAM}")
+        if not row or "Established" not in row[0].find_element(By.CLASS_NAME, "bgp-state").text:
+            return False
+        shown = row[0].find_element(By.CLASS_NAME, "accepted").text
+        return shown == str(summary()) and int(shown) > 0
+
+    deadline = time.monotonic() + 60  # the restore of the test before converges
+    while not page_matches(op):
+        assert time.monotonic() < deadline, f"r2's page never matched vtysh ({summary()} prefixes): {seen[0]}"
+        time.sleep(2)
+    assert "Read from the device" in _text(op, "device-read") and "unreachable" not in _text(op, "device-read")
+    assert _text(op, "device-diff") == "no difference"
+    op.set_window_size(*PHONE)
+    _no_sideways_scroll(op)
+    op.set_window_size(*DESK)
+
+    # a hand edit on r2 (a session the intent lacks) shows on its page; a plan made there to remove it is
+    # refused at apply: no change window is open (the small lab defines none)
+    console.lab.vtysh("r2", f"configure terminal\nrouter bgp 64500\n{HAND_EDIT}")
+    try:
+        op.get(f"{console.url}/devices/r2")
+        assert "not in the intent" in _text(op, f"session-{HAND_PEER}")
+        diff = _text(op, "device-diff").splitlines()
+        assert any(ln.startswith("- ") and HAND_EDIT in ln for ln in diff), diff
+        op.find_element(By.CSS_SELECTOR, "form[action='/plans'] button").click()
+        WebDriverWait(op, 90).until(lambda d: d.find_elements(By.ID, "apply"))
+        op.find_element(By.ID, "apply").click()
+        WebDriverWait(op, 90).until(lambda d: _text(d, "job-state").startswith("done"))
+        assert _text(op, "job-state") != "done, exit 0"
+        assert "outside a change window" in _text(op, "job-progress")
+        assert HAND_EDIT in console.lab.vtysh("r2", "show running-config"), "nothing was applied"
+    finally:
+        console.lab.vtysh("r2", f"configure terminal\nrouter bgp 64500\nno neighbor {HAND_PEER}")
+
+    # a wall screen: every site in one row, nothing scrolls sideways
+    op.set_window_size(*WALL)
+    op.get(f"{console.url}/")
+    tops = set(op.execute_script(  # one look (the live update replaces the cards: no element held across calls)
+        "return Array.from(document.querySelectorAll('.sites .site'), e => e.getBoundingClientRect().top);"))
+    assert len(tops) == 1, f"sites on {len(tops)} rows"
+    _no_sideways_scroll(op)

@@ -157,6 +157,10 @@ def test_openapi_is_at_a_stable_url_and_lists_every_endpoint(web: Web) -> None:
               "/api/v1/audit/verify", "/api/v1/jobs/{jid}", "/api/v1/status"):
         assert p in paths, p
     assert not any(p in paths for p in ("/", "/login", "/events")), "pages stay out of the API's schema"
+    live = spec["paths"]["/api/v1/devices/{name}/sessions"]["get"]
+    assert {"200", "404", "422"} <= set(live["responses"])
+    (param,) = live["parameters"]
+    assert param["name"] == "name" and param["schema"]["pattern"].startswith("^[a-z]")
 
 
 @pytest.mark.parametrize("header", [None, "Bearer tnl_" + "x" * 43, "Bearer nottnl", "Basic dXNlcjpwYXNz", "Bearer"])
@@ -247,6 +251,17 @@ def test_unknown_ids_are_404_naming_the_field(web: Web) -> None:
     assert c.get("/api/v1/jobs/J000").status_code == 404
     r = c.get("/api/v1/devices/r2;rm")
     assert r.status_code == 422 and "rm" not in r.json()["error"]
+
+
+@pytest.mark.parametrize(("name", "status"), [("r9", 404), ("R2", 422), ("r2;rm", 422), ("r" * 40, 422), ("-r2", 422)])
+def test_live_sessions_name_the_bad_or_unknown_device(web: Web, name: str, status: int) -> None:
+    r = web.client("view").get(f"/api/v1/devices/{name}/sessions")
+    assert (r.status_code, r.json()["field"]) == (status, "name"), r.text
+    assert "rm" not in r.json()["error"] and "Traceback" not in r.text
+
+
+def test_live_sessions_need_a_login(web: Web) -> None:
+    assert web.client().get("/api/v1/devices/r2/sessions").status_code == 401
 
 
 def test_audit_is_filtered(web: Web) -> None:
@@ -485,3 +500,116 @@ def test_failed_logins_are_rate_limited_per_address(web: Web) -> None:
     r = c.post("/login", data={"username": web.users["view"], "password": web.passwords["view"],
                                "csrf": _login_csrf(c)})
     assert r.status_code == 429
+
+
+# ---- a device's answer is hostile; a dead device never holds a page --------------------------------------
+
+def test_a_hostile_bgp_answer_keeps_only_what_fits() -> None:
+    from tonle.interfaces.web.live import bgp_peers, sessions_view  # noqa: PLC0415
+
+    raw = {"global": {"peers": {
+        "198.51.100.0": {"is_up": True, "is_enabled": True, "remote_as": 64500, "uptime": 3723.9,
+                         "address_family": {"ipv4": {"received_prefixes": 12, "accepted_prefixes": 10}}},
+        "2001:DB8::1": {"is_up": "yes", "is_enabled": True, "remote_as": "64501", "uptime": -1,
+                        "address_family": {"ipv6": {"received_prefixes": True, "accepted_prefixes": float("nan")}}},
+        "<script>": {"is_up": True}, "203.0.113.9": "Established"}}, "evil": [1, 2], "vrf2": {"peers": None}}
+    peers, ignored = bgp_peers(raw)
+    assert ignored == 2, "a peer key that is no address, a peer that is no mapping"
+    assert peers["198.51.100.0"] == {"up": True, "state": "Established", "remote_as": 64500, "received": 12,
+                                     "accepted": 10, "uptime_seconds": 3723}
+    v6 = peers["2001:db8::1"]  # canonical form; a truthy string is not `up`, text and bool are no counters
+    assert (v6["up"], v6["state"], v6["remote_as"], v6["received"], v6["accepted"]) == (False, "down", None, None,
+                                                                                       None)
+    assert bgp_peers("not a mapping") == ({}, 0) and bgp_peers({"global": {"peers": {}}}) == ({}, 0)
+    rows = sessions_view([{"peer_ip": "198.51.100.0", "neighbor": "up1", "kind": "upstream", "state": "up"},
+                          {"peer_ip": "192.0.2.7", "neighbor": "x", "kind": "isp", "state": "dark"}], peers)
+    assert [(r["peer_ip"], r["state_now"]) for r in rows] == [
+        ("198.51.100.0", "Established"), ("192.0.2.7", "not configured"), ("2001:db8::1", "down")]
+    assert rows[2]["state"] == "unexpected"
+
+
+def test_qos_drops_and_policy_state_from_tc() -> None:
+    from tonle.interfaces.web.live import qos_view, tc_drops  # noqa: PLC0415
+
+    text = json.dumps([{"class": "htb", "handle": "1:10", "stats": {"drops": 7}},
+                       {"class": "htb", "handle": "1:20", "stats": {"drops": "many"}},
+                       {"class": "htb", "handle": "<b>", "stats": {"drops": 1}}, "junk"])
+    assert tc_drops(text) == [{"queue": "1:10", "dropped": 7}]
+    with pytest.raises(TypeError):
+        tc_drops('{"a": 1}')
+    with pytest.raises(ValueError, match="Expecting"):
+        tc_drops("{not json")
+    rows = {r["interface"]: r for r in qos_view(
+        {"eth1": ["qdisc a", "class b"], "eth2": ["qdisc a"], "eth3": ["qdisc a"]},
+        {"eth1": ["qdisc a", "class b"], "eth2": ["qdisc z"], "eth4": ["qdisc a"]},
+        {"eth1": [{"queue": "1:10", "dropped": 7}, {"queue": "1:20", "dropped": 3}], "eth2": None})}
+    assert {k: r["state"] for k, r in rows.items()} == {"eth1": "in place", "eth2": "differs", "eth3": "missing",
+                                                       "eth4": "not intended"}
+    assert (rows["eth1"]["dropped"], rows["eth2"]["dropped"], rows["eth3"]["dropped"]) == (10, None, None)
+
+
+def test_a_device_that_does_not_answer_is_unreachable_since_its_first_failed_read(tmp_path: Path) -> None:
+    from tonle.interfaces.web.live import DeviceReader, DeviceUnreadable  # noqa: PLC0415
+
+    gate, calls = threading.Event(), []
+
+    def hung(_config: Path, _state: Path, name: str) -> dict[str, Any]:  # a device whose SSH never answers
+        calls.append(name)
+        if not gate.wait(30):
+            raise DeviceUnreadable("timed out")
+        return {"device": name, "reachable": True}
+
+    reader = DeviceReader(tmp_path / "nornir.yaml", tmp_path, timeout=0.2, read=hung)
+    try:
+        first = reader.live("r2")
+        second = reader.live("r2")
+        assert (first["reachable"], second["reachable"]) == (False, False)
+        assert first["since"] == second["since"] and "within" in first["error"]
+        assert calls == ["r2"], "one read at a time per device: a dead device piles up no threads"
+        gate.set()
+        assert reader.live("r2") == {"device": "r2", "reachable": True}
+        assert reader.live("r2")["reachable"] and calls == ["r2", "r2"], "a finished read is not reused"
+    finally:
+        gate.set()
+        reader.close()
+
+
+def test_a_device_answer_is_escaped_on_the_page() -> None:
+    from tonle.interfaces.web.pages import TEMPLATES  # noqa: PLC0415
+    from tonle.state.accounts import Permission  # noqa: PLC0415
+
+    evil = "<script>alert(1)</script>"
+    d = {"device": {"name": "r2", "site": "POI", "role": "border", "platform": "ios", "asn": 1, "mgmt_ip": "x"},
+         "sessions": [], "qos": [], "latest_plan": None, "latest_drift": None}
+    live = {"reachable": True, "read_at": "t", "via": "warm session", "ignored": 0, "diff": [f"+ {evil}"],
+            "qos": [{"interface": "eth1", "state": evil, "dropped": None, "drops": [{"queue": evil, "dropped": 1}]}],
+            "sessions": [{"peer_ip": "192.0.2.1", "neighbor": evil, "kind": evil, "peer_asn": None, "state": "up",
+                          "dark": None, "state_now": evil, "live": None}]}
+    html = TEMPLATES.env.get_template("device.html").render(d=d, live=live, me=None, csrf="", can=lambda _p: False,
+                                                            P=Permission)
+    assert evil not in html and "&lt;script&gt;" in html
+    down = TEMPLATES.env.get_template("device.html").render(
+        d=d, live={"reachable": False, "since": "2026-01-01T00:00:00+00:00", "error": evil}, me=None, csrf="",
+        can=lambda _p: False, P=Permission)
+    assert "unreachable" in down and "since" in down and evil not in down
+
+
+def test_failed_logins_survive_a_restart(tmp_path: Path) -> None:
+    from tonle.interfaces.web.auth import MAX_PER_ACCOUNT, WINDOW, LoginLimiter  # noqa: PLC0415
+
+    now = [1_000_000.0]
+    before = LoginLimiter(tmp_path, clock=lambda: now[0])
+    for _ in range(MAX_PER_ACCOUNT):
+        assert not before.blocked("Alice", "192.0.2.1")
+        before.failed("Alice", "192.0.2.1")
+    after = LoginLimiter(tmp_path, clock=lambda: now[0])  # what a restarted service builds on the same state
+    assert after.blocked("alice", "198.51.100.9"), "the account stays locked from any address"
+    assert not after.blocked("bob", "198.51.100.9")
+    now[0] += WINDOW + 1
+    assert not after.blocked("alice", "192.0.2.1"), "the window slides"
+    after.failed("bob", "192.0.2.1")
+    with StateDB(tmp_path).connect() as db:
+        keys = {k for (k,) in db.execute("SELECT key FROM login_failures")}
+    assert keys == {"a:bob", "ip:192.0.2.1"}, "failures older than the window are pruned"
+    after.succeeded("Bob")
+    assert not LoginLimiter(tmp_path).blocked("bob", "203.0.113.1")

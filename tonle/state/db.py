@@ -169,6 +169,15 @@ CREATE TABLE IF NOT EXISTS irr_syncs (
     data TEXT NOT NULL
 );
 """,
+    # Owner: interfaces.web.auth. Failed console logins in the rate limit's window (per account `a:NAME`, per
+    # client address `ip:ADDR`), kept here so that restarting `tonle serve` does not reset a guesser's count.
+    """
+CREATE TABLE IF NOT EXISTS login_failures (
+    key TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, at);
+""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -12,6 +12,7 @@ rolled back.
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -20,9 +21,12 @@ from tonle.interfaces.protocol import Answer, Digest, DisconnectParams, Names, P
 from tonle.interfaces.web import views
 from tonle.interfaces.web.app import API, Door
 from tonle.interfaces.web.auth import Caller, HttpError, api_caller
+from tonle.source.inventory import NAME_RE
 from tonle.state.accounts import Permission
 
 RecordId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+DeviceName = Annotated[str, PathParam(min_length=2, max_length=32, pattern=NAME_RE.pattern,
+                                      description="a device of the inventory (the inventory's name grammar)")]
 Filter = Annotated[str, StringConstraints(max_length=64, pattern=r"^[A-Za-z0-9_.:@/ -]*$")]
 
 
@@ -40,6 +44,55 @@ class ApplyBody(_Body):
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 5
     revert_in: Annotated[int, Field(ge=1, le=86_400)] = 300
     on_window_close: str = "rollback"
+
+
+class ErrorDoc(BaseModel):
+    error: str = Field(description="one line; never the rejected input")
+    field: str | None = Field(description="the request field it is about (path, query or body)")
+
+
+class LiveBgp(BaseModel):
+    up: bool
+    state: str = Field(description="Established, down or admin down, as the device says")
+    remote_as: int | None
+    received: int | None = Field(description="prefixes received, all address families")
+    accepted: int | None = Field(description="prefixes accepted after the import policy")
+    uptime_seconds: int | None
+
+
+class LiveSession(BaseModel):
+    peer_ip: str
+    neighbor: str | None = Field(description="the intent's neighbour (None: a session the intent lacks)")
+    kind: str | None
+    link: str | None
+    peer_asn: int | None
+    state: str = Field(description="the intent's view: up, dark (held down by a disconnect) or unexpected")
+    dark: dict[str, Any] | None = Field(description="the disconnect holding it down")
+    state_now: str = Field(description="what the device says now (not configured: the device lacks it)")
+    live: LiveBgp | None
+
+
+class LiveQos(BaseModel):
+    interface: str
+    state: str = Field(description="in place, differs, missing, not intended or no policy")
+    intended: int
+    running: int
+    dropped: int | None = Field(description="packets dropped, all classes, since the counters were cleared "
+                                            "(null: the device's counters could not be read)")
+    drops: list[dict[str, Any]] = Field(description="per class or queue: queue, dropped")
+
+
+class DeviceLive(BaseModel):
+    device: str
+    reachable: bool
+    since: str | None = Field(None, description="unreachable: since the first read that failed (UTC)")
+    error: str | None = Field(None, description="unreachable: why, one line")
+    read_at: str | None = None
+    via: str | None = Field(None, description="warm session (the service's) or new connection")
+    sessions: list[LiveSession] = []
+    qos: list[LiveQos] = []
+    diff: list[str] = Field([], description="intended vs running on the owned part: + missing, - extra")
+    ignored: int = Field(0, description="entries of the device's answer that did not fit the model")
 
 
 def answer_json(a: Answer, ok: int = 200, failed: int = 409) -> JSONResponse:
@@ -85,6 +138,16 @@ def router(door: Door) -> APIRouter:
         if found is None:
             raise HttpError(404, f"no device {name!r}", "name")
         return found
+
+    @r.get("/devices/{name}/sessions", summary="one device's live BGP sessions, QoS state and intended vs running",
+           description="Read from the device now (the service's warm session, else a new read-only connection), "
+                       "waited for at most 10 s: a device that does not answer is `reachable: false` with "
+                       "`since` and `error`. Counters the device gives in a wrong type are null.",
+           responses={200: {"model": DeviceLive}, 404: {"model": ErrorDoc}, 422: {"model": ErrorDoc}})
+    def device_sessions(name: DeviceName, _c: Reader) -> dict[str, Any]:
+        if name not in {d["name"] for d in views.devices(door.state_dir)}:
+            raise HttpError(404, f"no device {name!r}", "name")
+        return door.reader.live(name)
 
     @r.get("/sessions", summary="BGP sessions of the managed devices and which are dark (by which disconnect)")
     def sessions(_c: Reader, device: Annotated[RecordId | None, Query()] = None) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from tonle.errors import BadInput, Refused, TonleError, Unavailable
 from tonle.interfaces import actions
 from tonle.interfaces.protocol import PARAMS, Answer
 from tonle.interfaces.web.auth import HttpError, LoginLimiter
+from tonle.interfaces.web.live import DeviceReader
 from tonle.state.accounts import Actor, NotPermitted
 
 _log = logging.getLogger(__name__)
@@ -55,8 +56,13 @@ class Door:
     state_dir: Path
     on_active: Callable[[], None] = field(default=lambda: None)
     service: Callable[[], dict[str, Any]] | None = None
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    limiter: LoginLimiter = field(init=False)
     jobs: dict[str, Job] = field(default_factory=dict)
+    reader: DeviceReader = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reader = DeviceReader(self.config, self.state_dir)
+        self.limiter = LoginLimiter(self.state_dir)
 
     def act(self, actor: Actor, method: str, values: dict[str, Any], say: Callable[[str], None] | None = None
             ) -> Answer:
@@ -151,7 +157,7 @@ def create_app(door: Door) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
+        where = ".".join(str(p) for p in first["loc"] if p not in ("body", "path", "query")) or "body"
         return error(request, 422, f"{where}: {first['msg']}", where)  # never the input itself
 
     @app.exception_handler(StarletteHTTPException)

@@ -1,15 +1,16 @@
 """Who is calling over HTTPS: a console session (cookie) or a bearer token, never anything the request claims.
 
-Login is rate limited per account and per client address (failures in a sliding window, kept in memory:
-a restart forgets them, the argon2 cost still bounds a guesser). Every form POST carries the session's
+Login is rate limited per account and per client address (failures in a sliding window, kept in the state
+DB so that a restart of the service does not reset them). Every form POST carries the session's
 CSRF token; a login form carries the pre-login cookie's token (login CSRF).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ LOGIN_COOKIE = "__Host-tonle-login"
 WINDOW = 15 * 60.0  # seconds a failed login counts
 MAX_PER_ACCOUNT = 5
 MAX_PER_ADDRESS = 20
-MAX_KEYS = 10_000  # names and addresses remembered at once (a flood of made-up names cannot grow it further)
+MAX_ROWS = 100_000  # failures remembered at once (a flood of made-up names cannot grow the table further)
 
 
 class HttpError(Exception):
@@ -37,36 +38,37 @@ class HttpError(Exception):
 
 
 class LoginLimiter:
-    def __init__(self) -> None:
-        self._fails: dict[str, deque[float]] = {}
+    """Failed logins in a sliding window, per account and per client address, in the state DB (migration 8):
+    a restart of the service does not give a guesser a fresh count. Wall-clock seconds (a monotonic clock does
+    not survive a restart); the table is pruned of failures older than the window on every write."""
+
+    def __init__(self, state_dir: Path, clock: Callable[[], float] = time.time) -> None:
+        self.state_dir, self.clock = state_dir, clock
         self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._fails.setdefault(key, deque())
-        while q and q[0] < now - WINDOW:
-            q.popleft()
-        return q
+    def _count(self, db: sqlite3.Connection, key: str, now: float) -> int:
+        return int(db.execute("SELECT count(*) FROM login_failures WHERE key = ? AND at > ?",
+                              (key, now - WINDOW)).fetchone()[0])
 
     def blocked(self, name: str, address: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            return (len(self._recent(f"a:{name.casefold()}", now)) >= MAX_PER_ACCOUNT
-                    or len(self._recent(f"ip:{address}", now)) >= MAX_PER_ADDRESS)
+        now = self.clock()
+        with StateDB(self.state_dir).connect() as db:
+            return (self._count(db, f"a:{name.casefold()}", now) >= MAX_PER_ACCOUNT
+                    or self._count(db, f"ip:{address}", now) >= MAX_PER_ADDRESS)
 
     def failed(self, name: str, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._fails) >= MAX_KEYS:  # forget the quiet ones first
-                for key in [k for k, q in self._fails.items() if not q or q[-1] < now - WINDOW]:
-                    del self._fails[key]
-            if len(self._fails) >= MAX_KEYS:
-                self._fails.pop(next(k for k in self._fails if k.startswith("a:")), None)
-            self._recent(f"a:{name.casefold()}", now).append(now)
-            self._recent(f"ip:{address}", now).append(now)
+        now = self.clock()
+        with self._lock, StateDB(self.state_dir).connect() as db:
+            db.execute("DELETE FROM login_failures WHERE at <= ?", (now - WINDOW,))
+            if int(db.execute("SELECT count(*) FROM login_failures").fetchone()[0]) >= MAX_ROWS:
+                db.execute("DELETE FROM login_failures WHERE rowid IN (SELECT rowid FROM login_failures "
+                           "WHERE key LIKE 'a:%' ORDER BY at LIMIT ?)", (MAX_ROWS // 10,))  # addresses stay
+            db.executemany("INSERT INTO login_failures (key, at) VALUES (?, ?)",
+                           [(f"a:{name.casefold()[:64]}", now), (f"ip:{address[:64]}", now)])
 
     def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._fails.pop(f"a:{name.casefold()}", None)
+        with StateDB(self.state_dir).connect() as db:
+            db.execute("DELETE FROM login_failures WHERE key = ?", (f"a:{name.casefold()}",))
 
 
 @dataclass(frozen=True)

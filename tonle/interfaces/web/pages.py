@@ -26,6 +26,7 @@ from tonle.interfaces.web.auth import (
     from_session,
     login_name,
 )
+from tonle.source.inventory import NAME_RE
 from tonle.state import credentials
 from tonle.state.accounts import Permission
 from tonle.state.audit import AuditLog
@@ -149,10 +150,10 @@ def router(door: Door) -> APIRouter:
     @r.get("/devices/{name}", response_class=HTMLResponse)
     def device(request: Request, name: str) -> Response:
         c = me(request)
-        found = views.device(door.state_dir, name[:64])
+        found = views.device(door.state_dir, name) if NAME_RE.fullmatch(name) else None
         if found is None:
             raise HttpError(404, "no such device")
-        return page(request, "device.html", c, d=found)
+        return page(request, "device.html", c, d=found, live=door.reader.live(name))
 
     # ---- disconnects -------------------------------------------------------------------------------
     @r.get("/disconnects", response_class=HTMLResponse)

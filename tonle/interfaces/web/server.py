@@ -55,7 +55,8 @@ class WebServer:
                  service: Callable[[], dict[str, Any]]) -> None:
         self.host, self.port = parse_address(address)
         self.cert, self.key = certificate(config_file, state_dir, self.host)
-        app = create_app(Door(config_file, state_dir, on_active=on_active, service=service))
+        self._door = Door(config_file, state_dir, on_active=on_active, service=service)
+        app = create_app(self._door)
         cfg = uvicorn.Config(app, host=self.host, port=self.port, ssl_certfile=str(self.cert),
                              ssl_keyfile=str(self.key), log_level="warning", access_log=False,
                              timeout_graceful_shutdown=3, proxy_headers=False, server_header=False)
@@ -83,3 +84,4 @@ class WebServer:
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(10)
+        self._door.reader.close()  # a device read still waiting on a dead device is not waited for
