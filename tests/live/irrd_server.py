@@ -161,13 +161,40 @@ class IrrdServer:
                        capture_output=True, check=True, timeout=120)
         # Started as root so that it can drop to `nobody` itself (it refuses to stay root).
         self.procs.append(subprocess.Popen(
-            [str(IRRD_VENV / "bin" / "irrd"), "--config", str(self.config), "--foreground"],
+            [*self._daemon_argv(), "--config", str(self.config), "--foreground"],
             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         try:
             _wait(lambda: _listening(self.whois_port), "irrd whois")
         except RuntimeError as e:
             tail = self.log.read_text(encoding="utf-8")[-1500:] if self.log.exists() else "no log"
             raise RuntimeError(f"{e}; irrd log: {tail}") from None
+
+    def _daemon_argv(self) -> list[str]:
+        """The command that starts IRRd. After it drops to `nobody` it still imports its modules: from the
+        virtualenv when `nobody` can read it, else (a checkout under root's private home, as on a fresh
+        machine) from a copy of the virtualenv's packages in this server's folder (hard links where the file
+        system allows), run by the same Debian python3 the virtualenv was made from."""
+        sites = sorted(IRRD_VENV.glob("lib/python3*/site-packages"))
+        if not sites:
+            raise RuntimeError(f"{IRRD_VENV}: no IRRd virtualenv (./dev setup makes it)")
+        probe = "import os, sys; sys.exit(0 if all(os.access(p, os.R_OK | os.X_OK) for p in sys.argv[1:]) else 1)"
+        if subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", probe, str(sites[0])],
+                          capture_output=True, check=False, timeout=30).returncode == 0:
+            return [str(IRRD_VENV / "bin" / "irrd")]
+        shared = self.tmp / "irrd-site"
+
+        def link(src: str, dst: str) -> None:
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+
+        shutil.copytree(sites[0], shared, copy_function=link, symlinks=True)
+        for folder in (shared, *(p for p in shared.rglob("*") if p.is_dir())):
+            folder.chmod(0o755)
+        start = (f"import site, sys; site.addsitedir({str(shared)!r}); from irrd.daemon.main import main; "
+                 "sys.argv[0] = 'irrd'; sys.exit(main())")
+        return ["/usr/bin/python3", "-c", start]
 
     # ---- data ----------------------------------------------------------------------------------
     def load(self, rpsl: str) -> None:
