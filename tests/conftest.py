@@ -56,13 +56,14 @@ class LabHandle:
         return self.lab.vtysh(node, command)
 
 
-def wait_until(cond: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
+def wait_until(cond: Callable[[], bool], timeout: float = 30, what: str = "condition",
+               interval: float = 0.25) -> None:
     """Poll `cond` (BGP propagation takes a few seconds after sessions come up)."""
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.25)
+        time.sleep(interval)
 
 
 def require_root() -> None:

@@ -76,14 +76,19 @@ class FaultLab:
     def cli(self, *args: str) -> list[str]:
         return [*CLI, "--config", str(self.config), "--state-dir", str(self.state), *args]
 
-    def kill_at(self, argv: list[str], marker: str, delay: float = 0.0, pid: Callable[[], int] | None = None) -> str:
-        """Run a command, SIGKILL it (or `pid()`, e.g. the service) `delay` s after it prints `marker`."""
+    def kill_at(self, argv: list[str], marker: str, delay: float = 0.0, pid: Callable[[], int] | None = None,
+                when: Callable[[], bool] | None = None) -> str:
+        """Run a command, SIGKILL it (or `pid()`, e.g. the service) `delay` s after it prints `marker`, or, with
+        `when`, as soon as `when()` holds after the marker (a state the step reaches, not a guess of its time:
+        the warm emergency path finishes a push in well under a second)."""
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         seen = []
         assert proc.stdout is not None
         for line in proc.stdout:
             seen.append(line)
             if marker in line:
+                if when is not None:
+                    wait_until(when, 30, f"{marker!r} reaching its kill point", interval=0.005)
                 time.sleep(delay)
                 os.kill(pid() if pid else proc.pid, signal.SIGKILL)
                 break
@@ -224,7 +229,7 @@ def client_killed_while_the_canary_validates(lab: FaultLab) -> Figures:
 
 def client_killed_mid_disconnect_push(lab: FaultLab) -> Figures:
     out = lab.kill_at(lab.cli("disconnect", "--session", BOTH, "--reason", "drill", "--ticket", "F-2",
-                              "--ttl", "15m"), "pushing to", delay=1.0)
+                              "--ttl", "15m"), "pushing to", when=lambda: bool(lab.pending()))
     assert "pushing to" in out
     assert any(r.status == "pushing" for r in records(lab.state))
     report, seconds = lab.recover()
