@@ -30,7 +30,8 @@ from pathlib import Path
 from nornir.core import Nornir
 
 from tonle.change.plan import load_plan
-from tonle.compile.intent import device_intent, load_intent, override_from_dict, with_md5_keys
+from tonle.compile.intent import device_intent, load_intent, override_from_dict, with_irr, with_md5_keys
+from tonle.compile.irr import SNAPSHOT_FILE as IRR_SNAPSHOT_FILE
 from tonle.compile.render import render_intent
 from tonle.redact import redact
 from tonle.source.inventory import Inventory
@@ -40,6 +41,7 @@ from tonle.state.audit import AuditLog, now_iso
 from tonle.state.audit_checks import AuditEntry
 from tonle.state.db import StateChange, StateDB, plan_status, run_finished, together
 from tonle.state.disconnects import DisconnectRecord, DisconnectStatus, active_overrides, records, saving
+from tonle.state.irr import latest_irr
 from tonle.state.leases import Holder, Leases
 from tonle.targets.nornir import init_nornir
 from tonle.targets.nornir import run_on as _run
@@ -206,7 +208,9 @@ class _Recovery:
         still renders the planned config, and the device complies with it and the disconnects in force)."""
         plan = load_plan(self.state_dir, plan_id)
         by_host = {d.host: d for d in plan.devices}
-        intent = with_md5_keys(load_intent(self.inv), md5_keys(self.inv, self.state_dir, Target.of(self.lab)))
+        irr = latest_irr(self.db)  # as apply renders: the IRR-built filters of the last sync are intent too
+        intent = with_irr(with_md5_keys(load_intent(self.inv), md5_keys(self.inv, self.state_dir,
+                                                                         Target.of(self.lab))), irr)
         planned = [override_from_dict(o) for o in plan.overrides]
         now = active_overrides(self.state_dir)
         configs = {}
@@ -219,7 +223,8 @@ class _Recovery:
         drift, bad = _run(self.nr, devices, compliance, configs=configs)
         if bad or any(drift.get(d) for d in devices):
             return None
-        return capture(self.inv)
+        snap = capture(self.inv)
+        return snap.with_file(IRR_SNAPSHOT_FILE, irr.to_json()) if irr is not None else snap
 
     def _close_run(self, run_id: int, plan_id: str, outcome: str, plan_status_value: str, item: Item,
                    applied: StateChange | None = None) -> None:
