@@ -369,8 +369,8 @@ def service_killed_mid_restore(lab: FaultLab) -> Figures:
                              capture_output=True, text=True, timeout=120, check=False)
         assert out.returncode == 0, out.stdout + out.stderr
         (rec,) = records(lab.state, DisconnectStatus.ACTIVE)
-        lab.kill_at(lab.cli("--socket", str(sock), "restore", rec.id), "restoring", delay=1.0,
-                    pid=lambda: service.pid)
+        lab.kill_at(lab.cli("--socket", str(sock), "restore", rec.id), "restoring",
+                    when=lambda: bool(lab.pending()), pid=lambda: service.pid)
         service.wait(timeout=10)
         assert get(lab.state, rec.id).status == "restoring"
         t0 = time.monotonic()
@@ -510,7 +510,8 @@ def peer_flaps_during_the_gates(lab: FaultLab) -> Figures:
 
 
 def wait_status(lab: FaultLab, rec_id: str, status: str, timeout: float = 60) -> None:
-    wait_until(lambda: get(lab.state, rec_id).status == status, timeout=timeout, what=f"{rec_id} {status}")
+    wait_until(lambda: get(lab.state, rec_id).status == status, timeout=timeout, what=f"{rec_id} {status}",
+               interval=0.01)
 
 
 def timer_killed_mid_expiry(lab: FaultLab) -> Figures:
@@ -524,7 +525,8 @@ def timer_killed_mid_expiry(lab: FaultLab) -> Figures:
                               "--state-dir", str(lab.state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_status(lab, rec_id, "restoring")
-        time.sleep(1.0)  # mid-push: the devices committed, the sessions coming back
+        # mid-push: a device committed (pending its confirm), the sessions coming back
+        wait_until(lambda: bool(lab.pending()), 30, "the restore's commit", interval=0.005)
         timer.send_signal(signal.SIGKILL)
     finally:
         timer.kill()
@@ -548,7 +550,7 @@ def client_killed_mid_restore(lab: FaultLab) -> Figures:
     out = lab.disconnect(BOTH)
     assert out.status == "active", out.detail
     rec_id = out.record.id  # type: ignore[union-attr]
-    lab.kill_at(lab.cli("restore", rec_id), "restoring", delay=1.0)
+    lab.kill_at(lab.cli("restore", rec_id), "restoring", when=lambda: bool(lab.pending()))
     assert get(lab.state, rec_id).status == "restoring"
     report, seconds = lab.recover()
     assert report.exit_code == 0, report.lines()
