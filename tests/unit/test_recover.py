@@ -40,7 +40,7 @@ def test_an_unfinished_run_a_push_in_flight_and_a_pending_commit_are_found(tmp_p
     save(db, record("restoring", "D2"))
     save(db, record("active", "D3"))
     assert interrupted(tmp_path) == ["apply of plan P1 (run 1, started 2024-01-01T00:00:00+00:00)",
-                                     "pushing disconnect D1", "restoring disconnect D2"]
+                                     "restoring disconnect D2", "pushing disconnect D1"]  # newest first
     db.finish_run(run, "2024-01-01T00:01:00+00:00", "confirmed", {})
     save(db, record("failed"))
     save(db, record("active", "D2"))
@@ -100,3 +100,14 @@ def test_a_device_changed_since_is_named_by_a_later_entry(tmp_path: Path) -> Non
     other = log.append("confirm", "P2", {"devices": ["r3"]})
     assert _names(commit, "r1") and _names(dis, "r1") and _names(dis, "r2")
     assert not _names(other, "r1") and not _names(dis, "r3")
+
+
+def test_records_created_in_the_same_second_stay_newest_first_after_an_update(tmp_path: Path) -> None:
+    from tonle.state.disconnects import records  # noqa: PLC0415
+
+    db = StateDB(tmp_path)
+    save(db, record("pushing", "D-old"))
+    save(db, record("active", "D-new"))  # same created_at (seconds) as D-old
+    save(db, record("failed", "D-old"))  # the older one's outcome is written after the newer one exists
+    assert [r.id for r in records(tmp_path)] == ["D-new", "D-old"]
+    assert [r.status for r in records(tmp_path)] == ["active", "failed"]

@@ -85,16 +85,20 @@ def _row(r: Any) -> DisconnectRecord:
 
 
 def saving(rec: DisconnectRecord) -> StateChange:
-    """The write of `rec` as it is now (insert or replace), for `AuditLog.append(change=...)`."""
+    """The write of `rec` as it is now (insert or update), for `AuditLog.append(change=...)`."""
     d = asdict(rec)
     for k in ("overrides", "devices", "blast"):
         d[k] = json.dumps(d[k])
     d["graceful"] = int(d["graceful"])
     cols = ", ".join(d)
 
+    # An upsert, not INSERT OR REPLACE: a replace deletes the row and gives it a new rowid, and the rowid is
+    # what orders two records created in the same second (created_at has seconds).
+    updates = ", ".join(f"{k} = excluded.{k}" for k in d if k != "id")
+
     def write(c: sqlite3.Connection) -> None:
-        c.execute(f"INSERT OR REPLACE INTO disconnects ({cols}) VALUES ({', '.join('?' * len(d))})",  # noqa: S608
-                  tuple(d.values()))
+        c.execute(f"INSERT INTO disconnects ({cols}) VALUES ({', '.join('?' * len(d))}) "  # noqa: S608
+                  f"ON CONFLICT(id) DO UPDATE SET {updates}", tuple(d.values()))
     return write
 
 
@@ -108,7 +112,7 @@ def records(state_dir: Path, status: str | None = None) -> list[DisconnectRecord
     """Disconnect records, newest first (optionally of one status)."""
     db = open_db(state_dir)
     with db.connect() as c:
-        rows = c.execute("SELECT * FROM disconnects ORDER BY created_at DESC").fetchall()
+        rows = c.execute("SELECT * FROM disconnects ORDER BY created_at DESC, rowid DESC").fetchall()
     recs = [_row(r) for r in rows]
     return [r for r in recs if status is None or r.status == status]
 
