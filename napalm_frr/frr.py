@@ -1,7 +1,8 @@
 """NAPALM driver for FRRouting, reached over SSH into an interactive ``vtysh``.
 
-Transport is netmiko with device type ``cisco_ios`` (vtysh's prompts and modes match IOS
-closely enough). Getters parse FRR's ``show ... json`` output with :mod:`napalm_frr.parsers`.
+Transport is netmiko's ``cisco_ios`` session (vtysh's prompts and modes match IOS closely enough), with
+a preparation of its own (:mod:`napalm_frr.session`). Getters parse FRR's ``show ... json`` output with
+:mod:`napalm_frr.parsers`.
 FRR 8.x has no candidate datastore for bgpd, so the candidate lives in the driver; diffs and
 command sequences come from ``frr-reload.py`` (see :mod:`napalm_frr.diff`), and rollback /
 commit-confirm state lives on the controller's disk (see :mod:`napalm_frr.state`).
@@ -35,7 +36,6 @@ from napalm.base.exceptions import (
     ReplaceConfigException,
 )
 from napalm.base.netmiko_helpers import netmiko_args
-from netmiko import ConnectHandler
 from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException, ReadTimeout
 
 from napalm_frr import parsers, tc, tc_grammar
@@ -49,6 +49,7 @@ from napalm_frr.diff import (
     command_failed,
     format_diff,
 )
+from napalm_frr.session import VtyshSession
 from napalm_frr.state import DeviceState, default_state_dir
 from tonle.redact import redact
 
@@ -183,7 +184,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
             ConnectionException: The device cannot be reached or is not a vtysh.
         """
         try:
-            self.device = ConnectHandler(
+            self.device = VtyshSession(
                 device_type="cisco_ios",
                 host=self.hostname,
                 username=self.username,
