@@ -276,3 +276,24 @@ def test_a_dead_session_is_dropped_quietly_by_the_garbage_collector(
         gc.collect()
         ast.parse("x = 1")
     assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "WARNING")] == []
+
+
+def test_the_session_starts_in_step_with_vtysh(small_lab: LabHandle, tmp_path: Path) -> None:
+    """Netmiko's IOS preparation sent `terminal width 511` (unknown to vtysh) and read only to its echo; at 200
+    lab devices vtysh's late "% Unknown command" answer landed inside a running-config read. Now nothing vtysh
+    refuses is sent, and every session's first command answers with its own output only."""
+    logs = [tmp_path / f"session-{i}.log" for i in range(6)]
+    drivers = [_driver(small_lab, "r1", tmp_path / f"s{i}", session_log=str(log)) for i, log in enumerate(logs)]
+    for d in drivers:  # six logins at once: vtysh starts slowly while the others do
+        d.open()
+    try:
+        for d in drivers:
+            out = d.cli(["show version"])["show version"]
+            assert out.lstrip().startswith("FRRouting"), out[:200]
+    finally:
+        for d in drivers:
+            d.close()
+    for log in logs:
+        text = log.read_text()
+        assert "show version" in text  # the log is the session's
+        assert "terminal width" not in text and "Unknown command" not in text and "deprecated" not in text
