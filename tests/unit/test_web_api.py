@@ -454,7 +454,8 @@ def test_apply_from_the_console_follows_its_job(web: Web) -> None:
         text = "".join(events.iter_text())  # the stream ends when the job is done
     state = json.loads(text.split("data: ")[-1])
     assert state["done"] and state["exit"] == 2 and any("no plan" in ln for ln in state["err"])
-    assert "no plan" in c.get(job, headers={"accept": "text/html"}).text
+    page = c.get(job, headers={"accept": "text/html"}).text
+    assert "no plan" in page and re.search(r'id="job-outcome" class="bad">failed<', page)
 
 
 def test_live_events_carry_the_overview(web: Web) -> None:
@@ -593,6 +594,27 @@ def test_a_device_answer_is_escaped_on_the_page() -> None:
         can=lambda _p: False, P=Permission)
     assert "unreachable" in down and "since" in down and evil not in down
 
+
+def test_every_table_stacks_on_a_phone_with_each_cell_named_by_its_column() -> None:
+    """On a phone a table row is a card and its header row is hidden: every cell carries its column's name
+    (data-label, shown by the stylesheet before the value), in the header's order and words."""
+    from tonle.interfaces.web.app import HERE  # noqa: PLC0415
+
+    tables = 0
+    for template in sorted((HERE / "templates").glob("*.html")):
+        for table in re.findall(r"<table\b.*?</table>", template.read_text(), re.S):
+            tables += 1
+            parts = re.match(r"(<table\b[^>]*>)(.*?</thead>)(.*)", table, re.S)
+            assert parts is not None, f"{template.name}: a table without a header row"
+            opening, head, body = parts.groups()
+            assert re.search(r'class="[^"]*\bstack\b', opening), f"{template.name}: {opening} does not stack"
+            columns = re.findall(r"<th>(.*?)</th>", head)
+            cells = re.findall(r"<td\b([^>]*)>", body)
+            labels = [m.group(1) if (m := re.search(r'data-label="([^"]*)"', c)) else None for c in cells]
+            assert labels == columns, f"{template.name} {opening}: cells {labels}, columns {columns}"
+    assert tables >= 10
+    css = (HERE / "static" / "console.css").read_text()
+    assert 'td[data-label]:not([data-label=""])::before { content: attr(data-label);' in css
 
 def test_failed_logins_survive_a_restart(tmp_path: Path) -> None:
     from tonle.interfaces.web.auth import MAX_PER_ACCOUNT, WINDOW, LoginLimiter  # noqa: PLC0415

@@ -37,7 +37,15 @@
       var j = JSON.parse(ev.data);
       pre.textContent = j.progress.concat(j.out, j.err).join("\n");
       var st = document.getElementById("job-state");
-      if (j.done) { st.textContent = "done, exit " + j.exit; st.className = j.exit === 0 ? "ok" : "bad"; es.close(); }
+      if (j.done) {
+        st.textContent = "done, exit " + j.exit; st.className = j.exit === 0 ? "ok" : "bad";
+        var out = document.getElementById("job-outcome");
+        if (out) {
+          out.textContent = (j.data && typeof j.data.outcome === "string") ? j.data.outcome : (j.exit === 0 ? "done" : "failed");
+          out.className = st.className;
+        }
+        es.close();
+      }
     });
   }
   document.addEventListener("DOMContentLoaded", function () { tick(); setInterval(tick, 1000); live(); job(); });
