@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import pwd
 import re
 import shutil
 import subprocess
@@ -79,6 +80,19 @@ def rpki_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
 
 def _namespaces() -> set[str]:
     return {ns.name for ns in Path("/run/netns").iterdir()} if Path("/run/netns").exists() else set()
+
+
+def test_lab_up_added_the_cache_to_the_running_lab(rpki_lab: LabHandle) -> None:
+    """The fixture's second `lab up` recorded the cache's namespace (so `down` removes it whatever lab.yaml
+    says then) and runs stayrtr there as nobody, listening on the cache address every device is connected to."""
+    lay = rpki_lab.lab.layout
+    assert lay.rpki_ns in json.loads(lay.state_file.read_text())["namespaces"]
+    pids = subprocess.run(["ip", "netns", "pids", lay.rpki_ns], capture_output=True, text=True, check=True).stdout
+    procs = [(Path(f"/proc/{p}/comm").read_text().strip(), Path(f"/proc/{p}").stat().st_uid) for p in pids.split()]
+    assert procs == [("stayrtr", pwd.getpwnam("nobody").pw_uid)], procs
+    for node in ("r1", "r2", "rs1"):
+        conn = json.loads(rpki_lab.vtysh(node, "show rpki cache-connection json"))
+        assert [c["state"] for c in conn["connections"]] == ["connected"], conn
 
 
 def _paths(lab: LabHandle, node: str, prefix: str) -> list[dict[str, Any]]:
