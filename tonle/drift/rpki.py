@@ -1,11 +1,11 @@
 """RPKI origin validation as the device runs it, for the drift audit: its RTR caches, the RPKI-invalid routes
 it holds (accepted) and those its import filters dropped (rejected), judged against the intent.
 
-Read on FRR (the lab's devices and FRR in production) with three show commands in JSON, FRR 8.4's own:
+Read on FRR (the lab's devices and FRR in production) with four show commands in JSON, FRR 8.4's own:
 `show rpki cache-connection json` (each cache and whether it is connected), `show bgp ipv4|ipv6 unicast rpki
 invalid json` (the routes in the BGP table whose origin the VRPs make invalid: accepted ones) and
 `show route-map json` (how many times each import term that denies `match rpki invalid` matched since bgpd
-started: the invalid announcements rejected; FRR keeps no copy of a rejected route without
+started or the term was configured: the invalid announcements rejected; FRR keeps no copy of a rejected route without
 `soft-reconfiguration inbound`, so this counter is the device's only count of them). IOS-XE, EOS and Junos
 are not read here (their RPKI show commands have no parser yet).
 
