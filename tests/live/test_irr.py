@@ -4,27 +4,41 @@ The small topology: isp1 (AS65001) is a client of the route server rs1, with the
 the lab's IRR. isp1 announces 198.18.16.0/24 (registered), 198.18.30.0/24 (registered during the test) and
 198.18.31.0/24 (never registered). After a route object for 198.18.30.0/24 is added, `tonle irr sync`,
 `tonle plan` shows it in rs1's prefix-list, `tonle apply` pushes it, and rs1 accepts it; 198.18.31.0/24
-stays rejected throughout.
+stays rejected throughout. The syncs go through a real `tonle serve`: the first from the CLI over its socket
+(root), the second over its REST API with an operator's bearer token (an OS account made here with useradd,
+removed at the end); the audit log names each.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import secrets
+import shutil
+import socket
+import ssl
 import subprocess
+import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
 from tests.conftest import SMALL, lab_copy, require_root, unique_lab_name, wait_until, write_window
 from tests.live.irrd_server import SOURCE, IrrdServer
 from tonle.interfaces.cli import main
+from tonle.interfaces.service import Service
 from tonle.lab.builder import Lab
 from tonle.source.inventory import load_from_nornir_config
+from tonle.state.audit import AuditLog
+from tonle.state.db import StateDB
 
 REGISTERED, ADDED, UNREGISTERED = "198.18.16.0/24", "198.18.30.0/24", "198.18.31.0/24"
 AS_SET = "AS65001:AS-ISP1"
@@ -78,6 +92,53 @@ def irr_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IrrLab]:
             lab.down()
 
 
+@dataclass
+class IrrService:
+    svc: Service
+    sock: Path
+    url: str
+    tls: ssl.SSLContext
+    operator: str  # an OS account with the operator role
+    token: str
+
+    def last_sync_actor(self, state: Path) -> str:
+        return next(e.actor for e in reversed(AuditLog(StateDB(state)).entries()) if e.action == "irr-sync")
+
+
+@pytest.fixture(scope="module")
+def irr_service(irr_lab: IrrLab) -> Iterator[IrrService]:
+    """A `tonle serve --https` for the lab's state (on a socket of its own: plan and apply act as root locally)."""
+    run = Path(tempfile.mkdtemp(prefix="tnli-sock-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    svc = Service(irr_lab.config, irr_lab.state, run / "tonle.sock", retry=60, https=f"127.0.0.1:{port}")
+    thread = threading.Thread(target=svc.serve, daemon=True)
+    user = f"tnli-{secrets.token_hex(3)}"
+    made = False
+    try:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
+                       check=True, capture_output=True)
+        made = True
+        thread.start()
+        wait_until(lambda: svc.web is not None and svc.web._server.started, 30, "the service's HTTPS front door")
+        assert irr_lab.tonle("--socket", str(run / "tonle.sock"), "users", "add", user, "--role", "operator") == 0
+        out, old = io.StringIO(), sys.stdout
+        sys.stdout = out
+        try:
+            assert irr_lab.tonle("--socket", str(run / "tonle.sock"), "users", "token", user) == 0
+        finally:
+            sys.stdout = old
+        tls = ssl.create_default_context(cafile=str(irr_lab.state / "keys" / "web-cert.pem"))
+        yield IrrService(svc, run / "tonle.sock", f"https://127.0.0.1:{port}", tls, user, out.getvalue().strip())
+    finally:
+        svc.stop()
+        thread.join(60)
+        if made:
+            subprocess.run(["userdel", user], check=False, capture_output=True)
+        shutil.rmtree(run, ignore_errors=True)
+
+
 def _announce(lab: Lab, *prefixes: str) -> None:
     """isp1 (a simulated network: no staticd) originates these without a route in its RIB."""
     d = lab.node_dir("isp1")
@@ -102,13 +163,15 @@ def test_unreachable_irr_fails_with_one_line_and_stores_nothing(irr_lab: IrrLab,
     assert "0 of 3 device(s) change" in capfd.readouterr().out
 
 
-def test_route_object_added_synced_planned_applied_and_accepted(irr_lab: IrrLab,
+def test_route_object_added_synced_planned_applied_and_accepted(irr_lab: IrrLab, irr_service: IrrService,
                                                                 capfd: pytest.CaptureFixture[str]) -> None:
-    il = irr_lab
+    il, srv = irr_lab, irr_service
     t0 = time.monotonic()
-    assert il.tonle("irr", "sync") == 0
+    before = srv.svc.requests
+    assert il.tonle("--socket", str(srv.sock), "irr", "sync") == 0  # the CLI, through the service
     out = capfd.readouterr().out
     assert f"isp1 {AS_SET}: 1 IPv4 + 1 IPv6 entries, 1 origin ASN(s) (new)" in out, out
+    assert srv.svc.requests == before + 1 and srv.last_sync_actor(il.state) == "root"
     # The first sync: the AS-SET holds what peers.yaml said; only the list's spelling (exact) changes.
     _announce(il.lab, ADDED, UNREGISTERED)
     wait_until(lambda: REGISTERED in il.rs1_routes(), 30, "isp1's registered prefix at rs1")
@@ -122,9 +185,15 @@ def test_route_object_added_synced_planned_applied_and_accepted(irr_lab: IrrLab,
     il.irrd.load(rpsl(REGISTERED, ADDED))  # the ISP registers a new route object
     # IRRd answers prefix queries from its Redis preload store, refreshed shortly after a load
     wait_until(lambda: ADDED in il.irrd.whois("!gAS65001"), 30, "IRRd serving the new route object")
-    assert il.tonle("irr", "sync") == 0
-    out = capfd.readouterr().out
-    assert f"+{ADDED}" in out, out
+    # The second sync over the REST API, by the operator its token authenticates.
+    with httpx.Client(base_url=srv.url, verify=srv.tls, timeout=120,
+                      headers={"authorization": f"Bearer {srv.token}"}) as api:
+        r = api.post("/api/v1/irr/sync", json={"sources": [SOURCE]})
+    assert r.status_code == 200, r.text
+    assert any(f"+{ADDED}" in ln for ln in r.json()["out"]), r.json()
+    isp1 = r.json()["data"]["isps"]["isp1"]
+    assert (isp1["as_set"], isp1["origins"], isp1["ipv4"]) == (AS_SET, [65001], 2)
+    assert srv.last_sync_actor(il.state) == srv.operator
     assert il.tonle("plan", "--json") == 0
     plan = json.loads(capfd.readouterr().out)
     changed = {d["host"]: d["diff"] for d in plan["devices"] if d["diff"].strip()}

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import pwd
+import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,13 +34,15 @@ UP1_ADDR = "198.51.100.1"  # up1's side of r2-up1
 
 @pytest.fixture(scope="module")
 def rpki_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
+    """The lab is built with RPKI in the policy but no cache (lab.yaml without `rpki_vrps`, as when the
+    policy gained RPKI after the lab was built); `lab up` with `rpki_vrps` added then adds the cache to the
+    running lab, and the devices connect to it at once."""
     require_root()
     work = tmp_path_factory.mktemp("rpki")
     config = lab_copy(SMALL, work, unique_lab_name("k"))
     inv_dir = work / "inventory"
     lab = yaml.safe_load((inv_dir / "lab.yaml").read_text())
     mgmt = ipaddress.ip_interface(lab["mgmt_gateway"]).network
-    (inv_dir / "lab.yaml").write_text(yaml.safe_dump(lab | {"rpki_vrps": "vrps.json"}))
     shutil.copy(VRPS, inv_dir / "vrps.json")
     policy = yaml.safe_load((inv_dir / "policy.yaml").read_text())
     policy["rpki"] = {"caches": [{"address": str(mgmt[250]), "port": 3323, "preference": 1}]}
@@ -45,16 +50,49 @@ def rpki_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
     peers = yaml.safe_load((inv_dir / "peers.yaml").read_text())
     next(p for p in peers["peers"] if p["name"] == "isp1")["announces"].append(ISP_PREFIX)
     (inv_dir / "peers.yaml").write_text(yaml.safe_dump(peers))
-    inv = load_from_nornir_config(config)
-    lab_obj = Lab(inv, work / "state")
+    built = Lab(load_from_nornir_config(config), work / "state")  # its inventory never names the cache
     try:
-        lab_obj.up(timeout=90)
-        yield LabHandle(lab_obj, inv, config, work / "state", {})
+        built.up(timeout=90)
+        assert built.layout.rpki_ns not in _namespaces()
+        (inv_dir / "lab.yaml").write_text(yaml.safe_dump(lab | {"rpki_vrps": "vrps.json"}))
+        inv = load_from_nornir_config(config)
+        with_cache, said = Lab(inv, work / "state"), []
+        with_cache.up(timeout=60, progress=said.append)
+        assert any("adding the RPKI cache (stayrtr)" in m for m in said), said
+        assert with_cache.layout.rpki_ns in _namespaces()
+        t0 = time.monotonic()
+        for node in ("r1", "r2", "rs1"):  # reset by lab up: no 10-minute retry interval to wait out
+            wait_until(lambda n=node: "(connected)" in with_cache.vtysh(n, "show rpki cache-connection"), 20,
+                       f"{node}'s RTR session to the added cache")
+        print(f"every device connected to the added cache {time.monotonic() - t0:.1f} s after lab up")
+        said.clear()
+        with_cache.up(timeout=60, progress=said.append)  # again: the cache runs, nothing to add
+        assert any("already up" in m for m in said) and not any("RPKI" in m for m in said), said
+        yield LabHandle(with_cache, inv, config, work / "state", {})
     finally:
-        lab_obj.down()
-    left = [ns for ns in lab_obj.all_namespaces() if Path("/run/netns", ns).exists()]
+        built.down()  # the record names the cache's namespace: down removes it though this inventory does not
+    left = [ns for ns in [*built.all_namespaces(), built.layout.rpki_ns] if Path("/run/netns", ns).exists()]
     assert not left, f"lab down left namespaces behind: {left}"
-    assert lab_obj.layout.rpki_ns in lab_obj.all_namespaces()  # the cache's namespace was one of them
+    stayrtr = subprocess.run(["pgrep", "-f", str(built.layout.node_dir(built.layout.RPKI_NODE))],
+                             capture_output=True, text=True, check=False)
+    assert not stayrtr.stdout.strip(), f"stayrtr left running: {stayrtr.stdout}"
+
+
+def _namespaces() -> set[str]:
+    return {ns.name for ns in Path("/run/netns").iterdir()} if Path("/run/netns").exists() else set()
+
+
+def test_lab_up_added_the_cache_to_the_running_lab(rpki_lab: LabHandle) -> None:
+    """The fixture's second `lab up` recorded the cache's namespace (so `down` removes it whatever lab.yaml
+    says then) and runs stayrtr there as nobody, listening on the cache address every device is connected to."""
+    lay = rpki_lab.lab.layout
+    assert lay.rpki_ns in json.loads(lay.state_file.read_text())["namespaces"]
+    pids = subprocess.run(["ip", "netns", "pids", lay.rpki_ns], capture_output=True, text=True, check=True).stdout
+    procs = [(Path(f"/proc/{p}/comm").read_text().strip(), Path(f"/proc/{p}").stat().st_uid) for p in pids.split()]
+    assert procs == [("stayrtr", pwd.getpwnam("nobody").pw_uid)], procs
+    for node in ("r1", "r2", "rs1"):
+        conn = json.loads(rpki_lab.vtysh(node, "show rpki cache-connection json"))
+        assert [c["state"] for c in conn["connections"]] == ["connected"], conn
 
 
 def _paths(lab: LabHandle, node: str, prefix: str) -> list[dict[str, Any]]:
@@ -82,6 +120,8 @@ def test_the_rpki_and_role_lines_round_trip_without_drift(rpki_lab: LabHandle,
     rc = main(["--config", str(rpki_lab.config_file), "--state-dir", str(rpki_lab.state_dir), "drift"])
     out = capsys.readouterr().out
     assert rc == 0, out
+    for node in ("r1", "r2", "rs1"):  # each device's origin validation, read from it: nothing invalid yet
+        assert re.search(rf"^  {node}\s+caches 1/1 connected; invalid 0 rejected, 0 accepted$", out, re.M), out
     running = rpki_lab.vtysh("r2", "show running-config")
     assert "rpki cache " in running and "match rpki invalid" in running and "local-role customer" in running
 
@@ -114,6 +154,52 @@ def test_every_border_rejects_the_hijack_and_the_valid_route_wins(rpki_lab: LabH
     assert "64500 65001" in [str(p["aspath"]["string"]) for p in _paths(lab, "up1", ISP_PREFIX)]
     if (valid := [p for p in _paths(lab, "r2", ISP_PREFIX) if "rpkiValidationState" in p]):
         assert valid[0]["rpkiValidationState"] == "valid"
+
+
+def _drift(lab: LabHandle, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    rc = main(["--config", str(lab.config_file), "--state-dir", str(lab.state_dir), "drift", "--json", *args])
+    out = capsys.readouterr().out
+    return rc, {d["host"]: d for d in json.loads(out)["devices"]}
+
+
+def test_drift_shows_the_hijack_rejected_as_invalid_and_nothing_accepted(rpki_lab: LabHandle, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """After the hijack, drift reads each device's origin validation: the border rejected both invalid
+    announcements and nobody holds an invalid route. With r2's RPKI term removed by hand (and the session
+    refreshed) r2 accepts the hijack, and drift says so as drift naming route and peer; the term put back
+    takes it away again."""
+    lab = rpki_lab
+    html = tmp_path / "drift.html"
+    rc, devices = _drift(lab, capsys, "--html", str(html))
+    assert rc == 0, devices
+    rp = {host: d["rpki"] for host, d in devices.items()}
+    assert all(r["error"] == "" and r["connected"] == 1 and r["accepted"] == 0 for r in rp.values()), rp
+    assert rp["r2"]["rejected"] >= 2, rp["r2"]  # the hijacked prefix and its more-specific, by the RPKI term
+    assert f"{rp['r2']['rejected']} rejected, 0 accepted; cache 1/1" in html.read_text()
+
+    term = ["route-map RM-UP1-IN-V4 deny 21", "description RPKI invalid origin (RFC 6811)", "match rpki invalid"]
+    try:
+        _vtysh(lab, "r2", "configure terminal", f"no {term[0]}", "end", f"clear bgp ipv4 unicast {UP1_ADDR} soft in")
+        wait_until(lambda: bool(_paths(lab, "r2", MORE_SPECIFIC)), 30, "r2 accepting the hijack without its term")
+        rc, devices = _drift(lab, capsys, "--host", "r2")
+        r2 = devices["r2"]
+        assert rc == 1 and r2["rpki"]["accepted"] >= 1 and r2["rpki"]["against_intent"] >= 1, r2
+        assert any(s["severity"] == "error" and f"accepted the RPKI-invalid {MORE_SPECIFIC} (origin AS65538) from "
+                   f"{UP1_ADDR} (up1, AS65538)" in s["message"] for s in r2["state"]), r2["state"]
+    finally:
+        _vtysh(lab, "r2", "configure terminal", *term, "end", f"clear bgp ipv4 unicast {UP1_ADDR} soft in")
+    for node in ("r2", "r1", "rs1", "isp2"):
+        wait_until(lambda n=node: not _paths(lab, n, MORE_SPECIFIC), 30, f"the hijack gone from {node} again")
+    rc, devices = _drift(lab, capsys, "--host", "r2")
+    assert rc == 0 and devices["r2"]["rpki"]["accepted"] == 0, devices["r2"]
+
+
+def _vtysh(lab: LabHandle, node: str, *commands: str) -> None:
+    d = lab.lab.node_dir(node)
+    argv = ["vtysh", "--vty_socket", str(d), "--config_dir", str(d)]
+    for c in commands:
+        argv += ["-c", c]
+    subprocess.run(lab.lab.in_node(node, argv), check=True, capture_output=True)
 
 
 def test_facts_show_the_rpki_state_per_prefix(rpki_lab: LabHandle, capsys: pytest.CaptureFixture[str]) -> None:

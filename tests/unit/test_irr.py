@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -23,10 +24,12 @@ from tonle.compile.irr import (
     as_path_regexes,
     parse_asns,
     parse_prefixes,
+    split_server,
 )
 from tonle.compile.render import render_intent
 from tonle.errors import EXIT_BAD_INPUT
 from tonle.interfaces.cli import main
+from tonle.interfaces.protocol import IrrSyncParams, ProtocolError, make_params
 from tonle.source.inventory import load_from_nornir_config
 from tonle.state.audit import AuditLog
 from tonle.state.db import StateDB
@@ -204,6 +207,37 @@ def test_bad_server_argument_exits_2_with_one_line(tmp_path: Path, capsys: pytes
         err = capsys.readouterr().err
         assert rc == 2 and len(err.strip().splitlines()) == 1, err
     assert latest_irr(StateDB(tmp_path / "state")) is None
+
+
+GOOD_SERVERS = [("127.0.0.1:43", ("127.0.0.1", 43)), ("irr.example.net:4343", ("irr.example.net", 4343)),
+                ("[2001:db8::1]:43", ("2001:db8::1", 43)), ("2001:db8::1:43", ("2001:db8::1", 43))]
+BAD_SERVERS = ["127.0.0.1", "127.0.0.1:http", "-S x:43", "host:0", "host:65536", ":43", "a b:43", "h:043 ",
+               "x" * 300 + ":43", "irr.example.net:43\n-h evil", "[127.0.0.1:43"]
+
+
+@pytest.mark.parametrize(("text", "parsed"), GOOD_SERVERS)
+def test_the_service_request_takes_the_servers_the_cli_takes(text: str, parsed: tuple[str, int]) -> None:
+    assert split_server(text) == parsed
+    assert make_params(IrrSyncParams, server=text, sources=["RIPE", "RADB"]).server == text
+
+
+@pytest.mark.parametrize("text", BAD_SERVERS)
+def test_the_service_request_refuses_what_the_cli_refuses_and_echoes_nothing(text: str) -> None:
+    assert split_server(text) is None
+    with pytest.raises(ProtocolError) as exc:
+        make_params(IrrSyncParams, server=text)
+    assert str(exc.value).startswith("server: ") and text not in str(exc.value)
+
+
+def test_the_service_request_checks_each_source() -> None:
+    assert make_params(IrrSyncParams, sources=["RIPE", "TONLE-LAB"]).sources == ["RIPE", "TONLE-LAB"]
+    assert make_params(IrrSyncParams).model_dump() == {"server": None, "sources": None}  # policy.yaml's `irr`
+    for sources, where in ((["RIPE", "ripe"], "sources.1"), (["-h x"], "sources.0"), ([], "sources"),
+                           (["RIPE"] * 17, "sources"), ("RIPE", "sources")):
+        with pytest.raises(ProtocolError, match=rf"^{re.escape(where)}: "):
+            make_params(IrrSyncParams, sources=sources)
+    with pytest.raises(ProtocolError, match=r"^as: Extra inputs"):
+        make_params(IrrSyncParams, **{"as": "root"})
 
 
 def test_a_hostile_answer_stores_nothing(tmp_path: Path) -> None:

@@ -198,8 +198,8 @@ def test_drift_audit_redacts_at_the_source(platform: str, monkeypatch: pytest.Mo
                  "junos": f'interfaces {{\n    lo0 {{\n        description "{ENV_KEY}";\n    }}\n}}\n',
                  "frr": f"interface lo9\n description {ENV_KEY}\nexit\n"}[platform]
     running = fixture(platform) + free_text
-    monkeypatch.setattr(drift, "fetch_running_state", lambda _t: SimpleNamespace(result={"running": running,
-                                                                                          "bgp": {}}))
+    monkeypatch.setattr(drift, "fetch_running_state", lambda _t, _show=(): SimpleNamespace(result={
+        "running": running, "bgp": {}, "show": {}, "refused": ""}))
     task = SimpleNamespace(host=SimpleNamespace(name="pnh-iig-1"))
     res = drift._audit_task(task, {"pnh-iig-1": own_case("pnh-iig-1").intent}, platform, FRRConfigTool(), [ENV_KEY])
     dev: DeviceDrift = res.result

@@ -15,7 +15,9 @@ from tests.golden.cases import REPO
 from tonle.compile.intent import device_intent, load_intent
 from tonle.interfaces.cli import main
 from tonle.lab.errors import LabError
-from tonle.lab.rpki import check_caches, check_vrps
+from tonle.lab.layout import Layout
+from tonle.lab.rpki import check_caches, check_vrps, plan_rpki_added
+from tonle.lab.steps import Command, Record, RemoveNamespaces, Spawn
 from tonle.source.inventory import load_from_nornir_config
 
 GOOD_RPKI: dict[str, Any] = {"caches": [{"address": "198.19.253.250", "port": 3323, "preference": 1}]}
@@ -113,3 +115,32 @@ def test_cache_addresses_must_stand_on_the_management_network(tmp_path: Path) ->
         check_caches(inv, [(ipaddress.ip_address("198.18.0.250"), 3323)])
     with pytest.raises(LabError, match="device's or the gateway's"):
         check_caches(inv, [(inv.devices["r1"].mgmt_ip, 3323)])
+
+
+def test_a_running_lab_without_its_cache_gets_it_recorded_first_then_started(tmp_path: Path) -> None:
+    import ipaddress  # noqa: PLC0415
+
+    config = _small(tmp_path, GOOD_RPKI)
+    lab_file = config.parent / "inventory" / "lab.yaml"
+    lab_file.write_text(yaml.safe_dump(yaml.safe_load(lab_file.read_text()) | {"rpki_vrps": "vrps.json"}))
+    shutil.copy(REPO / "tests" / "fixtures" / "rpki" / "vrps.json", config.parent / "inventory" / "vrps.json")
+    inv = load_from_nornir_config(config)
+    lay = Layout(inv.lab.name, tmp_path / "state")
+    caches = [(ipaddress.ip_address("198.19.253.250"), 3323)]
+    record = {"status": "up", "namespaces": ["a", "b"]}
+    # up and answering: nothing to do; no cache in the inventory: nothing either
+    assert plan_rpki_added(lay, inv, caches, record, {"a", "b", lay.rpki_ns}, answering=True) == ()
+    assert plan_rpki_added(lay, inv, [], record, {"a", "b"}, answering=False) == ()
+    steps = plan_rpki_added(lay, inv, caches, record, {"a", "b"}, answering=False)
+    assert steps[0] == Record({"namespaces": ["a", "b", lay.rpki_ns]})  # recorded before it is made
+    assert not any(isinstance(s, RemoveNamespaces) for s in steps)
+    spawned = [s for s in steps if isinstance(s, Spawn)]
+    assert len(spawned) == 1 and "198.19.253.250:3323" in spawned[0].argv
+    resets = [s.argv for s in steps if isinstance(s, Command) and s.argv[-1] == "rpki reset"]
+    assert len(resets) == len(inv.devices)  # each device's bgpd retries at once, not in 10 minutes
+    assert steps.index(spawned[0]) < min(i for i, s in enumerate(steps) if isinstance(s, Command)
+                                         and s.argv[-1] == "rpki reset")
+    # its namespace there but stayrtr not answering: removed and started afresh
+    again = plan_rpki_added(lay, inv, caches, {"namespaces": ["a", lay.rpki_ns]}, {"a", lay.rpki_ns},
+                            answering=False)
+    assert again[0] == Record({"namespaces": ["a", lay.rpki_ns]}) and again[1] == RemoveNamespaces((lay.rpki_ns,))

@@ -148,6 +148,11 @@ HOSTILE = [
      b'"ticket": "t"}}\n', "disconnect: scope_kind: Input should be"),
     (b'{"v": 1, "method": "apply", "params": {"plan": "latest", "batch_size": 1e999}}\n', "apply: batch_size"),
     (b'{"v": 1, "method": "approve", "params": {"id": "D1", "confirm": "yes"}}\n', "approve: confirm: String should"),
+    (b'{"v": 1, "method": "irr.sync", "params": {"server": "-h SECRET-MARK:43"}}\n',
+     "irr.sync: server: Value error, must be HOST:PORT"),
+    (b'{"v": 1, "method": "irr.sync", "params": {"sources": ["RIPE", "SECRET-MARK;x"]}}\n',
+     "irr.sync: sources.1: Value error, not an IRR source name"),
+    (b'{"v": 1, "method": "irr.sync", "params": {"server": 43}}\n', "irr.sync: server: Input should be a valid string"),
     (b'{"v": 1, "method": "status", "params": {}}\n{"v": 1, "method": "status", "params": {}}\n',
      "one request per connection"),
     (b'{"v": 1, "method": "status"', "connection closed before a complete request line"),
@@ -268,6 +273,20 @@ def test_the_cli_goes_through_the_service_with_the_same_exit_codes(served: Serve
     assert get(served.state, rec.id).status == "pending-approval"
     assert [(e.action, e.actor) for e in served.audit()][-2:] == [("disconnect-refused", "root"),
                                                                   ("approval-refused", "root")]
+
+
+def test_irr_sync_goes_through_the_service_as_an_operator_action(served: Served,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    before = served.svc.requests
+    # The small inventory has no AS-SET: the verb, run by the service, says so (exit 2) and stores nothing.
+    assert served.cli("irr", "sync", "--server", "127.0.0.1:4343", "--sources", "RIPE") == 2
+    assert "no domestic ISP in peers.yaml has an as_set" in capsys.readouterr().err
+    assert served.cli("irr", "sync", "--sources", "ripe") == 2  # refused by the client: never sent
+    assert served.svc.requests - before == 1
+    refused = _as_nobody(served.sock, {"v": 1, "method": "irr.sync", "params": {}})
+    assert refused["exit"] == 1 and "has no Tonlé account" in refused["err"][0], refused
+    with StateDB(served.state).connect() as db:
+        assert db.execute("SELECT count(*) FROM irr_syncs").fetchone()[0] == 0
 
 
 def test_without_a_service_only_root_acts(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests.conftest import SMALL, require_root, wait_until
 from tonle.interfaces.cli import main
@@ -104,12 +105,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _give_isp1_an_as_set(peers_file: Path) -> None:
+    """An AS-SET for isp1, so that `irr sync` gets as far as asking bgpq4 (it changes no rendering without a
+    stored sync)."""
+    peers = yaml.safe_load(peers_file.read_text())
+    next(p for p in peers["peers"] if p["name"] == "isp1")["as_set"] = "AS65001:AS-ISP1"
+    peers_file.write_text(yaml.safe_dump(peers))
+
+
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
     require_root()
     tmp = tmp_path_factory.mktemp("web")
     shutil.copytree(SMALL, tmp / "small")
     config, state = tmp / "small" / "nornir.yaml", tmp / "state"
+    _give_isp1_an_as_set(tmp / "small" / "inventory" / "peers.yaml")
     inv = load_from_nornir_config(config)
     record_applied(StateDB(state), list(inv.devices), "lab-up", capture(inv))
     tag = secrets.token_hex(2)
@@ -154,7 +164,7 @@ def test_openapi_is_at_a_stable_url_and_lists_every_endpoint(web: Web) -> None:
               "/api/v1/disconnects", "/api/v1/disconnects/dry-run", "/api/v1/disconnects/{rid}/approval",
               "/api/v1/disconnects/{rid}/approve", "/api/v1/disconnects/{rid}/restore", "/api/v1/plans",
               "/api/v1/plans/{pid}", "/api/v1/plans/{pid}/apply", "/api/v1/drift-runs", "/api/v1/audit",
-              "/api/v1/audit/verify", "/api/v1/jobs/{jid}", "/api/v1/status"):
+              "/api/v1/audit/verify", "/api/v1/jobs/{jid}", "/api/v1/status", "/api/v1/irr/sync"):
         assert p in paths, p
     assert not any(p in paths for p in ("/", "/login", "/events")), "pages stay out of the API's schema"
     live = spec["paths"]["/api/v1/devices/{name}/sessions"]["get"]
@@ -279,7 +289,8 @@ def test_a_viewer_and_an_admin_cannot_act(web: Web) -> None:
         c = web.client(short)
         for method, path, body in (("POST", "/api/v1/disconnects", POI), ("POST", "/api/v1/disconnects/dry-run", POI),
                                    ("POST", "/api/v1/plans", {}), ("POST", "/api/v1/plans/latest/apply", {}),
-                                   ("POST", "/api/v1/disconnects/D1/restore", None)):
+                                   ("POST", "/api/v1/disconnects/D1/restore", None),
+                                   ("POST", "/api/v1/irr/sync", {"server": "127.0.0.1:43", "sources": ["RIPE"]})):
             r = c.request(method, path, json=body)
             assert r.status_code == 403, (short, path, r.text)
             assert "may not" in r.json()["error"]
@@ -366,6 +377,58 @@ def test_plan_show_and_apply_refusals(web: Web) -> None:
     assert (r.status_code, r.json()["field"]) == (422, "hosts.0")
     r = c.post("/api/v1/plans", json={"hosts": ["r2"]})
     assert r.status_code == 503 and "not up" in r.json()["error"], "no lab here: the devices are unreachable"
+
+
+# ---- IRR sync -------------------------------------------------------------------------------------------
+
+def test_irr_sync_is_documented_and_needs_a_token(web: Web) -> None:
+    spec = web.client().get("/api/v1/openapi.json").json()
+    op = spec["paths"]["/api/v1/irr/sync"]["post"]
+    assert {"200", "403", "422", "503"} <= set(op["responses"]) and "operator role" in op["description"]
+    body = op["requestBody"]["content"]["application/json"]["schema"]
+    ref = next(x["$ref"] for x in body.get("anyOf", [body]) if "$ref" in x)
+    props = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]
+    assert set(props) == {"server", "sources"}
+    assert web.client().post("/api/v1/irr/sync", json={}).status_code == 401
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"server": "-h evil:43"}, "server"),
+    ({"server": "127.0.0.1"}, "server"),
+    ({"server": "127.0.0.1:99999"}, "server"),
+    ({"server": "irr.example.net:43; rm -rf /"}, "server"),
+    ({"sources": ["RIPE", "radb; rm -rf"]}, "sources.1"),
+    ({"sources": []}, "sources"),
+    ({"sources": "RIPE"}, "sources"),
+    ({"sources": ["RIPE"] * 17}, "sources"),
+    ({"server": "127.0.0.1:43", "as": "root"}, "as"),
+])
+def test_irr_sync_bad_fields_are_422_naming_the_field_and_echo_nothing(web: Web, body: dict[str, Any],
+                                                                        field: str) -> None:
+    n = len(web.audit())
+    r = web.client("op").post("/api/v1/irr/sync", json=body)
+    assert (r.status_code, r.json()["field"]) == (422, field), r.text
+    assert "rm -rf" not in r.text and "evil" not in r.text and "Traceback" not in r.text
+    assert len(web.audit()) == n and _irr_syncs(web) == 0
+
+
+def test_irr_sync_by_an_operator_reaches_bgpq4_and_stores_nothing_when_the_irr_is_down(web: Web) -> None:
+    """A real bgpq4 against a loopback port nobody listens on: 503, one line, nothing stored or audited."""
+    n = len(web.audit())
+    r = web.client("op").post("/api/v1/irr/sync", json={"server": f"127.0.0.1:{_free_port()}",
+                                                        "sources": ["TONLE-LAB"]})
+    assert r.status_code == 503, r.text
+    assert r.json()["error"].startswith("bgpq4 failed") and "\n" not in r.json()["error"]
+    assert len(web.audit()) == n and _irr_syncs(web) == 0
+    # without the server the policy lacks, the verb says so: bad input, nothing stored
+    r = web.client("op").post("/api/v1/irr/sync")
+    assert r.status_code == 422 and "no IRR server" in r.json()["error"]
+    assert _irr_syncs(web) == 0
+
+
+def _irr_syncs(web: Web) -> int:
+    with StateDB(web.state).connect() as db:
+        return int(db.execute("SELECT count(*) FROM irr_syncs").fetchone()[0])
 
 
 def test_status(web: Web) -> None:

@@ -21,7 +21,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, PlainValidator, PositiveFloat, model_validator
 
-from tonle.compile.irr import IrrData, IrrEntry, IrrFilter, as_path_regexes
+from tonle.compile.irr import (
+    MAX_SOURCES,
+    IrrData,
+    IrrEntry,
+    IrrFilter,
+    as_path_regexes,
+    irr_host_ok,
+    irr_source_ok,
+)
 from tonle.source.grammar import identifier, shown
 from tonle.source.inventory import (
     ROLES,
@@ -192,16 +200,13 @@ class Rpki(_Model):
 
 
 def _check_irr_host(v: str) -> str:
-    try:
-        ipaddress.ip_address(v)
-    except ValueError:
-        if not re.fullmatch(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}", v):
-            raise ValueError(f"{shown(v)} is neither an IP address nor a host name") from None
+    if not irr_host_ok(v):
+        raise ValueError(f"{shown(v)} is neither an IP address nor a host name")
     return v
 
 
 def _check_irr_source(v: str) -> str:
-    if not re.fullmatch(r"[A-Z][A-Z0-9-]{0,31}", v):
+    if not irr_source_ok(v):
         raise ValueError(f"{shown(v)} is not an IRR source name (upper-case letters, digits, '-'; e.g. RIPE, RADB)")
     return v
 
@@ -211,7 +216,7 @@ class Irr(_Model):
 
     host: Annotated[str, AfterValidator(_check_irr_host)]
     port: Annotated[int, Field(ge=1, le=65535)] = 43
-    sources: list[Annotated[str, AfterValidator(_check_irr_source)]] = Field(min_length=1, max_length=16)
+    sources: list[Annotated[str, AfterValidator(_check_irr_source)]] = Field(min_length=1, max_length=MAX_SOURCES)
     # Accept private and documentation ASNs (RFC 6996, RFC 5398) in AS-SETs: a lab numbered in them only.
     private_asns: Flag = False
 

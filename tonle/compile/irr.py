@@ -20,8 +20,22 @@ from typing import Any
 from tonle.errors import BadInput
 from tonle.source.grammar import shown
 
-__all__ = ["SNAPSHOT_FILE", "IrrData", "IrrEntry", "IrrFilter", "IrrServer", "aggregate", "as_path_regexes",
-           "parse_asns", "parse_prefixes", "private_asn"]
+__all__ = [
+    "MAX_SOURCES",
+    "SNAPSHOT_FILE",
+    "IrrData",
+    "IrrEntry",
+    "IrrFilter",
+    "IrrServer",
+    "aggregate",
+    "as_path_regexes",
+    "irr_host_ok",
+    "irr_source_ok",
+    "parse_asns",
+    "parse_prefixes",
+    "private_asn",
+    "split_server",
+]
 
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -55,6 +69,39 @@ class IrrEntry:
     def lengths(self) -> tuple[int, int]:
         plen = self.network.prefixlen
         return (self.ge if self.ge is not None else plen, self.le if self.le is not None else plen)
+
+
+# The IRR server's grammar, one for policy.yaml `irr`, the CLI's --server/--sources and the service's
+# `irr.sync` request (socket and REST): what reaches bgpq4's argv is an address or a host name, a port
+# and upper-case source names, never an option.
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}")
+_SOURCE = re.compile(r"[A-Z][A-Z0-9-]{0,31}")
+MAX_SOURCES = 16
+
+
+def irr_host_ok(text: str) -> bool:
+    """An IP address or a DNS host name (never anything bgpq4 could read as an option)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return _HOST_NAME.fullmatch(text) is not None
+    return True
+
+
+def irr_source_ok(text: str) -> bool:
+    """An IRR source (database) name: RIPE, RADB, APNIC, TONLE-LAB..."""
+    return _SOURCE.fullmatch(text) is not None
+
+
+def split_server(text: str) -> tuple[str, int] | None:
+    """`HOST:PORT` (an IPv6 address as `[ADDR]:PORT` or bare, the port after the last colon) -> (host, port),
+    or None when it is not that."""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not port.isdigit() or len(port) > 5 or not 1 <= int(port) <= 65535 or not irr_host_ok(host):
+        return None
+    return host, int(port)
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from tonle.compile.intent import (
     with_md5_keys,
 )
 from tonle.compile.render import render_intent
+from tonle.drift import rpki
 from tonle.redact import exception_text, redact
 from tonle.state.audit import AuditLog, now_iso, process_identity
 from tonle.state.db import StateDB
@@ -113,6 +114,7 @@ class DeviceDrift:
     remediation: list[str] = field(default_factory=list)  # the whole fix, in apply order
     seconds: float = 0.0
     unmanaged: int = 0  # device lines outside what Tonlé owns (left alone; not drift)
+    rpki: dict[str, Any] | None = None  # origin validation as the device runs it (tonle.drift.rpki); None: not read
 
     @property
     def state_errors(self) -> list[StateIssue]:
@@ -413,8 +415,10 @@ def _audit_task(task: Task, intents: dict[str, DeviceIntent], platform: str | No
     di = intents[task.host.name]
     plat = platform or di.device.platform
     intended = render_intent(di, plat)
+    # Origin validation is read where the intent validates and FRR answers (lab twins, FRR in production).
+    read_rpki = plat == "frr" and bool(di.rpki_caches)
     try:
-        data = fetch_running_state(task).result
+        data = (fetch_running_state(task, rpki.COMMANDS) if read_rpki else fetch_running_state(task)).result
     except _UNREACHABLE as exc:
         raise _Unreachable(exception_text(exc, secrets)) from None
     diffs, script = compare(intended, data["running"], plat, tool)
@@ -422,6 +426,12 @@ def _audit_task(task: Task, intents: dict[str, DeviceIntent], platform: str | No
                       diffs=[_redacted(d, secrets, plat) for d in diffs], state=state_issues(di, data["bgp"]),
                       remediation=[redact(c, secrets, plat) for c in script],
                       unmanaged=unmanaged_lines(intended, data["running"], plat))
+    if read_rpki:
+        found = rpki.RpkiState(len(di.rpki_caches), error=redact(data["refused"], secrets)[:200]) \
+            if data["refused"] else \
+            rpki.read_state(di, data["show"])
+        dev.rpki = found.to_json()
+        dev.state += [StateIssue(sev, who, msg) for sev, who, msg in rpki.issues(di, found)]
     dev.settle()
     dev.seconds = round(time.monotonic() - t0, 3)
     return Result(host=task.host, result=dev)

@@ -139,9 +139,22 @@ def _table(report: DriftReport) -> str:
             state += f", {len(d.warnings)} warning(s)"
         rows.append(f'<tr><td><a href="#dev-{escape(d.host)}">{escape(d.host)}</a></td><td>{escape(d.site)}</td>'
                     f'<td>{escape(d.role)}</td><td><span class="status {d.status}">{d.status}</span></td>{cells}'
-                    f'<td>{escape(state)}</td><td class="num">{d.seconds:.2f}</td></tr>')
+                    f'<td>{escape(state)}</td><td class="rpki">{escape(_rpki_cell(d))}</td>'
+                    f'<td class="num">{d.seconds:.2f}</td></tr>')
     return (f"<table><thead><tr><th>device</th><th>site</th><th>role</th><th>status</th>{head}<th>state</th>"
-            f"<th>s</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+            f"<th>RPKI (invalid)</th><th>s</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def _rpki_cell(d: DeviceDrift) -> str:
+    """Origin validation in a few words: caches connected, invalid routes rejected and accepted."""
+    r = d.rpki
+    if r is None:
+        return "-"
+    if r.get("error"):
+        return "unreadable"
+    rejected = "?" if r.get("rejected") is None else r["rejected"]
+    return (f"{rejected} rejected, {r.get('accepted', 0)} accepted; cache "
+            f"{r.get('connected', 0)}/{r.get('configured', 0)}")
 
 
 def _cell(c: dict[str, int] | None) -> str:
@@ -168,6 +181,13 @@ def _device(d: DeviceDrift) -> str:
             body.append(f'<span class="{cls}">{mark}{" " * len(x.section)}{escape(x.line)}</span>')
         out.append(f'<h3 class="feature" data-feature="{f}">{escape(f)} ({len(lines)} line(s))</h3>'
                    f'<pre>{"".join(body)}</pre>')
+    if d.rpki is not None:
+        out.append(f'<h3>RPKI origin validation</h3><p class="rpki">{escape(_rpki_cell(d))}</p>')
+        routes = d.rpki.get("accepted_routes", [])
+        if routes:
+            items = "".join(f"<li>{escape(str(r.get('prefix')))} from {escape(str(r.get('peer')))} (origin "
+                            f"AS{escape(str(r.get('origin')))})</li>" for r in routes)
+            out.append(f'<ul class="rpki-invalid">{items}</ul>')
     if d.state:
         items = "".join(f'<li class="{"err" if s.severity == "error" else "warn"}">{escape(s.severity)}: '
                         f"{escape(s.message)}</li>" for s in d.state)

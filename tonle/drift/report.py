@@ -51,9 +51,27 @@ def summary_lines(report: DriftReport, *, details: bool = True) -> list[str]:
             continue
         out.append(f"{d.host:<14} {d.site:<5} {d.status.upper() if d.status == DRIFT else d.status:<12} "
                    + " ".join(f"{c:>8}" for c in cells) + f"  {state}")
+    out += rpki_lines(report)
     if details:
         for d in report.devices:
             out += device_lines(d)
+    return out
+
+
+def rpki_lines(report: DriftReport) -> list[str]:
+    """Origin validation per device that validates (tonle.drift.rpki): caches, invalid rejected and accepted."""
+    rows = [(d.host, d.rpki) for d in report.devices if d.rpki is not None]
+    if not rows:
+        return []
+    out = ["RPKI origin validation (invalid: rejected by the import filters since bgpd started / held now):"]
+    for host, r in rows:
+        if r.get("error"):
+            out.append(f"  {host:<14} unreadable: {r['error']}")
+            continue
+        rejected = "?" if r.get("rejected") is None else r["rejected"]
+        out.append(f"  {host:<14} caches {r.get('connected', 0)}/{r.get('configured', 0)} connected; invalid "
+                   f"{rejected} rejected, {r.get('accepted', 0)} accepted"
+                   + (f" ({r['ignored']} answer entries ignored)" if r.get("ignored") else ""))
     return out
 
 

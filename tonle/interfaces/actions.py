@@ -23,6 +23,7 @@ from tonle.interfaces.protocol import (
     ApproveParams,
     DisconnectParams,
     IdParams,
+    IrrSyncParams,
     ListParams,
     NoParams,
     PasswordParams,
@@ -156,6 +157,26 @@ def apply(ctx: Context, p: ApplyParams) -> Answer:
                   data={"plan": report.plan_id, "outcome": str(report.outcome)})
 
 
+# ---- IRR-built filters -------------------------------------------------------------------------------
+
+def irr_sync(ctx: Context, p: IrrSyncParams) -> Answer:
+    """Build and store the ISPs' filters from the IRR; audited as `irr-sync` by who asked. Pushes nothing."""
+    from tonle.change.irr_sync import sync  # noqa: PLC0415 - the verb only when asked
+    from tonle.compile.irr import split_server  # noqa: PLC0415
+
+    host: str | None = None
+    port: int | None = None
+    if p.server is not None and (where := split_server(p.server)) is not None:  # checked by the params already
+        host, port = where
+    result = sync(ctx.config, ctx.state_dir, operator=ctx.actor.name, host=host, port=port,
+                  sources=list(p.sources) if p.sources is not None else None)
+    data = result.data
+    return Answer(EXIT_OK, result.text().splitlines(), data={
+        "synced_at": data.synced_at, "source": data.source,
+        "isps": {f.peer: {"as_set": f.as_set, "ipv4": len(f.afi(4)), "ipv6": len(f.afi(6)),
+                          "origins": list(f.origins)} for f in data.filters}})
+
+
 # ---- accounts ------------------------------------------------------------------------------------------
 
 def users_add(ctx: Context, p: UserParams) -> Answer:
@@ -277,6 +298,7 @@ METHODS: dict[str, Method] = {
     "users.passwd": Method(Permission.READ, "set a password", users_passwd),
     "users.token": Method(Permission.READ, "issue a token", users_token),
     "status": Method(Permission.READ, "read the status", status),
+    "irr.sync": Method(Permission.OPERATE, "sync the IRR filters", irr_sync),
 }
 assert set(METHODS) == set(PARAMS), "every protocol method has an action"
 

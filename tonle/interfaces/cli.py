@@ -23,6 +23,7 @@ from tonle.interfaces.protocol import (
     ApproveParams,
     DisconnectParams,
     IdParams,
+    IrrSyncParams,
     ListParams,
     NoParams,
     Params,
@@ -560,22 +561,24 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 
 def cmd_irr_sync(args: argparse.Namespace) -> int:
-    """Build the domestic ISPs' filters from their AS-SETs (bgpq4) and store them; a plan shows the change."""
-    from tonle.change.irr_sync import IrrSyncError, sync  # noqa: PLC0415
-    from tonle.interfaces import client  # noqa: PLC0415
+    """Build the domestic ISPs' filters from their AS-SETs (bgpq4) and store them; a plan shows the change.
+
+    Through the service when one answers (it writes the state; the audit names who asked), else root alone.
+    """
+    from tonle.change.irr_sync import IrrSyncError  # noqa: PLC0415
+    from tonle.compile.irr import irr_source_ok, split_server  # noqa: PLC0415
     from tonle.source.grammar import shown  # noqa: PLC0415
 
-    actor = client.local_actor(args.socket)  # root: it writes the state directly, like `recover`
-    host = port = None
-    if args.server is not None:
-        host, sep, port_text = args.server.rpartition(":")
-        if not sep or not host or not port_text.isdigit() or len(port_text) > 5:
-            raise IrrSyncError(f"--server {shown(args.server)}: must be HOST:PORT")
-        port = int(port_text)
+    # The request's own grammar, checked here first to name the option and show what was given.
+    if args.server is not None and split_server(args.server) is None:
+        raise IrrSyncError(f"--server {shown(args.server)}: must be HOST:PORT (an IP address or a host name, "
+                           "a port 1-65535)")
     sources = args.sources.split(",") if args.sources is not None else None
-    result = sync(args.config, args.state_dir, operator=actor.name, host=host, port=port, sources=sources)
-    print(result.text())
-    return EXIT_OK
+    for src in sources or []:
+        if not irr_source_ok(src):
+            raise IrrSyncError(f"--sources {shown(src)}: not an IRR source name (upper-case letters, digits, "
+                               "'-'; e.g. RIPE,RADB)")
+    return _emit(_request(args, "irr.sync", make_params(IrrSyncParams, server=args.server, sources=sources)))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -23,8 +23,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from tonle.compile.irr import MAX_SOURCES, irr_source_ok, split_server
 from tonle.errors import EXIT_BAD_INPUT, EXIT_OK, BadInput, Problems, TonleError
 
 VERSION = 1
@@ -112,6 +113,27 @@ class NoParams(Params):
     pass
 
 
+def _irr_server(v: str) -> str:
+    # The messages name the grammar, never the value (a bad request gets nothing of itself echoed).
+    if split_server(v) is None:
+        raise ValueError("must be HOST:PORT (an IP address or a host name, a port 1-65535)")
+    return v
+
+
+def _irr_source(v: str) -> str:
+    if not irr_source_ok(v):
+        raise ValueError("not an IRR source name (upper-case letters, digits, '-'; e.g. RIPE, RADB)")
+    return v
+
+
+class IrrSyncParams(Params):
+    """`tonle irr sync`: each part of policy.yaml's `irr` the request replaces (checked by the same grammar)."""
+
+    server: Annotated[str, StringConstraints(max_length=300), AfterValidator(_irr_server)] | None = None
+    sources: Annotated[list[Annotated[str, StringConstraints(max_length=32), AfterValidator(_irr_source)]],
+                       Field(min_length=1, max_length=MAX_SOURCES)] | None = None
+
+
 PARAMS: dict[str, type[Params]] = {
     "disconnect": DisconnectParams,
     "approve": ApproveParams,
@@ -125,6 +147,7 @@ PARAMS: dict[str, type[Params]] = {
     "users.passwd": PasswordParams,
     "users.token": UserNameParams,
     "status": NoParams,
+    "irr.sync": IrrSyncParams,
 }
 
 

@@ -34,11 +34,11 @@ from tonle.lab.plan import (
     plan_down,
     plan_prepare,
 )
-from tonle.lab.rpki import Cache, check_caches, check_vrps, plan_rpki
+from tonle.lab.rpki import Cache, check_caches, check_vrps, plan_rpki, plan_rpki_added
 from tonle.lab.status import LabStatus, NodeStatus, SessionState, healthy, lab_status, settled, vtysh
 from tonle.lab.steps import LabRecord, Say
 from tonle.lab.system import _run as _run  # noqa: PLC0414 (its old home: tests reach it here)
-from tonle.lab.system import ipv4_routes, link_exists, netns_list, user_exists
+from tonle.lab.system import ipv4_routes, link_exists, netns_list, tcp_open, user_exists
 from tonle.source.inventory import Inventory
 from tonle.targets import hostdeps
 from tonle.targets.target import Credentials, lab_credentials, lab_md5_keys
@@ -134,13 +134,19 @@ class Lab:
                 and set(nodes) <= {*self.inv.devices, *self.inv.peers})
 
     def _extend(self, record: LabRecord, say: Progress) -> None:
+        caches = self._rpki_caches()  # checked before anything changes
+        cache = plan_rpki_added(self.layout, self.inv, caches, record, set(netns_list()),
+                                answering=all(tcp_open(str(a), p) for a, p in caches))
         add = missing(self.inv, record)
-        if not (add.nodes or add.wiring):
+        if not (add.nodes or add.wiring or cache):
             say(f"lab {self.name} already up")
             return
-        say(f"lab {self.name} up; adding {len(add.nodes)} node(s) and {add.link_ends} link end(s) "
-            "new in the inventory")
-        self._add(record, add, say, self.md5_keys())
+        if cache:  # before new nodes: their first RTR connection finds it listening
+            Executor(self.state_file, say).run(cache)
+        if add.nodes or add.wiring:
+            say(f"lab {self.name} up; adding {len(add.nodes)} node(s) and {add.link_ends} link end(s) "
+                "new in the inventory")
+            self._add(read_record(self.state_file), add, say, self.md5_keys())
 
     def _build(self, record: LabRecord, say: Progress) -> None:
         """A new lab from scratch (a previous one that is incomplete or no longer matches removed first)."""

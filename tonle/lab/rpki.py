@@ -16,7 +16,19 @@ from typing import Any
 
 from tonle.lab.errors import LabError
 from tonle.lab.layout import Layout
-from tonle.lab.steps import CopyFile, IpBatch, MakeDir, Spawn, Step, WaitTcp, run
+from tonle.lab.steps import (
+    CopyFile,
+    IpBatch,
+    LabRecord,
+    MakeDir,
+    Record,
+    RemoveNamespaces,
+    Say,
+    Spawn,
+    Step,
+    WaitTcp,
+    run,
+)
 from tonle.source.inventory import ALLOWED_NETS, Inventory
 
 STAYRTR = "/usr/bin/stayrtr"
@@ -119,4 +131,28 @@ def plan_rpki(lay: Layout, inv: Inventory, caches: list[Cache]) -> tuple[Step, .
                 "-refresh", "30", "-metrics.addr", f"127.0.0.1:{9847 + i}", "-loglevel", "info"]
         steps += [Spawn(tuple(argv), d / f"stayrtr-{i}.log"),
                   WaitTcp(str(addr), port, 10, f"the lab's RPKI cache {addr}:{port} (stayrtr) did not start")]
+    return tuple(steps)
+
+
+def plan_rpki_added(lay: Layout, inv: Inventory, caches: list[Cache], record: LabRecord, existing: set[str], *,
+                    answering: bool) -> tuple[Step, ...]:
+    """The cache for a lab that is up without it (lab.yaml's `rpki_vrps` added after the lab was built), or
+    whose stayrtr no longer answers (`answering`: every cache address accepts a connection now); nothing
+    when there is no cache to serve or it runs.
+
+    Its namespace goes into the record before anything is made, so `down` removes it whatever lab.yaml says
+    by then. bgpd retries an RTR cache it could not reach only every `retry_interval` (FRR: 10 min by
+    default), so each device's RPKI manager is restarted once the cache listens (`rpki reset`).
+    """
+    ns = lay.rpki_ns
+    if not caches or (ns in existing and answering):
+        return ()
+    steps: list[Step] = [Record({"namespaces": list(dict.fromkeys([*record.get("namespaces", []), ns]))})]
+    if ns in existing:  # there, but its stayrtr is gone: started afresh
+        steps.append(RemoveNamespaces((ns,)))
+    steps += [Say(f"adding the RPKI cache (stayrtr) at {', '.join(f'{a}:{p}' for a, p in caches)} to the running "
+                  "lab"), *plan_rpki(lay, inv, caches)]
+    for device in sorted(inv.devices):
+        d = str(lay.node_dir(device))
+        steps.append(run(["vtysh", "--vty_socket", d, "--config_dir", d, "-c", "rpki reset"]))
     return tuple(steps)

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tonle.errors import EXIT_OK
-from tonle.interfaces.protocol import Answer, Digest, DisconnectParams, Names, PlanParams
+from tonle.interfaces.protocol import Answer, Digest, DisconnectParams, IrrSyncParams, Names, PlanParams
 from tonle.interfaces.web import views
 from tonle.interfaces.web.app import API, Door
 from tonle.interfaces.web.auth import Caller, HttpError, api_caller
@@ -208,6 +208,18 @@ def router(door: Door) -> APIRouter:
     def plan_apply(pid: RecordId, body: ApplyBody, c: Anyone) -> dict[str, Any]:
         c.actor.require(Permission.OPERATE, "apply")
         return door.start_job(c.actor, "apply", {"plan": pid, **body.model_dump()}).json()
+
+    @r.post("/irr/sync", summary="IRR-built filters: each domestic ISP's AS-SET through bgpq4, stored (pushes nothing)",
+            description="The same action as `tonle irr sync` (operator role): asks the IRR server (policy.yaml "
+                        "`irr`, or `server` HOST:PORT and `sources` given here, checked by the CLI's grammar) for "
+                        "each domestic ISP's AS-SET, checks every answer and stores the filters with time and "
+                        "source, audited as `irr-sync` by the caller. The next plan shows what the devices get. "
+                        "A field off its grammar, a bad answer or an ISP without an AS-SET: 422, nothing stored; "
+                        "bgpq4 or the IRR server unreachable: 503.",
+            responses={200: {"description": "synced: `data` has the time, the source and per ISP its counts"},
+                       403: {"model": ErrorDoc}, 422: {"model": ErrorDoc}, 503: {"model": ErrorDoc}})
+    def irr_sync(c: Anyone, body: IrrSyncParams | None = None) -> JSONResponse:
+        return answer_json(door.act(c.actor, "irr.sync", (body or IrrSyncParams()).model_dump()))
 
     @r.get("/jobs/{jid}", summary="a long action's progress and answer")
     def job(jid: RecordId, _c: Reader) -> dict[str, Any]:
