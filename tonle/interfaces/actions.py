@@ -27,6 +27,7 @@ from tonle.interfaces.protocol import (
     NoParams,
     PasswordParams,
     PlanParams,
+    RecoverParams,
     UserNameParams,
     UserParams,
 )
@@ -156,6 +157,20 @@ def apply(ctx: Context, p: ApplyParams) -> Answer:
                   data={"plan": report.plan_id, "outcome": str(report.outcome)})
 
 
+# ---- recovery ------------------------------------------------------------------------------------------
+
+def recover(ctx: Context, p: RecoverParams) -> Answer:
+    """Finish what killed processes left interrupted (tonle.change.recover). In the service, what its own
+    threads are doing holds leases (a run's life lease, the devices'), so it is seen as alive and left alone."""
+    from tonle.change.recover import recover as run_recovery  # noqa: PLC0415 - nornir start-up only when needed
+
+    ctx.say("  .. looking for interrupted applies, disconnects, restores and pending commits")
+    report = run_recovery(ctx.config, ctx.state_dir, lab=p.target == "lab", actor=ctx.actor.name)
+    items = [{"kind": i.kind, "ref": i.ref, "outcome": i.outcome, "devices": i.devices} for i in report.items]
+    return Answer(report.exit_code, report.lines(), data={
+        "items": items, "unreachable": report.unreachable, "seconds": round(report.seconds, 3)})
+
+
 # ---- accounts ------------------------------------------------------------------------------------------
 
 def users_add(ctx: Context, p: UserParams) -> Answer:
@@ -277,6 +292,9 @@ METHODS: dict[str, Method] = {
     "users.passwd": Method(Permission.READ, "set a password", users_passwd),
     "users.token": Method(Permission.READ, "issue a token", users_token),
     "status": Method(Permission.READ, "read the status", status),
+    # OPERATE: recovery only brings devices back to a recorded state (rolls back unconfirmed changes), the
+    # same kind of network action as apply and restore; admin manages accounts and touches no device.
+    "recover": Method(Permission.OPERATE, "recover interrupted runs", recover),
 }
 assert set(METHODS) == set(PARAMS), "every protocol method has an action"
 

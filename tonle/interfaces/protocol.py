@@ -112,6 +112,10 @@ class NoParams(Params):
     pass
 
 
+class RecoverParams(Params):
+    target: TargetName = "lab"  # which devices a recovery asks: the lab's twins or production's
+
+
 PARAMS: dict[str, type[Params]] = {
     "disconnect": DisconnectParams,
     "approve": ApproveParams,
@@ -125,6 +129,7 @@ PARAMS: dict[str, type[Params]] = {
     "users.passwd": PasswordParams,
     "users.token": UserNameParams,
     "status": NoParams,
+    "recover": RecoverParams,
 }
 
 
