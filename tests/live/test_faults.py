@@ -541,9 +541,12 @@ def bgpd_killed_mid_disconnect(lab: FaultLab) -> Figures:
     rec_id = out.record.id  # type: ignore[union-attr]
     # r2's sessions the disconnect leaves alone come back with the restarted daemon (the iBGP with r1, both
     # families): what `tonle drift` then checks (the common checks wait only for the sessions of ISP1 and UP1).
-    for family, ip in (("ipv4Unicast", "203.0.113.1"), ("ipv6Unicast", "2001:db8:0:1::1")):
-        wait_until(lambda f=family, a=ip: json.loads(lab.lab.vtysh("r1", "show bgp vrf default summary json"))[f]
-                   ["peers"].get(a, {}).get("state") == "Established", timeout=60, what=f"r1's iBGP {ip} with r2")
+    def ibgp_up() -> bool:
+        summary = json.loads(lab.lab.vtysh("r1", "show bgp vrf default summary json"))
+        return all(summary[f]["peers"].get(ip, {}).get("state") == "Established"
+                   for f, ip in (("ipv4Unicast", "203.0.113.1"), ("ipv6Unicast", "2001:db8:0:1::1")))
+
+    wait_until(ibgp_up, timeout=60, what="r1's iBGP sessions with r2 (both families)")
     figures = lab.consistent("bgpd killed mid-disconnect (verifying), restarted", ["r2", "rs1"])
     done = restore(lab.config, lab.state, rec_id, operator=NOC, peer_probe=real)
     assert done.status == "restored", done.detail
@@ -674,6 +677,39 @@ def client_killed_mid_restore(lab: FaultLab) -> Figures:
     return figures
 
 
+def another_push_finds_an_orphaned_commit(lab: FaultLab) -> Figures:
+    """A disconnect killed mid-push, its revert watchdog on r2 killed too, leaves an orphaned pending commit on
+    r2 (nothing will revert it). Another push needing r2 fails there, says whose pending commit it found and
+    leaves it alone: it is not that push's own to roll back (before, any pending commit on a device whose commit
+    failed was taken for the push's own). `tonle recover` then rolls the orphan back."""
+    def armed() -> dict[str, Any] | None:
+        try:
+            rec = json.loads(lab.pending_file("r2").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return rec if isinstance(rec.get("watchdog_pid"), int) else None
+
+    lab.kill_at(lab.cli("disconnect", "--session", BOTH, "--reason", "drill", "--ticket", "F-6", "--ttl", "15m"),
+                "pushing to", when=lambda: armed() is not None)
+    orphan = armed()
+    assert orphan is not None
+    os.kill(orphan["watchdog_pid"], signal.SIGKILL)
+    (dead,) = [r for r in records(lab.state) if r.status == "pushing"]
+    assert orphan["message"].startswith(f"tonle {dead.id} "), orphan
+    out = lab.disconnect(BOTH)
+    assert out.status == "failed", out.detail
+    assert any(p.startswith("r2: commit failed") and f"armed by 'tonle {dead.id} " in p and "left as it is" in p
+               for p in out.detail), out.detail
+    assert json.loads(lab.pending_file("r2").read_text())["message"] == orphan["message"], "the orphan left alone"
+    report, seconds = lab.recover()
+    assert report.exit_code == 0, report.lines()
+    assert ("disconnect", dead.id, "rolled back") in [(i.kind, i.ref, i.outcome) for i in report.items]
+    assert get(lab.state, dead.id).status == "failed"
+    figures = lab.consistent("orphaned commit (push and its watchdog killed) met by another push", ["r2", "rs1"])
+    figures.recover_seconds = seconds
+    return figures
+
+
 # An apply whose process dies right after every device confirmed, before the run records it (the confirm
 # entry, the plan's status and the intent the devices run are one transaction that never happens).
 DIES_AFTER_CONFIRM = ("import os, signal, sys; import tonle.change.apply as a; "
@@ -724,6 +760,7 @@ CASES: list[Callable[[FaultLab], Figures]] = [
     peer_flaps_during_the_gates,
     timer_killed_mid_expiry,
     client_killed_mid_restore,
+    another_push_finds_an_orphaned_commit,
     client_killed_after_the_devices_confirmed,  # last: it leaves its change applied
 ]
 
