@@ -1,6 +1,7 @@
 """Fault injection figures: the fault points of tests/live/test_faults.py (its CASES, in order: SIGKILL of the
 client, the service and the TTL timer at apply, disconnect, restore and expiry steps; sshd or bgpd killed; a
-refused commit, a failed write memory or confirm on one device of several; a flapping peer; a window closing)
+refused commit, a failed write memory or confirm on one device of several; a flapping peer; a window closing;
+an orphaned pending commit met by another push)
 on one small lab, each followed by recovery and the consistency checks; prints per fault point the devices
 touched, how many ended consistent, the time recovery took, and whether any audit entry was lost or changed.
 

@@ -50,7 +50,7 @@ from napalm_frr.diff import (
     format_diff,
 )
 from napalm_frr.session import VtyshSession
-from napalm_frr.state import DeviceState, default_state_dir
+from napalm_frr.state import DeviceState, PendingCommit, default_state_dir
 from tonle.redact import redact
 
 __all__ = ["FRRDriver"]
@@ -860,18 +860,27 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]
         """Whether a ``commit_config(revert_in=...)`` awaits confirmation for this device."""
         return self.state.has_pending()
 
+    @property
+    def pending_commit(self) -> PendingCommit | None:
+        """The commit that awaits confirmation (or whose confirm or revert is under way), or None.
+
+        Its ``message`` is the one given to ``commit_config``: a caller that passes a token of its own
+        there tells a pending commit it armed from another's (a controller that died, another tool).
+        A property, not a method: NAPALM's conformance suite allows a driver no public method of its own.
+        """
+        if not self.has_pending_commit():
+            return None
+        record = self.state.read_any_pending() or {}
+        message, deadline = record.get("message"), record.get("deadline")
+        return PendingCommit(message=message if isinstance(message, str) else "",
+                             deadline=float(deadline) if isinstance(deadline, int | float) else None,
+                             watchdog=self._is_watchdog(record.get("watchdog_pid")))
+
     def _pending_orphaned(self) -> bool:
         """Whether a commit is pending (or a confirm/revert of it was cut short) with no watchdog alive to
         revert it: its controller died between the record and the watchdog, or mid-confirm."""
-        if not self.has_pending_commit():
-            return False
-        record = self.state.read_pending()
-        if record is None:  # claimed by a confirm or revert: read the claimed record
-            try:
-                record = json.loads(self.state.claimed_file.read_text())
-            except (OSError, ValueError):
-                record = {}
-        return not self._is_watchdog(record.get("watchdog_pid") if isinstance(record, dict) else None)
+        pending = self.pending_commit
+        return pending is not None and not pending["watchdog"]
 
     @staticmethod
     def _is_watchdog(pid: Any) -> bool:

@@ -6,7 +6,8 @@ Per device (host and port) a directory holds:
 * ``rollback.scope``: the top-level contexts (and ``tc:<interface>``) that commit changed: a rollback
   restores only those, as they were, and leaves the rest of the device as it is now;
 * ``pending.json``: present while a ``commit_config(revert_in=...)`` awaits confirmation
-  (deadline, watchdog PID; never a credential);
+  (deadline, watchdog PID, and the commit's ``message``: who armed it, for a caller that passes a token of
+  its own there, so that it never takes another's pending commit for its own; never a credential);
 * ``watchdog.log``: what the watchdog did.
 
 Everything is created with mode 0600 inside a 0700 directory.
@@ -20,9 +21,17 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-__all__ = ["DeviceState", "default_state_dir"]
+__all__ = ["DeviceState", "PendingCommit", "default_state_dir"]
+
+
+class PendingCommit(TypedDict):
+    """A commit awaiting confirmation, as ``FRRDriver.pending_commit`` reports it."""
+
+    message: str  # the commit_config message: who armed it ("" when the record does not say)
+    deadline: float | None  # when the watchdog reverts it (epoch seconds)
+    watchdog: bool  # its revert watchdog is alive (False: orphaned, nothing will revert it)
 
 
 def default_state_dir(explicit: str | None = None) -> Path:
@@ -114,6 +123,20 @@ class DeviceState:
             return None
         except ValueError:
             # A torn/garbled record still means "something is pending".
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def read_any_pending(self) -> dict[str, Any] | None:
+        """The pending record, or the claimed one while a confirm or revert holds it; None when neither is
+        there ({} for a torn or garbled record: something is pending, nobody can say whose)."""
+        record = self.read_pending()
+        if record is not None:
+            return record
+        try:
+            data = json.loads(self.claimed_file.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
             return {}
         return data if isinstance(data, dict) else {}
 

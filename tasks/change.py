@@ -13,6 +13,7 @@ touched. The candidate is built from the running configuration read just before 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -112,13 +113,13 @@ def fingerprint(task: Task, configs: dict[str, str]) -> Result:
     return Result(host=task.host, result=owned_sha256(reached_as(task), configs[task.host.name], running_config(task)))
 
 
-def commit_device(task: Task, configs: dict[str, str], revert_in: int) -> Result:
+def commit_device(task: Task, configs: dict[str, str], revert_in: int, token: str = "") -> Result:
     """Bring the owned parts of the device to the host's intended config; it reverts by itself unless
-    confirmed in time."""
+    confirmed in time. `token` (the commit message) names who armed the pending commit (see `left_pending`)."""
     conn = _napalm(task)
     if not _load(task, configs[task.host.name], running_config(task)):
         return Result(host=task.host, result="nothing to commit")
-    conn.commit_config(revert_in=revert_in)
+    conn.commit_config(message=token, revert_in=revert_in)
     return Result(host=task.host, changed=True, result="committed")
 
 
@@ -145,7 +146,8 @@ def unexpected_lines(diff: str, allowed: set[str]) -> list[str]:
     return out
 
 
-def commit_override(task: Task, configs: dict[str, str], allowed: dict[str, set[str]], revert_in: int) -> Result:
+def commit_override(task: Task, configs: dict[str, str], allowed: dict[str, set[str]], revert_in: int,
+                    token: str = "") -> Result:
     """Commit an emergency change only if the device's diff is nothing but the override's lines.
 
     Anything else in the diff (out-of-band drift, or intent that was never applied) is refused before the
@@ -161,7 +163,7 @@ def commit_override(task: Task, configs: dict[str, str], allowed: dict[str, set[
         raise UnexpectedChange(f"the device differs from its last applied config beyond this action "
                                f"({len(extra)} other line(s), first: {first!r}); see `tonle drift`, bring it "
                                "back through plan and apply, then retry")
-    conn.commit_config(revert_in=revert_in)
+    conn.commit_config(message=token, revert_in=revert_in)
     return Result(host=task.host, changed=True, result="committed")
 
 
@@ -200,12 +202,42 @@ def pending(task: Task) -> Result:
     return Result(host=task.host, result=bool(_napalm(task).has_pending_commit()))
 
 
-def left_pending(nr: Nornir, hosts: list[str]) -> set[str]:
-    """Of hosts whose commit failed, those that say they hold a pending change (to roll back with the rest).
+def pending_owner(task: Task) -> Result:
+    """Who armed the device's pending commit: the message it was committed with (None: nothing pending; "":
+    pending, but the driver keeps no message, or the record is torn)."""
+    conn = _napalm(task)
+    if hasattr(conn, "pending_commit"):  # napalm_frr records the message of the commit it armed
+        record = conn.pending_commit
+        return Result(host=task.host, result=None if record is None else str(record["message"]))
+    return Result(host=task.host, result="" if conn.has_pending_commit() else None)
 
-    One that cannot be asked (unreachable) is not counted: its commit armed a revert timer before
-    changing anything, and `tonle recover` finds it once it answers again."""
+
+_SHOWN_OWNER = re.compile(r"[A-Za-z0-9 ._:-]{1,120}")  # a token of ours; anything else is not echoed
+
+
+def split_pending(owners: dict[str, str | None], token: str) -> tuple[set[str], dict[str, str]]:
+    """Of devices whose commit failed, given who armed the commit each holds pending (`pending_owner`): those
+    holding one that `token` armed (this action's own: rolled back with the rest), and those holding another's
+    ({device: what to report}): never taken for this action's own, left to its owner or `tonle recover`."""
+    ours = {h for h, owner in owners.items() if token and owner == token}
+    foreign = {}
+    for h, owner in owners.items():
+        if owner is None or h in ours:
+            continue
+        who = repr(owner) if _SHOWN_OWNER.fullmatch(owner) else "an unknown owner"
+        foreign[h] = f"a pending commit armed by {who}, not by this action"
+    return ours, foreign
+
+
+def left_pending(nr: Nornir, hosts: list[str], token: str) -> tuple[set[str], dict[str, str]]:
+    """Of hosts whose commit failed, (those holding a pending change this action armed, to roll back with the
+    rest; those holding another's, {host: what to report}).
+
+    A failed commit can leave its own change pending (a failed `write memory`: its timer armed), or fail
+    because another's commit was pending already (an orphan of a killed process): only the first is ours.
+    One that cannot be asked (unreachable) is in neither: its commit armed a revert timer before changing
+    anything, and `tonle recover` finds it once it answers again."""
     if not hosts:
-        return set()
-    ok, _ = run_on(nr, hosts, pending)
-    return {h for h in hosts if ok.get(h)}
+        return set(), {}
+    ok, _ = run_on(nr, hosts, pending_owner)
+    return split_pending({h: ok[h] for h in hosts if h in ok}, token)

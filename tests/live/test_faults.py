@@ -1,16 +1,17 @@
 """Fault injection on one small lab (3 devices): things break halfway through apply, disconnect, restore and
 TTL expiry (SIGKILL of the client, the service or the timer; sshd or bgpd killed on a device; a refused
-commit, a failed write memory or confirm on one device of several; a flapping peer; a window closing), then
-recovery runs, and every case ends with the same checks (`FaultLab.consistent`): no device holds a
-pending commit, nothing is left interrupted, every touched device is as its record says (sessions up
-unless an active disconnect shuts them), `tonle drift` is clean, the audit log verifies and says what
-happened. `benchmarks/fault_bench.py` runs the same cases and prints the figures.
+commit, a failed write memory or confirm on one device of several; a flapping peer; a window closing; an
+orphaned pending commit met by another push), then recovery runs, and every case ends with the same checks
+(`FaultLab.consistent`): no device holds a pending commit, nothing is left interrupted, every touched device
+is as its record says (sessions up unless an active disconnect shuts them), `tonle drift` is clean, the audit
+log verifies and says what happened. `benchmarks/fault_bench.py` runs the same cases and prints the figures.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -303,17 +304,29 @@ def ssh_dropped_mid_validation(lab: FaultLab) -> Figures:
             for pid in sshd_pids(lab, "r2"):
                 os.kill(pid, signal.SIGKILL)
 
-    report = lab.apply(plan, drop, canary=["r2"], settle=5, hold=2)
-    assert report.outcome == "rolled back", report.lines()
-    assert report.devices["r2"].startswith("ROLLBACK FAILED"), report.lines()
-    d = lab.lab.node_dir("r2")
-    subprocess.run(lab.lab.in_node("r2", [str(SSHD), "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")]),
-                   check=True)
-    wait_until(lambda: bool(sshd_pids(lab, "r2")), what="r2's sshd back")
-    assert lab.pending(), "the commit is still pending"
-    recovered, seconds = lab.recover()
-    assert recovered.exit_code == 0, recovered.lines()
-    assert [(i.kind, i.ref, i.outcome) for i in recovered.items] == [("commit", "r2", "rolled back")]
+    sock = lab.state / "tonle.sock"
+    service = serve(lab)  # it runs through the fault: `tonle recover` below is a request to it
+    try:
+        report = lab.apply(plan, drop, canary=["r2"], settle=5, hold=2)
+        assert report.outcome == "rolled back", report.lines()
+        assert report.devices["r2"].startswith("ROLLBACK FAILED"), report.lines()
+        d = lab.lab.node_dir("r2")
+        subprocess.run(lab.lab.in_node("r2", [str(SSHD), "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")]),
+                       check=True)
+        wait_until(lambda: bool(sshd_pids(lab, "r2")), what="r2's sshd back")
+        assert lab.pending(), "the commit is still pending"
+        t0 = time.monotonic()
+        out = subprocess.run(lab.cli("--socket", str(sock), "recover"), capture_output=True, text=True,
+                             timeout=120, check=False)
+        seconds = time.monotonic() - t0
+    finally:
+        stop(service)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "commit r2: ROLLED BACK" in out.stdout, out.stdout
+    assert re.search(r"root \(uid 0, pid \d+\): recover$", service_log(lab).read_text(), re.M), "not served"
+    entry = [e for e in AuditLog(StateDB(lab.state)).entries() if e.action == "recovered"][-1]
+    assert (entry.object, entry.actor, entry.details["kind"]) == ("r2", "root", "commit")
+    assert entry.details["armed_by"].startswith(f"tonle apply {plan.id} run "), entry.details
     lab.bogon(add=False)
     figures = lab.consistent("SSH to the device dropped mid-validation (sshd killed)", ["r2"])
     figures.recover_seconds = seconds
@@ -321,13 +334,18 @@ def ssh_dropped_mid_validation(lab: FaultLab) -> Figures:
 
 
 def serve(lab: FaultLab) -> subprocess.Popen[bytes]:
-    """`tonle serve` on the lab's state dir (it recovers what is interrupted, then serves)."""
+    """`tonle serve` on the lab's state dir (it recovers what is interrupted, then serves); its log (one line
+    per request, naming who asked for what) goes to `service_log(lab)`."""
     sock = lab.state / "tonle.sock"
     sock.unlink(missing_ok=True)  # a killed service leaves its socket file
-    proc = subprocess.Popen(lab.cli("serve", "--socket", str(sock)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    with service_log(lab).open("ab") as log:
+        proc = subprocess.Popen(lab.cli("serve", "--socket", str(sock)), stdout=subprocess.DEVNULL, stderr=log)
     wait_until(sock.exists, timeout=60, what="the service's socket")
     return proc
+
+
+def service_log(lab: FaultLab) -> Path:
+    return lab.root / "service.log"
 
 
 def stop(service: subprocess.Popen[bytes]) -> None:
@@ -389,6 +407,67 @@ def service_killed_mid_restore(lab: FaultLab) -> Figures:
         stop(service)
 
 
+def service_killed_mid_disconnect_push(lab: FaultLab) -> Figures:
+    """The service dies while it pushes a disconnect for a client (a device's commit pending); started again,
+    it rolls the push back before it serves: the record `failed`, nothing in force, the audit log says so."""
+    sock = lab.state / "tonle.sock"
+    service = serve(lab)
+    try:
+        lab.kill_at(lab.cli("--socket", str(sock), "disconnect", "--session", BOTH, "--reason", "drill", "--ticket",
+                            "F-4", "--ttl", "15m"), "pushing to", when=lambda: bool(lab.pending()),
+                    pid=lambda: service.pid)
+        service.wait(timeout=10)
+        (rec,) = [r for r in records(lab.state) if r.status == "pushing"]
+        t0 = time.monotonic()
+        service = serve(lab)  # it recovers before it serves
+        wait_until(lambda: get(lab.state, rec.id).status != "pushing", timeout=60, what="the service to recover")
+        seconds = time.monotonic() - t0
+        assert get(lab.state, rec.id).status == "failed"
+        entry = [e for e in AuditLog(StateDB(lab.state)).entries() if e.object == rec.id][-1]
+        assert (entry.action, entry.actor) == ("recovered", "tonle-serve"), entry
+        assert (entry.details["kind"], entry.details["outcome"]) == ("disconnect", "rolled back"), entry.details
+        figures = lab.consistent("SIGKILL of the service: disconnect, mid-push", ["r2", "rs1"])
+        figures.recover_seconds = seconds
+        return figures
+    finally:
+        stop(service)
+
+
+def service_killed_mid_expiry(lab: FaultLab) -> Figures:
+    """The service dies while its scheduler restores an expired disconnect (a device's commit pending); started
+    again, it first rolls the restore back (the disconnect active again, its TTL run out), then its scheduler's
+    first pass restores it: `expired`, every session up."""
+    sock = lab.state / "tonle.sock"
+    service = serve(lab)
+    try:
+        made = subprocess.run(lab.cli("--socket", str(sock), "disconnect", "--session", BOTH, "--reason", "drill",
+                                      "--ticket", "F-5", "--ttl", "3s"),
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert made.returncode == 0, made.stdout + made.stderr
+        rec = records(lab.state)[0]  # the newest (its 3 s may have run out already)
+        assert rec.ticket == "F-5" and rec.status in ("active", "restoring"), rec
+        # mid-push: the scheduler's restore has committed on a device (pending its confirm)
+        wait_until(lambda: get(lab.state, rec.id).status == "restoring" and bool(lab.pending()), timeout=60,
+                   what="the scheduler's restore mid-push", interval=0.005)
+        os.kill(service.pid, signal.SIGKILL)
+        service.wait(timeout=10)
+        assert get(lab.state, rec.id).status == "restoring"
+        t0 = time.monotonic()
+        service = serve(lab)
+        wait_status(lab, rec.id, "expired")
+        seconds = time.monotonic() - t0
+        mine = [e for e in AuditLog(StateDB(lab.state)).entries() if e.object == rec.id]
+        recovered = [e for e in mine if e.action == "recovered"][-1]
+        assert (recovered.details["kind"], recovered.details["outcome"], recovered.details["status"]) == (
+            "restore", "rolled back", "active"), recovered.details
+        assert mine[-1].action == "expiry" and mine[-1].seq > recovered.seq, [e.action for e in mine]
+        figures = lab.consistent("SIGKILL of the service: TTL expiry, mid-restore", ["r2", "rs1"])
+        figures.recover_seconds = seconds
+        return figures
+    finally:
+        stop(service)
+
+
 def bgpd_pid(lab: FaultLab, device: str) -> int:
     return int((lab.lab.node_dir(device) / "bgpd.pid").read_text().strip())
 
@@ -438,6 +517,41 @@ def bgpd_killed_mid_apply(lab: FaultLab) -> Figures:
     assert BOGON not in conf.read_text(), "the rollback is saved: a later restart boots the old config"
     lab.bogon(add=False)
     return lab.consistent("bgpd killed mid-apply (canary validating), restarted", ["r2"])
+
+
+def bgpd_killed_mid_disconnect(lab: FaultLab) -> Figures:
+    """r2's bgpd dies while the disconnect it has just committed is being verified (its commit pending, not
+    confirmed), and is started again as watchfrr would: it boots the saved config, which holds the disconnect
+    (saved before verification). The verification sees the session down from both sides only then and
+    confirms; the restore afterwards works against the restarted daemon."""
+    real = lab_peer_probe(lab.config, lab.state)
+    conf = lab.lab.node_dir("r2") / "frr.conf"
+    seen: list[bool] = []  # at the kill: r2's commit pending, the disconnect in its saved config
+
+    def probe(res: Resolution, down: bool) -> list[str]:
+        if not seen:
+            seen.append(lab.pending_file("r2").exists() and "shutdown message tonle D" in conf.read_text())
+            kill_bgpd(lab, "r2")
+            start_bgpd(lab, "r2")  # booted from frr.conf
+        return real(res, down)
+
+    out = lab.disconnect(BOTH, probe)
+    assert seen == [True], "killed while r2's commit was pending, its change saved"
+    assert out.status == "active", out.detail
+    rec_id = out.record.id  # type: ignore[union-attr]
+    # r2's sessions the disconnect leaves alone come back with the restarted daemon (the iBGP with r1, both
+    # families): what `tonle drift` then checks (the common checks wait only for the sessions of ISP1 and UP1).
+    def ibgp_up() -> bool:
+        summary = json.loads(lab.lab.vtysh("r1", "show bgp vrf default summary json"))
+        return all(summary[f]["peers"].get(ip, {}).get("state") == "Established"
+                   for f, ip in (("ipv4Unicast", "203.0.113.1"), ("ipv6Unicast", "2001:db8:0:1::1")))
+
+    wait_until(ibgp_up, timeout=60, what="r1's iBGP sessions with r2 (both families)")
+    figures = lab.consistent("bgpd killed mid-disconnect (verifying), restarted", ["r2", "rs1"])
+    done = restore(lab.config, lab.state, rec_id, operator=NOC, peer_probe=real)
+    assert done.status == "restored", done.detail
+    assert "shutdown message tonle" not in conf.read_text(), "the restore is saved: a restart boots it"
+    return figures
 
 
 def commit_refused_on_one_device_of_a_batch(lab: FaultLab) -> Figures:
@@ -563,6 +677,40 @@ def client_killed_mid_restore(lab: FaultLab) -> Figures:
     return figures
 
 
+def another_push_finds_an_orphaned_commit(lab: FaultLab) -> Figures:
+    """A disconnect killed mid-push, its revert watchdog on r2 killed too, leaves an orphaned pending commit on
+    r2 (nothing will revert it). Another push needing r2 fails there, says whose pending commit it found and
+    leaves it alone: it is not that push's own to roll back (before, any pending commit on a device whose commit
+    failed was taken for the push's own). `tonle recover` then rolls the orphan back."""
+    def armed() -> dict[str, Any] | None:
+        try:
+            rec = json.loads(lab.pending_file("r2").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return rec if isinstance(rec.get("watchdog_pid"), int) else None
+
+    lab.kill_at(lab.cli("disconnect", "--session", BOTH, "--reason", "drill", "--ticket", "F-6", "--ttl", "15m"),
+                "pushing to", when=lambda: armed() is not None)
+    orphan = armed()
+    assert orphan is not None
+    os.kill(orphan["watchdog_pid"], signal.SIGKILL)
+    (dead,) = [r for r in records(lab.state) if r.status == "pushing"]
+    assert orphan["message"].startswith(f"tonle {dead.id} "), orphan
+    out = lab.disconnect(BOTH)
+    assert out.status == "failed", out.detail
+    assert any(p.startswith("r2: commit failed") and f"armed by 'tonle {dead.id} " in p and "left as it is" in p
+               for p in out.detail), out.detail
+    assert json.loads(lab.pending_file("r2").read_text())["message"] == orphan["message"], "the orphan left alone"
+    report, seconds = lab.recover()
+    assert report.exit_code == 0, report.lines()
+    assert ("disconnect", dead.id, "rolled back") in [(i.kind, i.ref, i.outcome) for i in report.items]
+    assert get(lab.state, dead.id).status == "failed"
+    figures = lab.consistent("orphaned commit met by another push (left to recover)",
+                             ["r2", "rs1"])
+    figures.recover_seconds = seconds
+    return figures
+
+
 # An apply whose process dies right after every device confirmed, before the run records it (the confirm
 # entry, the plan's status and the intent the devices run are one transaction that never happens).
 DIES_AFTER_CONFIRM = ("import os, signal, sys; import tonle.change.apply as a; "
@@ -605,11 +753,15 @@ CASES: list[Callable[[FaultLab], Figures]] = [
     ssh_dropped_mid_validation,
     service_killed_while_the_canary_validates,
     service_killed_mid_restore,
+    service_killed_mid_disconnect_push,
+    service_killed_mid_expiry,
     bgpd_killed_mid_apply,
+    bgpd_killed_mid_disconnect,
     commit_refused_on_one_device_of_a_batch,
     peer_flaps_during_the_gates,
     timer_killed_mid_expiry,
     client_killed_mid_restore,
+    another_push_finds_an_orphaned_commit,
     client_killed_after_the_devices_confirmed,  # last: it leaves its change applied
 ]
 

@@ -18,6 +18,7 @@ An apply never undoes an emergency disconnect, and runs once:
 
 from __future__ import annotations
 
+import secrets
 import signal
 import threading
 import time
@@ -252,10 +253,14 @@ class _Run:
         self.pre: dict[str, Snapshot] = {}
         self.sources: dict[str, Any] = {}
         self.touched: list[str] = []
+        self.token = ""  # set when the run starts (its run id)
 
     def run(self) -> None:
         plan, report, audit, say = self.plan, self.report, self.audit, self.say
         run_id = self.db.start_run(plan.id, now_iso(), self.operator)
+        # Who armed a pending commit (its commit message on the device): a failed commit whose device holds a
+        # pending one that is not this run's is reported, never rolled back as this run's own.
+        self.token = f"tonle apply {plan.id} run {run_id} {secrets.token_hex(4)}"
         with _Abort() as abort, Leases(self.state_dir, Holder("apply", plan.id)) as leases, \
                 Leases(self.state_dir, Holder("apply", plan.id)) as life:
             life.try_take(RUN_LEASE.format(run_id))  # for the run's life: `tonle recover` tells a dead run by it
@@ -349,19 +354,24 @@ class _Run:
         self.sources.update({h: validation_source(self.intents[h], self.inv.directory) for h in stage})
         abort.check()
         say(f"{label}: committing {', '.join(stage)} (reverts in {self.opts.revert_in}s unless confirmed)")
-        _, bad = _run(self.nr, stage, commit_device, configs=self.configs, revert_in=self.opts.revert_in)
-        left = left_pending(self.nr, list(bad))  # a failed commit that left a change pending: rolled back too
+        _, bad = _run(self.nr, stage, commit_device, configs=self.configs, revert_in=self.opts.revert_in,
+                      token=self.token)
+        # A failed commit that left this run's change pending is rolled back too; another's pending commit
+        # (what made the commit fail) is not this run's to undo: reported, left to its owner or `tonle recover`.
+        left, foreign = left_pending(self.nr, list(bad), self.token)
         self.touched += [h for h in stage if h not in bad or h in left]
         for h in stage:
             report.devices[h] = ("committed" if h not in bad else "commit failed, change pending" if h in left
-                                 else "commit refused, device restored")
+                                 else "commit refused: another's pending commit holds it (see `tonle recover`)"
+                                 if h in foreign else "commit refused, device restored")
             if h not in bad:
                 details: dict[str, Any] = {"plan": self.plan.id, "revert_in": self.opts.revert_in}
                 if h in moved:
                     details["overrides"] = [override_to_dict(o) for o in overrides]
                 self.audit.append("commit", h, details)
         if bad:
-            report.problems.update({h: [r] for h, r in bad.items()})
+            report.problems.update({h: [r] + ([f"{foreign[h]}: left as it is"] if h in foreign else [])
+                                    for h, r in bad.items()})
             raise _GateFailed(f"commit failed on {', '.join(bad)}")
         abort.check()
         say(f"{label}: validating (up to {self.opts.settle:.0f}s)")

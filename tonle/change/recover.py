@@ -46,7 +46,7 @@ from tonle.state.leases import Holder, Leases
 from tonle.targets.nornir import init_nornir
 from tonle.targets.nornir import run_on as _run
 from tonle.targets.target import Target, md5_keys
-from tonle.tasks.change import compliance, pending, rollback_device, running_config, sha256
+from tonle.tasks.change import compliance, pending, pending_owner, rollback_device, running_config, sha256
 
 RECOVERER = "tonle-recover"
 RUN_LEASE = "apply-run.{}"  # held by an apply for its whole life: a run whose lease is free has died
@@ -275,11 +275,13 @@ class _Recovery:
         ours, _ = self._free([h for h in hosts if h not in self.done])
         if not ours:
             return
-        waiting, bad = self._pending(ours)
-        for d in sorted(waiting):
+        owners, bad = _run(self.nr, ours, pending_owner)
+        for d in sorted(d for d, owner in owners.items() if owner is not None):
             item = Item("commit", d, "rolled back")
             self._roll_back(item, [d])
-            self.audit.append("recovered", d, {"kind": "commit", "outcome": item.outcome, "devices": item.devices})
+            # Who armed it (its commit message: an apply run's or a disconnect's token), as the driver recorded it.
+            self.audit.append("recovered", d, {"kind": "commit", "outcome": item.outcome, "devices": item.devices,
+                                               "armed_by": redact(str(owners[d]))[:200]})
             self.report.items.append(item)
         for d, why in bad.items():
             self.report.unreachable.append(d)

@@ -184,7 +184,7 @@ def _rendered(intent: Intent, target: Target, device: str, overrides: list[Overr
     return render_intent(di, target.driver(di.device))
 
 
-def _push(p: _Push, devices: list[str], before: list[Override], after: list[Override],
+def _push(p: _Push, ref: str, devices: list[str], before: list[Override], after: list[Override],
           verify: Callable[[], list[str]], timeout: float, say: Progress) -> tuple[list[str], list[str]]:
     """Move the devices from the overrides `before` to `after`, verify, confirm; on any failure roll back
     every touched device (confirmed ones too: one outcome for all).
@@ -201,10 +201,14 @@ def _push(p: _Push, devices: list[str], before: list[Override], after: list[Over
 
     configs = {d: render(d, after) for d in devices}
     allowed = {d: changed_lines(render(d, before), configs[d]) for d in devices}
-    _, bad = _run(p.nr, devices, commit_override, configs=configs, allowed=allowed, revert_in=120)
-    left = left_pending(p.nr, list(bad))  # a failed commit that left a change pending (e.g. write memory)
+    token = f"tonle {ref} {secrets.token_hex(4)}"  # who armed the pending commits: this push alone
+    _, bad = _run(p.nr, devices, commit_override, configs=configs, allowed=allowed, revert_in=120, token=token)
+    # A failed commit that left this push's change pending (e.g. write memory) is rolled back with the rest;
+    # another's pending commit (what made the commit fail) is reported and left to its owner or `tonle recover`.
+    left, foreign = left_pending(p.nr, list(bad), token)
     touched = [d for d in devices if d not in bad or d in left]
-    problems = [f"{d}: commit failed: {r}" for d, r in bad.items()]
+    problems = [f"{d}: commit failed: {r}" + (f" ({foreign[d]}: left as it is)" if d in foreign else "")
+                for d, r in bad.items()]
     if not problems:
         deadline = time.monotonic() + timeout
         while True:
@@ -353,13 +357,13 @@ def _activate_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, 
             soft: list[Override] = [SessionOverride(o.device, o.peer_ip, graceful=True)
                                     for o in mine if isinstance(o, SessionOverride)]
             say(f"graceful shutdown: announcing GRACEFUL_SHUTDOWN, waiting {graceful_wait:.0f}s")
-            problems, stuck = _push(p, res.devices, others, others + soft, lambda: [], verify_timeout, say)
+            problems, stuck = _push(p, rec.id, res.devices, others, others + soft, lambda: [], verify_timeout, say)
             if problems:
                 return _failed(db, audit, rec, blast, problems, stuck)
             now_on = others + soft
             time.sleep(graceful_wait)
         say(f"pushing to {', '.join(res.devices)}")
-        problems, stuck = _push(p, res.devices, now_on, others + mine, _verifier(p, res, True, peer_probe),
+        problems, stuck = _push(p, rec.id, res.devices, now_on, others + mine, _verifier(p, res, True, peer_probe),
                                 verify_timeout, say)
         if problems:
             return _failed(db, audit, rec, blast, problems, stuck)
@@ -585,7 +589,7 @@ def _restore_leased(config_file: Path, state_dir: Path, rec: DisconnectRecord, e
         mine = [override_from_dict(o) for o in rec.overrides]
         rec.status = DisconnectStatus.RESTORING  # what a recovery finds if this process dies from here on
         save(db, rec)
-        problems, stuck = _push(p, rec.devices, rest + mine, rest, _verifier(p, res, False, peer_probe),
+        problems, stuck = _push(p, rec.id, rec.devices, rest + mine, rest, _verifier(p, res, False, peer_probe),
                                 verify_timeout, say)
         if problems:
             rec.status = DisconnectStatus.ACTIVE  # rolled back: still in force (restored where `stuck`)

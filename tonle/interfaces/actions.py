@@ -28,6 +28,7 @@ from tonle.interfaces.protocol import (
     NoParams,
     PasswordParams,
     PlanParams,
+    RecoverParams,
     UserNameParams,
     UserParams,
 )
@@ -177,6 +178,20 @@ def irr_sync(ctx: Context, p: IrrSyncParams) -> Answer:
                           "origins": list(f.origins)} for f in data.filters}})
 
 
+# ---- recovery ------------------------------------------------------------------------------------------
+
+def recover(ctx: Context, p: RecoverParams) -> Answer:
+    """Finish what killed processes left interrupted (tonle.change.recover). In the service, what its own
+    threads are doing holds leases (a run's life lease, the devices'), so it is seen as alive and left alone."""
+    from tonle.change.recover import recover as run_recovery  # noqa: PLC0415 - nornir start-up only when needed
+
+    ctx.say("  .. looking for interrupted applies, disconnects, restores and pending commits")
+    report = run_recovery(ctx.config, ctx.state_dir, lab=p.target == "lab", actor=ctx.actor.name)
+    items = [{"kind": i.kind, "ref": i.ref, "outcome": i.outcome, "devices": i.devices} for i in report.items]
+    return Answer(report.exit_code, report.lines(), data={
+        "items": items, "unreachable": report.unreachable, "seconds": round(report.seconds, 3)})
+
+
 # ---- accounts ------------------------------------------------------------------------------------------
 
 def users_add(ctx: Context, p: UserParams) -> Answer:
@@ -299,6 +314,9 @@ METHODS: dict[str, Method] = {
     "users.token": Method(Permission.READ, "issue a token", users_token),
     "status": Method(Permission.READ, "read the status", status),
     "irr.sync": Method(Permission.OPERATE, "sync the IRR filters", irr_sync),
+    # OPERATE: recovery only brings devices back to a recorded state (rolls back unconfirmed changes), the
+    # same kind of network action as apply and restore; admin manages accounts and touches no device.
+    "recover": Method(Permission.OPERATE, "recover interrupted runs", recover),
 }
 assert set(METHODS) == set(PARAMS), "every protocol method has an action"
 

@@ -549,15 +549,11 @@ def _read_password(name: str) -> str:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    """Finish every interrupted apply, disconnect, restore and commit (root: it writes the state directly)."""
-    from tonle.change.recover import recover  # noqa: PLC0415
-    from tonle.interfaces import client  # noqa: PLC0415
+    """Finish every interrupted apply, disconnect, restore and commit: through the service when one runs for
+    the state dir (an operator's request), else locally (root alone)."""
+    from tonle.interfaces.protocol import RecoverParams  # noqa: PLC0415
 
-    actor = client.local_actor(args.socket)
-    report = recover(args.config, args.state_dir, lab=args.target == "lab", actor=actor.name)
-    for line in report.lines():
-        print(line)
-    return report.exit_code
+    return _emit(_request(args, "recover", make_params(RecoverParams, target=args.target)))
 
 
 def cmd_irr_sync(args: argparse.Namespace) -> int:

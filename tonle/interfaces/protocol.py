@@ -134,6 +134,10 @@ class IrrSyncParams(Params):
                        Field(min_length=1, max_length=MAX_SOURCES)] | None = None
 
 
+class RecoverParams(Params):
+    target: TargetName = "lab"  # which devices a recovery asks: the lab's twins or production's
+
+
 PARAMS: dict[str, type[Params]] = {
     "disconnect": DisconnectParams,
     "approve": ApproveParams,
@@ -148,6 +152,7 @@ PARAMS: dict[str, type[Params]] = {
     "users.token": UserNameParams,
     "status": NoParams,
     "irr.sync": IrrSyncParams,
+    "recover": RecoverParams,
 }
 
 

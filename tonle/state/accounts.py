@@ -8,7 +8,7 @@ uid is not the old account. Roles:
 | role     | may                                                                 |
 |----------|---------------------------------------------------------------------|
 | viewer   | read (disconnects, status)                                          |
-| operator | read; plan, apply, disconnect (dry run included), restore           |
+| operator | read; plan, apply, disconnect (dry run included), restore, recover  |
 | approver | what an operator may; approve another account's refused disconnect  |
 | admin    | read; list, add and remove accounts (and nothing on the network)    |
 
@@ -38,7 +38,7 @@ class Role(StrEnum):
 
 class Permission(StrEnum):
     READ = "read"
-    OPERATE = "operate"  # plan, apply, disconnect, restore
+    OPERATE = "operate"  # plan, apply, disconnect, restore, recover
     APPROVE = "approve"
     MANAGE_USERS = "manage users"
 
