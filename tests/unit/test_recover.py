@@ -105,9 +105,16 @@ def test_a_device_changed_since_is_named_by_a_later_entry(tmp_path: Path) -> Non
 def test_records_created_in_the_same_second_stay_newest_first_after_an_update(tmp_path: Path) -> None:
     from tonle.state.disconnects import records  # noqa: PLC0415
 
-    db = StateDB(tmp_path)
+    # The CI's case: a disconnect fails, the next (same second) is pushed and becomes active.
+    db = StateDB(tmp_path / "a")
     save(db, record("pushing", "D-old"))
-    save(db, record("active", "D-new"))  # same created_at (seconds) as D-old
-    save(db, record("failed", "D-old"))  # the older one's outcome is written after the newer one exists
-    assert [r.id for r in records(tmp_path)] == ["D-new", "D-old"]
-    assert [r.status for r in records(tmp_path)] == ["active", "failed"]
+    save(db, record("failed", "D-old"))
+    save(db, record("pushing", "D-new"))  # same created_at (seconds) as D-old
+    save(db, record("active", "D-new"))
+    assert [(r.id, r.status) for r in records(tmp_path / "a")] == [("D-new", "active"), ("D-old", "failed")]
+    # The older one's outcome written after the newer one exists.
+    db = StateDB(tmp_path / "b")
+    save(db, record("pushing", "D-old"))
+    save(db, record("active", "D-new"))
+    save(db, record("failed", "D-old"))
+    assert [(r.id, r.status) for r in records(tmp_path / "b")] == [("D-new", "active"), ("D-old", "failed")]
