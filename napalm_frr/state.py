@@ -117,28 +117,13 @@ class DeviceState:
 
     def read_pending(self) -> dict[str, Any] | None:
         """Return the pending-commit record, or None when nothing is pending."""
-        try:
-            data = json.loads(self.pending_file.read_text())
-        except FileNotFoundError:
-            return None
-        except ValueError:
-            # A torn/garbled record still means "something is pending".
-            return {}
-        return data if isinstance(data, dict) else {}
+        return _read_record(self.pending_file)
 
     def read_any_pending(self) -> dict[str, Any] | None:
         """The pending record, or the claimed one while a confirm or revert holds it; None when neither is
         there ({} for a torn or garbled record: something is pending, nobody can say whose)."""
         record = self.read_pending()
-        if record is not None:
-            return record
-        try:
-            data = json.loads(self.claimed_file.read_text())
-        except FileNotFoundError:
-            return None
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
+        return record if record is not None else _read_record(self.claimed_file)
 
     def has_pending(self) -> bool:
         """Whether a commit awaits confirmation (or is being reverted right now)."""
@@ -173,3 +158,15 @@ class DeviceState:
         fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a") as handle:
             handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n")
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """A pending-commit record file: None when absent; {} when torn or garbled (still "something is pending")."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tonle.compile.intent import DeviceIntent
+from tonle.source.grammar import device_address as _address
+from tonle.source.grammar import device_counter as _count
 
 CONNECTION = "show rpki cache-connection json"
 INVALID = {4: "show bgp ipv4 unicast rpki invalid json", 6: "show bgp ipv6 unicast rpki invalid json"}
@@ -78,17 +79,6 @@ class RpkiState:
 
 # ---- the answers, field by field (pure) -------------------------------------------------------------------
 
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
-        return None
-    return int(value) if value < 2**63 else None
-
-
-def _address(value: Any) -> str | None:
-    try:
-        return str(ipaddress.ip_address(value)) if isinstance(value, str) else None
-    except ValueError:
-        return None
 
 
 def _network(value: Any, afi: int) -> str | None:

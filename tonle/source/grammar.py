@@ -13,8 +13,11 @@ backticks or backslashes. Names (`identifier`) are letters, digits, `-`, `_` and
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["GrammarError", "as_path_regex", "canonical_interface", "identifier", "interface_name", "safe_text",
            "shown", "token"]
@@ -216,3 +219,21 @@ def interface_name(platform: str, value: object) -> str:
 def canonical_interface(platform: str, value: str) -> str:
     """The name the device shows for a port however it is written ('Gi0/0/1' -> 'GigabitEthernet0/0/1')."""
     return _spelled_out(platform, value) or value if platform in _GRAMMARS else value
+
+
+# ---- device answers (hostile input): one checker per field kind, None when it does not fit ------------------
+
+def device_counter(value: Any) -> int | None:
+    """A counter from a device's answer: a non-negative int (bool, negative, NaN, text are not counters)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
+        return None
+    return int(value) if value < 2**63 else None
+
+
+def device_address(value: Any) -> str | None:
+    """An IP address from a device's answer, canonical; None when it is not one."""
+    try:
+        return str(ipaddress.ip_address(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
+

@@ -14,10 +14,8 @@ owns (the view of plan and drift: `tonle.compile.owned` through `tonle.drift.aud
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import math
 import re
 import threading
 from collections.abc import Callable
@@ -28,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from tonle.redact import exception_text, redact
+from tonle.source.grammar import device_address as _address
+from tonle.source.grammar import device_counter as _count
 from tonle.state.audit import now_iso
 
 READ_TIMEOUT = 10.0  # seconds a page waits for a device
@@ -39,18 +39,6 @@ _log = logging.getLogger(__name__)
 
 # ---- the device's answer, checked field by field (pure) -----------------------------------------------------
 
-def _count(value: Any) -> int | None:
-    """A counter: a non-negative int (bool, negative, text and the rest are not counters)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
-        return None
-    return int(value) if value < 2**63 else None
-
-
-def _address(text: Any) -> str | None:
-    try:
-        return str(ipaddress.ip_address(text)) if isinstance(text, str) else None
-    except ValueError:
-        return None
 
 
 def bgp_peers(raw: Any) -> tuple[dict[str, dict[str, Any]], int]:
